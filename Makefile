@@ -1,0 +1,51 @@
+# Two commands do all the setup: `make demo` (set up and run the app) and `make test` (set up and test).
+# Every target is idempotent: a second run reuses the venv, the models, the catalogs and the index.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CATALOG ?= phones
+export HF_HUB_OFFLINE ?= 1
+export GRADIO_ANALYTICS_ENABLED := False
+export ANONYMIZED_TELEMETRY := False
+
+.PHONY: demo test install models-demo models-test catalog index lint typecheck check clean-venv
+
+# torch and torchvision are pinned in pyproject.toml and installed in the same pip command as
+# everything else, so pip never resolves a different torch build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ui-test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models-demo: install
+	$(BIN)/convrec models fetch qwen2.5-coder-0.5b all-minilm-l6-v2
+
+models-test: install
+	$(BIN)/convrec models fetch smollm2-135m all-minilm-l6-v2
+
+catalog: install
+	$(BIN)/convrec catalog build $(CATALOG)
+
+index: catalog
+	$(BIN)/convrec index $(CATALOG)
+
+demo: models-demo index
+	$(BIN)/convrec app --catalog $(CATALOG)
+
+lint: install
+	$(BIN)/ruff check convrec tests eval app
+	$(BIN)/ruff format --check convrec tests eval app
+
+typecheck: install
+	$(BIN)/mypy
+
+test: models-test lint typecheck
+	$(BIN)/python -m pytest -q
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,7 @@
+"""Allow `python -m convrec.cli`."""
+
+import sys
+
+from convrec.cli import main
+
+sys.exit(main())

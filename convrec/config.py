@@ -1,0 +1,168 @@
+"""One typed settings tree, loaded from convrec.toml, then CONVREC_* variables, then keyword arguments.
+
+This is the only module that reads ``os.environ``. Nested fields are set from the environment with a
+double underscore: ``CONVREC_LLM__MODEL=smollm2-135m`` sets ``settings.llm.model``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from convrec.errors import ConfigError
+
+ENV_PREFIX = "CONVREC_"
+DEFAULT_CONFIG_FILE = "convrec.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LLMSettings(_Section):
+    # Which backend serves the LLM: "transformers" runs it in-process, "openai" calls any
+    # OpenAI-compatible server (vLLM, llama.cpp server, TGI) at base_url.
+    backend: Literal["transformers", "openai"] = "transformers"
+    # A packaged model name (see `convrec models list`), a local directory or a hub id.
+    model: str = "qwen2.5-coder-0.5b"
+    # OpenAI-compatible server: base URL (ending in /v1), the model name it serves, and the key.
+    base_url: str = "http://127.0.0.1:8080/v1"
+    api_model: str = ""
+    api_key: str = "not-needed"
+    # Seconds before one request is abandoned, and how many times a failed request is retried.
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    # Upper bound on generated tokens per call.
+    max_new_tokens: int = Field(default=256, ge=1, le=8192)
+    # CPU threads for in-process generation; 0 lets torch decide.
+    threads: int = Field(default=0, ge=0)
+
+
+class EmbedSettings(_Section):
+    # Sentence-transformers model for the text channel: packaged name, local directory or hub id.
+    text_model: str = "all-minilm-l6-v2"
+    # Image–text model: packaged name, a local open_clip checkpoint, or "hf-hub:..."/"ARCH/TAG"
+    # open_clip pretrained tag (online users), e.g. "ViT-B-32/laion2b_s34b_b79k".
+    image_text_model: str = "convrec-clip"
+    # Items per encoder batch while indexing.
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    # torch device for the encoders.
+    device: str = "cpu"
+
+
+class StoreSettings(_Section):
+    # "embedded" uses a Chroma PersistentClient at `path`; "server" uses HttpClient(host, port)
+    # against `chroma run --path DIR --host HOST --port PORT`.
+    mode: Literal["embedded", "server"] = "embedded"
+    # Embedded store directory; empty means <cache_dir>/chroma.
+    path: str = ""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class LimitsSettings(_Section):
+    # Longest user message accepted, in characters.
+    max_message_chars: int = Field(default=2000, ge=1)
+    # Largest uploaded image accepted, in bytes.
+    max_image_bytes: int = Field(default=10_000_000, ge=1)
+    # Candidates each retrieval channel returns to the fusion.
+    candidates_per_channel: int = Field(default=100, ge=1, le=5000)
+    # Recommendations shown per turn.
+    recommendations: int = Field(default=5, ge=1, le=50)
+    # Clarifying questions asked before recommending anyway.
+    max_questions: int = Field(default=3, ge=0, le=20)
+
+
+class Settings(_Section):
+    # Where models, downloaded packages, built catalogs and the embedded index live.
+    cache_dir: str = "~/.cache/convrec"
+    # The catalog used when none is named: "phones", "movies" or a catalog directory.
+    catalog: str = "phones"
+    # Seed for everything stochastic (exploration, training, simulated users).
+    seed: int = 0
+    # Log level for the convrec logger.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    llm: LLMSettings = LLMSettings()
+    embed: EmbedSettings = EmbedSettings()
+    store: StoreSettings = StoreSettings()
+    limits: LimitsSettings = LimitsSettings()
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir).expanduser()
+
+    @property
+    def store_path(self) -> Path:
+        return Path(self.store.path).expanduser() if self.store.path else self.cache_path / "chroma"
+
+    @property
+    def hub_offline(self) -> bool:
+        """True when the Hugging Face hub must not be contacted (HF_HUB_OFFLINE is set)."""
+        return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _from_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path} is not valid TOML: {e}. Fix the file or remove it.") from e
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build Settings from, in rising precedence: the TOML file, CONVREC_* variables, keywords.
+
+    The file is ``config_file``, else ``$CONVREC_CONFIG``, else ``./convrec.toml`` if it exists.
+    Keyword overrides may be nested dicts or section objects, e.g. ``llm={"model": "smollm2-135m"}``.
+    """
+    env = os.environ if environ is None else environ
+    explicit = config_file or env.get(ENV_PREFIX + "CONFIG")
+    path = Path(explicit).expanduser() if explicit else Path(DEFAULT_CONFIG_FILE)
+    if explicit and not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist. Fix the path or unset CONVREC_CONFIG.")
+    tree = _from_toml(path) if path.is_file() else {}
+    tree = _deep_merge(tree, _from_env(env))
+    kw = {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in overrides.items()}
+    tree = _deep_merge(tree, kw)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(
+            f"Invalid settings ({problems}). Fix convrec.toml, the CONVREC_* variables "
+            "(nested fields use a double underscore, e.g. CONVREC_LLM__MODEL) or the keyword arguments."
+        ) from e

@@ -1,0 +1,75 @@
+"""Small Protocols for every swappable backend: LLM, text embedder, image–text embedder, store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL.Image import Image
+
+    from convrec.types import Hit, Message
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat model. ``json_schema`` constrains the output where the backend can."""
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_new_tokens: int | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+    ) -> str: ...
+
+    def stream(
+        self, messages: Sequence[Message], *, max_new_tokens: int | None = None
+    ) -> Iterator[str]: ...
+
+
+@runtime_checkable
+class TextEmbedder(Protocol):
+    """Sentence embeddings, L2-normalised, shape (n, dim)."""
+
+    dim: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ImageTextEmbedder(Protocol):
+    """Images and texts in one space (CLIP-style), L2-normalised, shape (n, dim)."""
+
+    dim: int
+
+    def encode_images(self, images: Sequence[Path | Image]) -> np.ndarray: ...
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Named collections of id → (vector, metadata). Embedded and server Chroma implement it."""
+
+    def upsert(
+        self,
+        collection: str,
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> None: ...
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    def query(
+        self,
+        collection: str,
+        vector: np.ndarray,
+        k: int,
+        where: Mapping[str, Any] | None = None,
+    ) -> list[Hit]: ...

@@ -81,6 +81,10 @@ class LimitsSettings(_Section):
 class Settings(_Section):
     # Where models, downloaded packages, built catalogs and the embedded index live.
     cache_dir: str = "~/.cache/convrec"
+    # Provisioned models; empty means <cache_dir>/models. Tests share one across temp caches.
+    models_dir: str = ""
+    # Downloaded registry packages (wheels, npm tarballs, .debs); empty means <cache_dir>/downloads.
+    downloads_dir: str = ""
     # The catalog used when none is named: "phones", "movies" or a catalog directory.
     catalog: str = "phones"
     # Seed for everything stochastic (exploration, training, simulated users).
@@ -95,6 +99,20 @@ class Settings(_Section):
     @property
     def cache_path(self) -> Path:
         return Path(self.cache_dir).expanduser()
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.models_dir).expanduser() if self.models_dir else self.cache_path / "models"
+
+    @property
+    def downloads_path(self) -> Path:
+        if self.downloads_dir:
+            return Path(self.downloads_dir).expanduser()
+        return self.cache_path / "downloads"
+
+    @property
+    def catalogs_path(self) -> Path:
+        return self.cache_path / "catalogs"
 
     @property
     def store_path(self) -> Path:

@@ -1,0 +1,1 @@
+"""Backends behind the Protocols in convrec.protocols; heavy imports stay inside each file."""

@@ -1,0 +1,1 @@
+"""Training of the offline image–text model on open_clip."""

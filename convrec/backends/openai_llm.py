@@ -110,13 +110,11 @@ class OpenAICompatLLM:
             try:
                 data = self._post(request, raise_rejected=i + 1 == len(FORMAT_MODES))
             except _Rejected as e:
-                log.info("server rejected response_format %s (%s); trying %s", mode, e, i + 1)
+                log.info("%s rejected response_format %s: %s", self.base_url, mode, e)
                 continue
             if mode != self.format_mode:
-                log.warning(
-                    "%s rejects response_format %s; using %s from now on",
-                    *(self.base_url, self.format_mode, mode),
-                )
+                old, url = self.format_mode, self.base_url
+                log.warning("%s rejects response_format %s; using %s from now on", url, old, mode)
                 self.format_mode = mode
             return self._content(data)
         raise AssertionError("unreachable: the last format mode raises instead of rejecting")
@@ -125,7 +123,7 @@ class OpenAICompatLLM:
         self, messages: Sequence[Message], *, max_new_tokens: int | None = None
     ) -> Iterator[str]:
         body = {**self._body(messages, max_new_tokens), "stream": True}
-        with self._request(body, stream=True) as response:
+        with self._request(body) as response:
             try:
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
@@ -154,7 +152,7 @@ class OpenAICompatLLM:
     def _model(self) -> str:
         """The configured model name, else the first one the server lists (served once)."""
         if not self.model:
-            with self._request(None, stream=False, path="/models") as response:
+            with self._request(None, path="/models") as response:
                 try:
                     self.model = str(_parse(response.read())["data"][0]["id"])
                 except (KeyError, IndexError, TypeError) as e:
@@ -165,7 +163,7 @@ class OpenAICompatLLM:
         return self.model
 
     def _post(self, body: dict[str, Any], raise_rejected: bool = True) -> dict[str, Any]:
-        with self._request(body, stream=False, raise_rejected=raise_rejected) as response:
+        with self._request(body, raise_rejected=raise_rejected) as response:
             return _parse(response.read())
 
     @staticmethod
@@ -180,11 +178,10 @@ class OpenAICompatLLM:
         self,
         body: dict[str, Any] | None,
         *,
-        stream: bool,
         path: str = "/chat/completions",
         raise_rejected: bool = True,
     ) -> Iterator[httpx.Response]:
-        """Send one request with bounded retries; yield the open 2xx response."""
+        """Send one request with bounded retries; yield the open (unread) 2xx response."""
         url = self.base_url + path
         method = "GET" if body is None else "POST"
         attempts = self.max_retries + 1

@@ -1,0 +1,203 @@
+"""The catalog model: field mappings, load reports, the Catalog itself and Chroma-ready metadata."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from convrec.errors import CatalogError
+from convrec.types import AttrValue, Item
+
+# The attribute types a mapping may declare; "list[str]" becomes a tuple of strings on the Item.
+AttrType: TypeAlias = Literal["str", "int", "float", "bool", "list[str]"]
+ATTR_TYPES: tuple[str, ...] = ("str", "int", "float", "bool", "list[str]")
+MetaValue: TypeAlias = str | int | float | bool
+
+# Separator used for list attributes joined into one metadata string (and for list cells in CSV).
+LIST_SEP = ";"
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Which source column feeds which Item field; attributes map a column to its declared type.
+
+    Only ``id`` is required. ``image_paths`` may name a list column or a ``;``-separated string.
+    """
+
+    id: str = "id"
+    title: str | None = "title"
+    description: str | None = "description"
+    category: str | None = "category"
+    price: str | None = "price"
+    popularity: str | None = "popularity"
+    date: str | None = "date"
+    image_paths: str | None = "image_paths"
+    attributes: Mapping[str, AttrType] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, kind in self.attributes.items():
+            if kind not in ATTR_TYPES:
+                raise CatalogError(
+                    f"Attribute {name!r} has type {kind!r}; use one of {', '.join(ATTR_TYPES)}."
+                )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FieldMapping:
+        """Build from a mapping.json object: the same keys as the dataclass fields."""
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise CatalogError(
+                f"Unknown key(s) in the field mapping: {', '.join(sorted(unknown))}. "
+                f"Fix: use only {', '.join(sorted(known))}."
+            )
+        if "id" in data and not data["id"]:
+            raise CatalogError("The field mapping must name the id column. Fix: set \"id\".")
+        return cls(**dict(data))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["attributes"] = dict(self.attributes)
+        return out
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad cell or row: ``row`` is 1-based (data rows, header excluded)."""
+
+    row: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.field}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What a load produced: the good items and every problem found (nothing dropped silently)."""
+
+    items: tuple[Item, ...]
+    problems: tuple[Problem, ...]
+    rows: int  # data rows read from the file
+    rejected: tuple[int, ...] = ()  # row numbers that did not become items
+
+    def summary(self) -> str:
+        return (
+            f"{self.rows} rows read, {len(self.items)} items loaded, {len(self.rejected)} rows "
+            f"rejected, {len(self.problems)} problems"
+        )
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A loaded catalog directory: its items (in file order) and its manifest."""
+
+    name: str
+    root: Path
+    items: tuple[Item, ...]
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+    _by_id: Mapping[str, Item] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self._by_id:
+            object.__setattr__(self, "_by_id", {it.id: it for it in self.items})
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._by_id
+
+    def get(self, item_id: str) -> Item | None:
+        return self._by_id.get(item_id)
+
+    def __getitem__(self, item_id: str) -> Item:
+        try:
+            return self._by_id[item_id]
+        except KeyError:
+            raise CatalogError(f"Item {item_id!r} is not in catalog {self.name!r}.") from None
+
+    def image_path(self, item: Item, index: int = 0) -> Path:
+        """Absolute path of one of the item's images (paths in items.jsonl are relative)."""
+        return self.root / item.image_paths[index]
+
+
+_KEY_SAFE = re.compile(r"[^0-9a-z]+")
+
+
+def flag_key(attr: str, value: str) -> str:
+    """Metadata key of the boolean flag for one list value: ``genres`` + ``Sci-Fi`` → ``genres_sci_fi``."""
+    return f"{attr}_{_KEY_SAFE.sub('_', value.lower()).strip('_')}"
+
+
+def item_metadata(item: Item) -> dict[str, MetaValue]:
+    """Flat, Chroma-safe metadata for filtering with ``where``.
+
+    Scalars (str/int/float/bool) pass through under their attribute name. Chroma metadata cannot
+    hold lists (in all versions), so a list attribute ``genres=("Animation", "Comedy")`` becomes:
+
+    - one string ``genres = "Animation;Comedy"`` (for display and ``$contains``-style matching), and
+    - one flag per value, ``genres_animation = True`` and ``genres_comedy = True``
+      (see :func:`flag_key`), so ``where={"genres_animation": True}`` filters on one value.
+
+    ``category``, ``price``, ``popularity`` and ``date`` are added when set; ``None`` is never
+    emitted (Chroma rejects it). Attribute names that clash with those keys are prefixed ``attr_``.
+    """
+    meta: dict[str, MetaValue] = {"title": item.title}
+    if item.category:
+        meta["category"] = item.category
+    for key in ("price", "popularity"):
+        value = getattr(item, key)
+        if value is not None:
+            meta[key] = float(value)
+    if item.date:
+        meta["date"] = item.date
+    reserved = set(meta) | {"title", "category", "price", "popularity", "date"}
+    for name, value in item.attributes.items():
+        key = f"attr_{name}" if name in reserved else name
+        if isinstance(value, tuple):
+            meta[key] = LIST_SEP.join(value)
+            for v in value:
+                meta[flag_key(key, v)] = True
+        else:
+            meta[key] = value
+    return meta
+
+
+def item_to_dict(item: Item) -> dict[str, Any]:
+    """JSON-ready dict of an Item (lists for tuples); the inverse of :func:`item_from_dict`."""
+    attrs = {k: list(v) if isinstance(v, tuple) else v for k, v in item.attributes.items()}
+    out: dict[str, Any] = {"id": item.id, "title": item.title}
+    if item.description:
+        out["description"] = item.description
+    if item.category:
+        out["category"] = item.category
+    out["attributes"] = attrs
+    if item.image_paths:
+        out["image_paths"] = list(item.image_paths)
+    for key in ("price", "popularity", "date"):
+        if getattr(item, key) is not None:
+            out[key] = getattr(item, key)
+    return out
+
+
+def item_from_dict(data: Mapping[str, Any]) -> Item:
+    """Rebuild an Item written by :func:`item_to_dict`."""
+    attrs: dict[str, AttrValue] = {}
+    for k, v in (data.get("attributes") or {}).items():
+        attrs[k] = tuple(str(x) for x in v) if isinstance(v, list) else v
+    return Item(
+        id=str(data["id"]),
+        title=str(data.get("title") or ""),
+        description=str(data.get("description") or ""),
+        category=str(data.get("category") or ""),
+        attributes=attrs,
+        image_paths=tuple(data.get("image_paths") or ()),
+        price=data.get("price"),
+        popularity=data.get("popularity"),
+        date=data.get("date"),
+    )

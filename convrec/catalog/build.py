@@ -76,10 +76,10 @@ class BuildResult:
 def get_builder(name: str) -> Builder:
     if name not in SHIPPED:
         raise CatalogError(
-            f"No builder for catalog {name!r}. Fix: build one of {', '.join(SHIPPED)}, or load your "
-            "own file with `convrec catalog load FILE --out DIR`."
+            f"No builder for catalog {name!r}. Fix: build one of {', '.join(SHIPPED)}, or load "
+            "your own file with `convrec catalog load FILE --out DIR`."
         )
-    module: Builder = importlib.import_module(f"convrec.catalog.{name}")  # type: ignore[assignment]
+    module: Builder = importlib.import_module(f"convrec.catalog.{name}")
     return module
 
 

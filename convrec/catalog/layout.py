@@ -77,10 +77,12 @@ def open_catalog(name_or_dir: str | Path, settings: Settings) -> Catalog:
             except (json.JSONDecodeError, KeyError, TypeError) as e:
                 raise CatalogError(
                     f"{root / ITEMS_FILE} line {n} is corrupt ({e}). Fix: rebuild the catalog "
-                    "(`convrec catalog build NAME --force` or `convrec catalog load ... --out DIR`)."
+                    "(`convrec catalog build NAME --force` or "
+                    "`convrec catalog load ... --out DIR`)."
                 ) from e
-    return Catalog(name=str(manifest.get("name", root.name)), root=root, items=tuple(items),
-                   manifest=manifest)
+    return Catalog(
+        name=str(manifest.get("name", root.name)), root=root, items=tuple(items), manifest=manifest
+    )
 
 
 def attribute_schema(items: Iterable[Item]) -> dict[str, str]:
@@ -95,7 +97,9 @@ def attribute_schema(items: Iterable[Item]) -> dict[str, str]:
             kinds.setdefault(name, set()).add(kind)
     out = {}
     for name, seen in sorted(kinds.items()):
-        out[name] = seen.pop() if len(seen) == 1 else "float" if seen == {"int", "float"} else "mixed"
+        out[name] = (
+            seen.pop() if len(seen) == 1 else "float" if seen == {"int", "float"} else "mixed"
+        )
     return out
 
 
@@ -156,7 +160,9 @@ def _write_items(tmp: Path, items: list[Item]) -> list[Item]:
             for k, src in enumerate(item.image_paths):
                 source = Path(src).resolve()
                 if source not in copied:
-                    name = f"{IMAGES_DIR}/{_safe(item.id)}{'-' + str(k) if k else ''}{source.suffix}"
+                    name = (
+                        f"{IMAGES_DIR}/{_safe(item.id)}{'-' + str(k) if k else ''}{source.suffix}"
+                    )
                     while name in used:
                         name = name.replace(".", "_x.", 1) if "." in name else name + "_x"
                     used.add(name)

@@ -1,4 +1,4 @@
-"""Load items from a user's JSONL, CSV or Parquet file with a declared field mapping, reporting bad rows."""
+"""Load items from a JSONL, CSV or Parquet file with a declared field mapping; report bad rows."""
 
 from __future__ import annotations
 
@@ -123,7 +123,9 @@ def _read_csv(path: Path) -> Iterator[dict[str, Any] | None]:
             rows = list(reader)
             header = reader.fieldnames
     except (UnicodeDecodeError, csv.Error) as e:
-        raise CatalogError(f"{path} is not a readable CSV file ({e}). Fix: save it as UTF-8 CSV.") from e
+        raise CatalogError(
+            f"{path} is not a readable CSV file ({e}). Fix: save it as UTF-8 CSV."
+        ) from e
     if not header:
         raise CatalogError(f"{path} has no header row. Fix: put the column names on line 1.")
     for row in rows:
@@ -137,7 +139,9 @@ def _read_parquet(path: Path) -> Iterator[dict[str, Any] | None]:
     try:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several unrelated types for a corrupt file
-        raise CatalogError(f"{path} is not a readable Parquet file ({e}). Fix: re-export it.") from e
+        raise CatalogError(
+            f"{path} is not a readable Parquet file ({e}). Fix: re-export it."
+        ) from e
     yield from table.to_pylist()
 
 
@@ -151,7 +155,7 @@ def _check_columns(path: Path, rows: list[dict[str, Any] | None], mapping: Field
     if mapping.id not in columns:
         raise CatalogError(
             f"{path} has no {mapping.id!r} column for the item id (columns: "
-            f"{', '.join(sorted(columns)) or 'none'}). Fix: pass --id-field COLUMN or set \"id\" in "
+            f'{", ".join(sorted(columns)) or "none"}). Fix: pass --id-field COLUMN or set "id" in '
             "the mapping."
         )
     missing = [c for c in mapping.attributes if c not in columns]
@@ -163,12 +167,16 @@ def _check_columns(path: Path, rows: list[dict[str, Any] | None], mapping: Field
     used = {getattr(mapping, f) for f in FieldMapping.__dataclass_fields__ if f != "attributes"}
     ignored = columns - used - set(mapping.attributes) - {"attributes"}
     if ignored:
-        log.info("%s: columns not in the mapping are ignored: %s", path.name, ", ".join(sorted(ignored)))
+        log.info(
+            "%s: columns not in the mapping are ignored: %s", path.name, ", ".join(sorted(ignored))
+        )
 
 
 def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, float) and math.isnan(value)
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
     )
 
 
@@ -187,7 +195,9 @@ def _to_item(
         return None
     item_id = _as_id(raw_id)
     if item_id in seen:
-        problems.append(Problem(n, "id", f"duplicate id {item_id!r} (first seen on row {seen[item_id]})"))
+        problems.append(
+            Problem(n, "id", f"duplicate id {item_id!r} (first seen on row {seen[item_id]})")
+        )
         return None
     numbers: dict[str, float | None] = {}
     for name in ("price", "popularity"):

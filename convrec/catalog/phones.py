@@ -1,4 +1,4 @@
-"""The `phones` catalog: the stf-device-db devices with their photos, readable text from the specs."""
+"""The `phones` catalog: stf-device-db devices with their photos and text generated from specs."""
 
 from __future__ import annotations
 
@@ -65,7 +65,11 @@ def build(archives: Mapping[str, Path], workdir: Path) -> Built:
     for it in items:
         categories[it.category] = categories.get(it.category, 0) + 1
     manifest = {
-        "counts": {"devices": len(devices), "without_photo": len(no_photo), "categories": categories},
+        "counts": {
+            "devices": len(devices),
+            "without_photo": len(no_photo),
+            "categories": categories,
+        },
         "without_photo": no_photo,
         "notes": "Photos equal to the package's placeholder (_default.jpg) are not real photos and "
         f"are left out. Category is 'tablet' for screens of {TABLET_INCHES} inches or more.",
@@ -110,7 +114,9 @@ def device_item(code: str, spec: Mapping[str, Any], images: tuple[str, ...]) -> 
     maker = _clean((spec.get("maker") or {}).get("name"))
     maker = _MAKERS.get(maker, maker)
     product = _product(code, spec.get("name") or {})
-    title = product if not maker or product.lower().startswith(maker.lower()) else f"{maker} {product}"
+    title = (
+        product if not maker or product.lower().startswith(maker.lower()) else f"{maker} {product}"
+    )
     model_code = _clean((spec.get("name") or {}).get("long")) or code
     if " " in model_code:
         model_code = code
@@ -139,7 +145,7 @@ def device_item(code: str, spec: Mapping[str, Any], images: tuple[str, ...]) -> 
         "cpu": _clean(cpu.get("name")) or None,
         "release_year": int(date[:4]) if date else None,
         "carrier": carrier or None,
-        "resolution": f"{display['w']}x{display['h']}" if display.get("w") and display.get("h") else None,
+        "resolution": f"{display['w']}x{display['h']}" if display.get("h") else None,
     }  # fmt: skip
     attrs.update({k: v for k, v in values.items() if v is not None})
     screen = values["screen_inches"]
@@ -164,7 +170,7 @@ def _a(word: str) -> str:
 
 def _describe(
     title: str, code: str, category: str, os_name: str, os_ver: str, date: str | None,
-    a: Mapping[str, AttrValue],
+    a: Mapping[str, Any],
 ) -> str:  # fmt: skip
     kind = f"{os_name} {os_ver} {category}".strip() if os_name else category
     first = f"{title} ({code}) is {_a(kind)} {kind}"
@@ -178,15 +184,15 @@ def _describe(
     specs = []
     if "screen_inches" in a:
         res = f" {a['resolution']}" if "resolution" in a else ""
-        specs.append(f"a {_fmt(float(a['screen_inches']))}-inch{res} display")  # type: ignore[arg-type]
+        specs.append(f"a {_fmt(float(a['screen_inches']))}-inch{res} display")
     if "cores" in a:
-        ghz = f" {_fmt(float(a['cpu_ghz']))} GHz" if "cpu_ghz" in a else ""  # type: ignore[arg-type]
+        ghz = f" {_fmt(float(a['cpu_ghz']))} GHz" if "cpu_ghz" in a else ""
         name = f" {a['cpu']}" if "cpu" in a else ""
         specs.append(f"{_a(str(a['cores']))} {a['cores']}-core{ghz}{name} processor")
     if "ram_gb" in a:
-        specs.append(f"{_fmt(float(a['ram_gb']))} GB of RAM")  # type: ignore[arg-type]
+        specs.append(f"{_fmt(float(a['ram_gb']))} GB of RAM")
     if "storage_gb" in a:
-        specs.append(f"{_fmt(float(a['storage_gb']))} GB of storage")  # type: ignore[arg-type]
+        specs.append(f"{_fmt(float(a['storage_gb']))} GB of storage")
     if specs:
         body = ", ".join(specs[:-1]) + (" and " if len(specs) > 1 else "") + specs[-1]
         parts.append(f"It has {body}.")

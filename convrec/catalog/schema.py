@@ -55,7 +55,7 @@ class FieldMapping:
                 f"Fix: use only {', '.join(sorted(known))}."
             )
         if "id" in data and not data["id"]:
-            raise CatalogError("The field mapping must name the id column. Fix: set \"id\".")
+            raise CatalogError('The field mapping must name the id column. Fix: set "id".')
         return cls(**dict(data))
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,7 +130,7 @@ _KEY_SAFE = re.compile(r"[^0-9a-z]+")
 
 
 def flag_key(attr: str, value: str) -> str:
-    """Metadata key of the boolean flag for one list value: ``genres`` + ``Sci-Fi`` → ``genres_sci_fi``."""
+    """Key of the flag for one list value: ``genres`` + ``Sci-Fi`` → ``genres_sci_fi``."""
     return f"{attr}_{_KEY_SAFE.sub('_', value.lower()).strip('_')}"
 
 

@@ -14,14 +14,16 @@ _ARTICLES = (
     "the", "a", "an", "les", "la", "le", "l'", "il", "lo", "gli", "i", "el", "los", "las",
     "das", "der", "die", "den", "det", "de", "het", "un", "une", "o", "os", "as", "en", "et",
 )  # fmt: skip
-_TRAILING_ARTICLE = re.compile(r"^(.*?),\s*(" + "|".join(re.escape(a) for a in _ARTICLES) + r")$", re.I)
+_TRAILING_ARTICLE = re.compile(
+    r"^(.*?),\s*(" + "|".join(re.escape(a) for a in _ARTICLES) + r")$", re.I
+)
 _PAREN = re.compile(r"\s*\(([^()]*)\)\s*")
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _LEADING_ARTICLE = re.compile(r"^(the|a|an) ")
 
 
 def fix_article(title: str) -> str:
-    """``"Matrix, The"`` → ``"The Matrix"``; ``"Cité des enfants perdus, La"`` → ``"La Cité ..."``."""
+    """``"Matrix, The"`` → ``"The Matrix"``; ``"Haine, La"`` → ``"La Haine"``."""
     m = _TRAILING_ARTICLE.match(title.strip())
     if not m:
         return title.strip()
@@ -40,8 +42,10 @@ def display_title(ml_title: str) -> str:
 
 
 def split_alternates(title: str) -> tuple[str, list[str]]:
-    """``"Cinema Paradiso (Nuovo cinema Paradiso)"`` → ``("Cinema Paradiso", ["Nuovo cinema Paradiso"])``."""
-    alts = [a.strip() for a in _PAREN.findall(title) if a.strip() and not a.lower().startswith("a.k.a")]
+    """``"Cinema Paradiso (Nuovo cinema Paradiso)"`` → ``("Cinema Paradiso", ["Nuovo ..."])``."""
+    alts = [
+        a.strip() for a in _PAREN.findall(title) if a.strip() and not a.lower().startswith("a.k.a")
+    ]
     alts += [a.strip()[5:].strip() for a in _PAREN.findall(title) if a.lower().startswith("a.k.a")]
     main = _PAREN.sub(" ", title).strip()
     return main, alts
@@ -75,7 +79,7 @@ class TitleIndex(Generic[T]):
         self.tolerance = tolerance
         self._by_key: dict[str, list[tuple[int | None, T]]] = {}
         for title, year, row in rows:
-            for key in title_keys(title)[:1] + [normalize(title)]:
+            for key in [*title_keys(title)[:1], normalize(title)]:
                 bucket = self._by_key.setdefault(key, [])
                 if not any(r is row for _, r in bucket):
                     bucket.append((year, row))

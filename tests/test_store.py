@@ -1,0 +1,250 @@
+"""ChromaStore contract tests, run against a real embedded store and a real `chroma run` server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convrec.backends.chroma_store import ChromaStore, and_where, collection_name, make_store
+from convrec.config import load_settings
+from convrec.errors import IndexError_, StoreError
+from convrec.protocols import VectorStore
+from convrec.types import Hit
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chroma_exe() -> str:
+    exe = Path(sys.executable).parent / "chroma"
+    if not exe.exists():
+        pytest.fail(
+            f"`chroma` CLI not found next to {sys.executable}; install chromadb in the venv"
+        )
+    return str(exe)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real `chroma run` on a free loopback port, terminated at the end of the session."""
+    path = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    log = (path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [
+            chroma_exe(),
+            "run",
+            "--path",
+            str(path / "db"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/api/v2/heartbeat"
+                with urllib.request.urlopen(url, timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"chroma run did not start: {(path / 'server.log').read_text()}")
+            time.sleep(0.2)
+        yield "127.0.0.1", port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ChromaStore:
+    if request.param == "embedded":
+        return ChromaStore.embedded(tmp_path / "chroma")
+    host, port = request.getfixturevalue("chroma_server")
+    return ChromaStore.connect(host, port)
+
+
+@pytest.fixture
+def col() -> str:
+    """A fresh collection name (the server is shared by the whole session)."""
+    return collection_name(f"t{uuid.uuid4().hex[:8]}", "text")
+
+
+def unit(rng: np.random.Generator, n: int, d: int = 8) -> np.ndarray:
+    v = rng.normal(size=(n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_round_trip_query_get_vectors(store: ChromaStore, col: str) -> None:
+    assert isinstance(store, VectorStore)
+    rng = np.random.default_rng(0)
+    vecs = unit(rng, 20)
+    ids = [f"i{n}" for n in range(20)]
+    metas = [
+        {"maker": "Sony" if n % 2 else "LG", "ram_gb": n % 5, "big": n > 10} for n in range(20)
+    ]
+    store.upsert(col, ids, vecs, metas)
+    assert store.count(col) == 20
+    hits = store.query(col, vecs[7], k=3)
+    assert all(isinstance(h, Hit) for h in hits)
+    assert (hits[0].item_id, hits[0].channel) == ("i7", "text")
+    assert hits[0].score == pytest.approx(1.0, abs=1e-4)  # score = 1 - cosine distance
+    assert hits[0].score >= hits[1].score >= hits[2].score
+    expected = float(vecs[7] @ vecs[int(hits[1].item_id[1:])])
+    assert hits[1].score == pytest.approx(expected, abs=1e-4)
+    assert store.get(col, ["i3"]) == {"i3": metas[3]}
+    assert set(store.get(col)) == set(ids)
+    np.testing.assert_allclose(store.vectors(col, ["i4", "i2"]), vecs[[4, 2]], atol=1e-6)
+    assert store.info(col)["dim"] == 8
+
+
+def test_upsert_replaces_and_delete_removes(store: ChromaStore, col: str) -> None:
+    rng = np.random.default_rng(1)
+    vecs = unit(rng, 3)
+    store.upsert(col, ["a", "b", "c"], vecs, [{"v": 1}] * 3)
+    store.upsert(col, ["a"], vecs[[2]], [{"v": 2}])
+    assert store.count(col) == 3
+    assert store.get(col, ["a"])["a"]["v"] == 2
+    hits = store.query(col, vecs[2], k=3)
+    assert {h.item_id for h in hits[:2]} == {"a", "c"}
+    assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+    store.delete(col, ["b", "missing"])
+    assert set(store.get(col)) == {"a", "c"}
+    with pytest.raises(IndexError_, match="not in"):
+        store.vectors(col, ["b"])
+
+
+def test_where_and_filter(store: ChromaStore, col: str) -> None:
+    rng = np.random.default_rng(2)
+    n = 30
+    metas = [
+        {"maker": ["Sony", "LG", "Apple"][i % 3], "ram_gb": i % 6, "genres_animation": i % 2 == 0}
+        for i in range(n)
+    ]
+    store.upsert(col, [f"i{i}" for i in range(n)], unit(rng, n), metas)
+    where = and_where({"maker": "Sony", "ram_gb": {"$gte": 3}})
+    assert where == {"$and": [{"maker": "Sony"}, {"ram_gb": {"$gte": 3}}]}
+    hits = store.query(col, unit(rng, 1)[0], k=n, where=where)
+    want = {f"i{i}" for i in range(n) if i % 3 == 0 and i % 6 >= 3}
+    assert {h.item_id for h in hits} == want
+    assert and_where({"genres_animation": True}) == {"genres_animation": True}
+    flagged = store.query(col, unit(rng, 1)[0], k=n, where=and_where({"genres_animation": True}))
+    assert len(flagged) == n // 2
+
+
+@pytest.mark.parametrize(
+    ("vectors", "match"),
+    [
+        (np.array([[np.nan] * 8], dtype=np.float32), "NaN"),
+        (np.array([[np.inf] + [0.0] * 7], dtype=np.float32), "NaN or inf"),
+        (np.ones((1, 5), dtype=np.float32), "dimension 5"),
+        (np.zeros((0, 8), dtype=np.float32), "Empty"),
+    ],
+)
+def test_bad_vectors_rejected(
+    store: ChromaStore, col: str, vectors: np.ndarray, match: str
+) -> None:
+    store.upsert(col, ["ok"], unit(np.random.default_rng(3), 1), [{"v": 1}])
+    ids = [f"x{i}" for i in range(len(vectors))]
+    with pytest.raises(IndexError_, match=match):
+        store.upsert(col, ids, vectors, [{"v": 1}] * len(ids))
+    with pytest.raises(IndexError_, match=match if len(vectors) else "Empty"):
+        store.query(col, vectors[0] if len(vectors) else vectors, k=1)
+    assert set(store.get(col)) == {"ok"}  # nothing bad reached Chroma
+
+
+def test_shape_mismatch_and_duplicates_rejected(store: ChromaStore, col: str) -> None:
+    v = unit(np.random.default_rng(4), 2)
+    with pytest.raises(IndexError_, match="one vector and one metadata per id"):
+        store.upsert(col, ["a", "b", "c"], v, [{"v": 1}] * 3)
+    with pytest.raises(IndexError_, match="duplicate"):
+        store.upsert(col, ["a", "a"], v, [{"v": 1}] * 2)
+    with pytest.raises(IndexError_, match="Empty upsert"):
+        store.upsert(col, [], v[:0], [])
+
+
+def test_missing_collection_says_how_to_fix(store: ChromaStore, col: str) -> None:
+    with pytest.raises(IndexError_, match="convrec index"):
+        store.query(col, np.ones(8, dtype=np.float32), k=1)
+    assert store.get(col) == {}
+    assert store.count(col) == 0
+
+
+def test_batches_larger_than_chroma_max(store: ChromaStore, col: str) -> None:
+    n = store.max_batch + 7
+    rng = np.random.default_rng(5)
+    store.upsert(col, [f"i{i}" for i in range(n)], unit(rng, n, 4), [{"n": i} for i in range(n)])
+    assert store.count(col) == n
+    assert len(store.get(col)) == n
+
+
+def test_make_store_modes(tmp_path: Path, chroma_server: tuple[str, int]) -> None:
+    s = load_settings(environ={}, cache_dir=str(tmp_path))
+    embedded = make_store(s)
+    assert not embedded.server and Path(embedded.location) == tmp_path / "chroma"
+    host, port = chroma_server
+    server = make_store(
+        load_settings(environ={}, store={"mode": "server", "host": host, "port": port})
+    )
+    assert server.server and server.disk_bytes() is None
+
+
+def test_server_down_gives_the_fix() -> None:
+    with pytest.raises(StoreError, match=r"chroma run --path DIR --host 127.0.0.1 --port \d+"):
+        ChromaStore.connect("127.0.0.1", free_port())
+
+
+def test_embedded_store_makes_no_network_attempt(tmp_path: Path) -> None:
+    """Chroma's default embedding function downloads an ONNX model; we must never trigger it."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        seen = []
+        def hook(event, args):
+            if event == "socket.connect":
+                seen.append(repr(args[1]))
+            elif event == "socket.getaddrinfo" and args[0] not in ("127.0.0.1", "localhost"):
+                seen.append(repr(args[0]))
+        sys.addaudithook(hook)
+        import numpy as np
+        from convrec.backends.chroma_store import ChromaStore
+        s = ChromaStore.embedded({str(tmp_path / "db")!r})
+        s.upsert("cat__text", ["a", "b"], np.eye(2, 4, dtype=np.float32), [{{"x": 1}}, {{"x": 2}}])
+        s2 = ChromaStore.embedded({str(tmp_path / "db")!r})
+        assert [h.item_id for h in s2.query("cat__text", np.eye(1, 4)[0], 2)] == ["a", "b"]
+        s2.get("cat__text"); s2.vectors("cat__text", ["b"])
+        print("CONNECTS", seen)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "CONNECTS []" in out.stdout, out.stdout

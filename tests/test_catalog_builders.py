@@ -53,6 +53,34 @@ def test_phones_build(settings: Settings) -> None:
     assert not forced.skipped and len(forced.catalog) == 497
 
 
+def test_rebuild_on_changed_inputs_and_atomic_on_failure(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from convrec.catalog import phones
+
+    first = build_catalog("phones", settings)
+    monkeypatch.setattr(phones, "BUILDER_VERSION", phones.BUILDER_VERSION + 1)
+    changed = build_catalog("phones", settings)
+    assert (
+        not changed.skipped
+        and changed.catalog.manifest["inputs_hash"] != (first.catalog.manifest["inputs_hash"])
+    )
+
+    def interrupted(archives: object, workdir: Path) -> phones.Built:
+        raise KeyboardInterrupt  # as if Ctrl-C hit mid-build
+
+    monkeypatch.setattr(phones, "BUILDER_VERSION", phones.BUILDER_VERSION + 1)
+    monkeypatch.setattr(phones, "build", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_catalog("phones", settings)
+    intact = open_catalog("phones", settings)  # the previous catalog is untouched
+    assert (
+        len(intact) == 497
+        and intact.manifest["inputs_hash"] == (changed.catalog.manifest["inputs_hash"])
+    )
+    assert [p.name for p in settings.catalogs_path.iterdir() if p.name.startswith(".")] == []
+
+
 def test_movies_build(settings: Settings) -> None:
     result = build_catalog("movies", settings)
     cat = result.catalog

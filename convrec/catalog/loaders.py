@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from convrec.catalog.convert import BadValue, as_float, check_image, convert_attr, infer_kind
 from convrec.catalog.schema import (
     LIST_SEP,
     FieldMapping,
@@ -23,12 +24,6 @@ from convrec.types import AttrValue, Item
 log = logging.getLogger(__name__)
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
-_TRUE = {"true", "1", "yes", "y", "t"}
-_FALSE = {"false", "0", "no", "n", "f"}
-
-
-class _Bad(ValueError):
-    """A value that cannot be converted; the message is the reason shown to the user."""
 
 
 def load_items(
@@ -204,8 +199,8 @@ def _to_item(
         column = getattr(m, name)
         value = row.get(column) if column else None
         try:
-            numbers[name] = None if _empty(value) else _as_float(value, nonneg=True)
-        except _Bad as e:
+            numbers[name] = None if _empty(value) else as_float(value, nonneg=True)
+        except BadValue as e:
             problems.append(Problem(n, name, f"{e} (column {column!r})"))
             return None
     title = _text(row, m.title)
@@ -246,72 +241,13 @@ def _date(value: Any) -> str | None:
     return str(value).strip()
 
 
-def _as_float(value: Any, nonneg: bool = False) -> float:
-    if isinstance(value, bool):
-        raise _Bad(f"expected a number, got {value!r}")
-    try:
-        out = float(str(value).strip().replace(",", "")) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        raise _Bad(f"not a number: {value!r}") from None
-    if math.isnan(out) or math.isinf(out):
-        raise _Bad(f"not a finite number: {value!r}")
-    if nonneg and out < 0:
-        raise _Bad(f"negative value {value!r}")
-    return out
-
-
-def convert_attr(value: Any, kind: str) -> AttrValue:
-    """Convert one raw value to the declared attribute type; raises ValueError with the reason."""
-    if kind == "list[str]":
-        if isinstance(value, list | tuple):
-            parts = [str(v).strip() for v in value]
-        elif isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    parsed = json.loads(text)
-                except json.JSONDecodeError:
-                    raise _Bad(f"not a list: {value!r}") from None
-                parts = [str(v).strip() for v in parsed]
-            else:
-                parts = [p.strip() for p in text.split(LIST_SEP)]
-        else:
-            raise _Bad(f"expected a list of strings, got {value!r}")
-        return tuple(p for p in parts if p)
-    if isinstance(value, list | tuple | dict):
-        raise _Bad(f"expected {kind}, got a {type(value).__name__}")
-    if kind == "str":
-        return str(value).strip()
-    if kind == "float":
-        return _as_float(value)
-    if kind == "int":
-        number = _as_float(value)
-        if not number.is_integer():
-            raise _Bad(f"not an integer: {value!r}")
-        return int(number)
-    text = str(value).strip().lower()  # bool
-    if isinstance(value, bool) or text in _TRUE | _FALSE:
-        return value if isinstance(value, bool) else text in _TRUE
-    raise _Bad(f"not a boolean: {value!r} (use true/false)")
-
-
-def _infer_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    return "list[str]" if isinstance(value, list | tuple) else "str"
-
-
 def _attributes(
     n: int, row: Mapping[str, Any], m: FieldMapping, problems: list[Problem]
 ) -> dict[str, AttrValue]:
     pairs: list[tuple[str, Any, str]] = []
     nested = row.get("attributes")
     if isinstance(nested, dict):  # the standard items.jsonl layout: types come from JSON
-        pairs += [(k, v, _infer_kind(v)) for k, v in nested.items() if k not in m.attributes]
+        pairs += [(k, v, infer_kind(v)) for k, v in nested.items() if k not in m.attributes]
     pairs += [(k, row.get(k), kind) for k, kind in m.attributes.items()]
     attrs: dict[str, AttrValue] = {}
     for name, value, kind in pairs:
@@ -319,7 +255,7 @@ def _attributes(
             continue
         try:
             attrs[name] = convert_attr(value, kind)
-        except _Bad as e:
+        except BadValue as e:
             problems.append(Problem(n, name, f"{e}; attribute dropped"))
     return attrs
 
@@ -344,17 +280,3 @@ def _images(
         else:
             good.append(str(p.resolve()))
     return tuple(good)
-
-
-def check_image(path: Path) -> str | None:
-    """None when ``path`` is a readable image, else the reason it is not."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        return "image file not found"
-    try:
-        with Image.open(path) as im:
-            im.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        return f"unreadable image ({type(e).__name__}: {e})"
-    return None

@@ -119,7 +119,7 @@ def toy_catalog(root: Path) -> Catalog:
             ("Sony", "yellow"),
             ("HTC", None),
             ("Nokia", None),
-        ]  # fmt: skip
+        ]
     ):
         images: tuple[str, ...] = ()
         if colour:
@@ -256,8 +256,11 @@ class Slow:
     def encode_queries(self, texts):
         return st.encode_queries(texts)
 
-items = tuple(Item(id=f"m{i}", title=f"Movie {i}", description=f"Story number {i} about {i % 7} toys.",
-                   attributes={"year": 1990 + i % 30}) for i in range(400))
+items = tuple(
+    Item(id=f"m{i}", title=f"Movie {i}", description=f"Story number {i} about {i % 7} toys.",
+         attributes={"year": 1990 + i % 30})
+    for i in range(400)
+)
 store = ChromaStore.embedded(settings.store_path)
 index_catalog(Catalog(name="kill", root=Path(cache), items=items), settings, store, Slow(),
               channels=["text"])
@@ -295,7 +298,7 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path, minilm: SentenceTransformerE
             title=f"Movie {i}",
             description=f"Story number {i} about {i % 7} toys.",
             attributes={"year": 1990 + i % 30},
-        )  # fmt: skip
+        )
         for i in range(400)
     )
     enc = Counting(minilm)

@@ -1,0 +1,298 @@
+"""Captioned-image training data for the image–text model, fetched from the package registries.
+
+Sources (all fetched with the ordinary package managers into ``settings.downloads_path``):
+Tux Paint stamps and OpenClipart (Debian), OpenMoji and the STF device photos (npm). SVGs are
+rendered with cairosvg onto white, every image is letterboxed to a square PNG, deduplicated by a
+hash of its pixels and assigned to a fixed, seeded held-out split by that hash.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import subprocess
+import tarfile
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
+
+from convrec import fetch
+from convrec.errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from convrec.config import Settings
+
+log = logging.getLogger(__name__)
+
+RENDER_SIZE = 128  # stored square size; training and inference resize from the originals' render
+HELD_OUT_PERCENT = 10
+SOURCES = ("tuxpaint", "openclipart", "openmoji", "phones")
+OPENMOJI = ("openmoji", "17.0.0")
+STF_DEVICE_DB = ("@devicefarmer/stf-device-db", "1.4.0")
+
+
+@dataclass(frozen=True)
+class RawPair:
+    """One source image (file path, or member of a tarball) with its caption."""
+
+    source: str
+    origin: str  # image path on disk
+    caption: str
+
+
+def data_dir(settings: Settings) -> Path:
+    return settings.cache_path / "clip-data"
+
+
+def default_pairs_path(settings: Settings) -> Path:
+    return data_dir(settings) / "pairs.jsonl"
+
+
+def _apt_download(package: str, dest: Path) -> Path:
+    """apt-get download, running ``apt-get update`` once if the package lists are stale."""
+    try:
+        return fetch.apt_download(package, dest)
+    except fetch.FetchError:
+        log.info("apt-get download %s failed; running apt-get update once", package)
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, check=False)
+        return fetch.apt_download(package, dest)
+
+
+def _deb_root(settings: Settings, package: str) -> Path:
+    deb = _apt_download(package, settings.downloads_path)
+    return fetch.extract_deb(deb, settings.downloads_path / "extracted" / package)
+
+
+def _npm_root(settings: Settings, package: str, version: str) -> Path:
+    """npm pack the package and unpack it once (random access into a .tgz is slow)."""
+    tgz = fetch.npm_pack(package, version, settings.downloads_path)
+    dest = settings.downloads_path / "extracted" / tgz.stem
+    marker = dest / ".extracted"
+    if not (marker.is_file() and marker.read_text() == tgz.name):
+        with tarfile.open(tgz) as tf:
+            tf.extractall(dest, filter="data")
+        marker.write_text(tgz.name)
+    return dest / "package"
+
+
+def tuxpaint_pairs(settings: Settings) -> list[RawPair]:
+    """Tux Paint stamps: the English caption is line 1 of the stamp's .txt (GPL-2)."""
+    root = _deb_root(settings, "tuxpaint-stamps-default") / "usr/share/tuxpaint/stamps"
+    out = []
+    for txt in sorted(root.rglob("*.txt")):
+        for ext in (".png", ".svg"):
+            img = txt.with_suffix(ext)
+            if img.is_file():
+                lines = txt.read_text(encoding="utf-8", errors="replace").splitlines()
+                if lines and lines[0].strip():
+                    out.append(RawPair("tuxpaint", str(img), lines[0].strip()))
+                break
+    return out
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _openclipart_caption(svg: Path, category: str) -> str | None:
+    # The cc namespace differs between files (web.resource.org vs creativecommons.org), so match
+    # on local names. Keywords that name an author (creator/publisher agents) are dropped.
+    try:
+        root = ET.parse(svg).getroot()
+    except (ET.ParseError, OSError):
+        return None
+    work = next((el for el in root.iter() if _local(el.tag) == "Work"), None)
+    if work is None:
+        return None
+    title = next((el.text or "" for el in work if _local(el.tag) == "title"), "").strip()
+    agents = {
+        (el.text or "").strip().lower()
+        for el in work.iter()
+        if _local(el.tag) == "title" and el is not None
+    } - {title.lower()}
+    keywords = [
+        (el.text or "").strip()
+        for sub in work
+        if _local(sub.tag) == "subject"
+        for el in sub.iter()
+        if _local(el.tag) == "li"
+    ]
+    words = [
+        w for w in keywords if w and w.lower() not in agents and w.lower() not in title.lower()
+    ]
+    words += [w for w in category.split("/") if w.lower() not in title.lower()]
+    words = list(dict.fromkeys(words))[:8]
+    if not title and not words:
+        return None
+    return f"{title}: {', '.join(words)}" if title and words else title or ", ".join(words)
+
+
+def openclipart_pairs(settings: Settings) -> list[RawPair]:
+    """OpenClipart: Dublin Core title and keywords in each SVG, plus its folder (public domain)."""
+    root = _deb_root(settings, "openclipart-svg") / "usr/share/openclipart/svg"
+    out = []
+    for svg in sorted(root.rglob("*.svg")):
+        if (
+            svg.is_symlink() or svg.stat().st_size > 400_000
+        ):  # links duplicate; huge files render slowly
+            continue
+        category = svg.parent.relative_to(root).as_posix().replace("_", " ")
+        caption = _openclipart_caption(svg, category)
+        if caption:
+            out.append(RawPair("openclipart", str(svg), caption))
+    return out
+
+
+def openmoji_pairs(settings: Settings) -> list[RawPair]:
+    """OpenMoji: annotation and tags from data/openmoji.csv; no skin-tone variants (CC-BY-SA)."""
+    root = _npm_root(settings, *OPENMOJI)
+    with (root / "data/openmoji.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        svg = root / f"color/svg/{row['hexcode']}.svg"
+        if row.get("skintone") or not row["annotation"] or not svg.is_file():
+            continue
+        tags = [t.strip() for t in row["tags"].split(",") if t.strip()][:6]
+        caption = row["annotation"] + (": " + ", ".join(tags) if tags else "")
+        out.append(RawPair("openmoji", str(svg), caption))
+    return out
+
+
+def phone_caption(spec: dict) -> str:
+    """Caption from specs only: maker, model name, OS, form factor by screen size, year."""
+    maker = (spec.get("maker") or {}).get("name", "").strip()
+    name = (spec.get("name") or {}).get("id", "").strip()
+    title = name if name.lower().startswith(maker.lower()) else f"{maker} {name}".strip()
+    os_ = spec.get("os") or {}
+    os_txt = f"{os_.get('type', '')} {os_.get('ver', '')}".strip().replace("android", "Android")
+    size = (spec.get("display") or {}).get("s") or 0
+    kind = "tablet" if size >= 7 else "phone"
+    year = str(spec.get("date", ""))[:4]
+    text = f"{title}, {'an' if os_txt[:1] in 'AEIOU' else 'a'} {os_txt} {kind}".replace("  ", " ")
+    if size:
+        text += f" with a {size:g}-inch screen"
+    return text + (f", {year}" if year else "")
+
+
+def phone_pairs(settings: Settings) -> list[RawPair]:
+    """STF device photos with captions from their specs (CC-BY-SA-4.0)."""
+    root = _npm_root(settings, *STF_DEVICE_DB)
+    devices = json.loads((root / "dist/devices-latest.json").read_text(encoding="utf-8"))
+    out = []
+    for key, spec in sorted(devices.items()):
+        photo = root / f"dist/photo/x800/{key}.jpg"
+        if photo.is_file():
+            out.append(RawPair("phones", str(photo), phone_caption(spec)))
+    return out
+
+
+def load_image(origin: str, size: int = RENDER_SIZE) -> Image:
+    """Open or render ``origin`` as RGB on white, letterboxed to a ``size`` square."""
+    from PIL import Image
+
+    data = Path(origin).read_bytes()
+    if origin.endswith(".svg"):
+        try:
+            import cairosvg
+        except ImportError as e:  # pragma: no cover - a declared dependency
+            raise MissingDependencyError("cairosvg", purpose="rendering SVG training images") from e
+        data = cairosvg.svg2png(bytestring=data, output_width=size * 2, output_height=size * 2)
+    img = Image.open(io.BytesIO(data))
+    return letterbox(img, size)
+
+
+def letterbox(img: Image, size: int) -> Image:
+    """Composite transparency onto white and pad the longer side to a white ``size`` square."""
+    from PIL import Image
+
+    img = img.convert("RGBA")
+    bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    img = Image.alpha_composite(bg, img).convert("RGB")
+    img.thumbnail((size, size), Image.Resampling.BICUBIC)
+    square = Image.new("RGB", (size, size), (255, 255, 255))
+    square.paste(img, ((size - img.width) // 2, (size - img.height) // 2))
+    return square
+
+
+def _render(args: tuple[str, str]) -> tuple[str, str] | None:
+    origin, out_dir = args
+    try:
+        img = load_image(origin)
+    except Exception as e:  # a broken SVG must not stop the whole preparation
+        log.debug("skipping %s: %s", origin, e)
+        return None
+    digest = hashlib.sha256(img.tobytes()).hexdigest()
+    path = Path(out_dir) / f"{digest[:2]}/{digest}.png"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path)
+    return origin, digest
+
+
+def is_held_out(digest: str, seed: int = 0) -> bool:
+    """Fixed split: an image is held out when the seeded hash of its pixel hash falls in 10%."""
+    h = hashlib.sha256(f"{seed}:{digest}".encode()).digest()
+    return int.from_bytes(h[:4], "big") % 100 < HELD_OUT_PERCENT
+
+
+def collect(settings: Settings, sources: tuple[str, ...] = SOURCES) -> Iterator[RawPair]:
+    makers = {
+        "tuxpaint": tuxpaint_pairs,
+        "openclipart": openclipart_pairs,
+        "openmoji": openmoji_pairs,
+        "phones": phone_pairs,
+    }
+    for name in sources:
+        pairs = makers[name](settings)
+        log.info("%s: %d captioned images", name, len(pairs))
+        yield from pairs
+
+
+def prepare_data(
+    settings: Settings, out: Path | None = None, workers: int = 2, limit: int | None = None
+) -> Path:
+    """Fetch, render, dedup and split every source; write ``{image, caption, source, split}`` JSONL.
+
+    Reuses rendered images, so a second run only rewrites the JSONL. ``limit`` keeps the first
+    ``limit`` images of each source (for quick tests).
+    """
+    out = out or default_pairs_path(settings)
+    img_dir = data_dir(settings) / "images"
+    raw: list[RawPair] = []
+    for name in SOURCES:
+        raw.extend(list(collect(settings, (name,)))[:limit])
+    seen: set[str] = set()
+    rows = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        jobs = [(p.origin, str(img_dir)) for p in raw]
+        results = pool.map(_render, jobs, chunksize=16)
+        for pair, res in tqdm(zip(raw, results, strict=True), total=len(raw), desc="render"):
+            if res is None or res[1] in seen:
+                continue
+            seen.add(res[1])
+            digest = res[1]
+            rows.append(
+                {
+                    "image": str(img_dir / digest[:2] / f"{digest}.png"),
+                    "caption": pair.caption,
+                    "source": pair.source,
+                    "split": "heldout" if is_held_out(digest, settings.seed) else "train",
+                }
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    log.info("wrote %d pairs (%d duplicates dropped) to %s", len(rows), len(raw) - len(rows), out)
+    return out

@@ -309,3 +309,72 @@ def test_kill_9_mid_run_then_resume(tmp_path: Path, minilm: SentenceTransformerE
     hits = store.query("kill__text", minilm.encode_queries(["Story number 7"])[0], 400)
     ids = [h.item_id for h in hits]
     assert len(ids) == len(set(ids)) == 400  # no duplicates in the vector index either
+
+
+# -- relevance on REAL catalog items (the shipped catalogs, built into a temp cache) ----------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings whose cache holds the real phones and movies catalogs, built from the registries."""
+    from convrec.catalog.build import build_catalog
+
+    settings = make_settings(tmp_path_factory.mktemp("catalogs"))
+    build_catalog("phones", settings)
+    build_catalog("movies", settings)
+    return settings
+
+
+def subset(cat: Catalog, keep: Sequence[str], n_others: int) -> Catalog:
+    """The items named in ``keep`` plus the first ``n_others`` others, as a catalog."""
+    chosen = [it for it in cat.items if it.id in keep]
+    chosen += [it for it in cat.items if it.id not in keep][:n_others]
+    return replace(cat, name=f"{cat.name}-subset", items=tuple(chosen), _by_id={})
+
+
+def top_titles(store: ChromaStore, cat: Catalog, query: str, emb: Any, k: int) -> list[Item]:
+    hits = store.query(f"{cat.name}__text", emb.encode_queries([query])[0], k)
+    return [cat[h.item_id] for h in hits]
+
+
+def test_relevance_on_real_subsets(
+    built: Settings, tmp_path: Path, minilm: SentenceTransformerEmbedder
+) -> None:
+    from convrec.catalog.layout import open_catalog
+
+    store = ChromaStore.embedded(tmp_path / "chroma")
+    movies = open_catalog("movies", built)
+    toys = [it.id for it in movies.items if it.title.startswith("Toy Story")]
+    assert toys, "the movies catalog lost Toy Story"
+    sub = subset(movies, toys, 150)
+    index_catalog(sub, built, store, minilm, channels=["text"])
+    top = top_titles(store, sub, "animated movie about toys", minilm, 3)
+    assert all(it.title.startswith("Toy Story") for it in top[: min(3, len(toys))]), top
+
+    phones = open_catalog("phones", built)
+    sony = [it.id for it in phones.items if it.attributes.get("maker") == "Sony"][:15]
+    sub = subset(phones, sony, 100)
+    index_catalog(sub, built, store, minilm, channels=["text"])
+    top = top_titles(store, sub, "Sony phone with a big screen", minilm, 5)
+    assert [it.attributes.get("maker") for it in top] == ["Sony"] * 5, top
+
+
+@pytest.mark.slow
+def test_acceptance_full_catalogs(
+    built: Settings, tmp_path: Path, minilm: SentenceTransformerEmbedder
+) -> None:
+    from convrec.catalog.layout import open_catalog
+
+    store = ChromaStore.embedded(tmp_path / "chroma")
+    phones = open_catalog("phones", built)
+    stats = index_catalog(phones, built, store, minilm, channels=["text"])
+    assert stats.channels[0].count == len(phones)
+    top = top_titles(store, phones, "Sony phone with a big screen", minilm, 5)
+    assert sum(it.attributes.get("maker") == "Sony" for it in top) >= 4, top
+
+    movies = open_catalog("movies", built)
+    stats = index_catalog(movies, built, store, minilm, channels=["text"])
+    assert stats.channels[0].count == len(movies)
+    top = top_titles(store, movies, "animated movie about toys", minilm, 5)
+    assert any(it.title.startswith("Toy Story") for it in top[:3]), top
+    assert all("Animation" in (it.attributes.get("genres") or ()) for it in top[:3]), top

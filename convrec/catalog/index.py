@@ -143,8 +143,13 @@ def index_catalog(
     image_text_embedder: ImageTextEmbedder | None = None,
     *,
     channels: Sequence[str] = CHANNELS,
+    image_text_unavailable: str = "",
 ) -> IndexStats:
-    """Bring the index of ``catalog`` up to date for ``channels``; see the module docstring."""
+    """Bring the index of ``catalog`` up to date for ``channels``; see the module docstring.
+
+    Without an image–text embedder the image channels are skipped (logged, and recorded in the
+    stats with ``image_text_unavailable`` as the reason when given).
+    """
     unknown = set(channels) - set(CHANNELS)
     if unknown:
         raise IndexError_(f"Unknown channel(s) {sorted(unknown)}. Fix: use {', '.join(CHANNELS)}.")
@@ -155,8 +160,7 @@ def index_catalog(
         name = collection_name(catalog.name, channel)
         if channel not in sources:
             why = (
-                "no image–text embedder available (the CLIP checkpoint is not provisioned; see "
-                "`convrec models list`)"
+                f"no image–text embedder available ({image_text_unavailable or 'none given'})"
                 if channel != "text"
                 else "no text embedder given"
             )

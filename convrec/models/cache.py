@@ -72,10 +72,10 @@ def verify(root: Path, *, hashes: bool = True) -> CacheCheck:
 
 
 def size_of(root: Path) -> int:
-    """Total bytes of the files under `root` (0 if absent)."""
+    """Total bytes of the model files under `root`, manifest excluded (0 if absent)."""
     if not root.is_dir():
         return 0
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
 @contextlib.contextmanager

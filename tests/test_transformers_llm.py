@@ -1,0 +1,60 @@
+"""TransformersLLM with the real SmolLM2-135M, offline: generate, stream, JSON-schema constraint."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import jsonschema
+import pytest
+
+from convrec.backends.transformers_llm import TransformersLLM
+from convrec.protocols import LLM
+from convrec.types import Message
+
+PROMPT = [Message("system", "You are concise."), Message("user", "Name three fruits.")]
+
+PREFS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "category": {"enum": ["phone", "movie"]},
+        "max_price": {"type": "integer", "minimum": 0},
+        "colors": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+    },
+    "required": ["category", "max_price", "colors"],
+    "additionalProperties": False,
+}
+
+
+def test_generates_text_and_satisfies_protocol(smollm: TransformersLLM) -> None:
+    assert isinstance(smollm, LLM)
+    text = smollm.generate(PROMPT, max_new_tokens=16)
+    assert text.strip()
+    assert "<|im_end|>" not in text and "Name three fruits" not in text  # only the new tokens
+
+
+def test_stream_joins_to_the_greedy_generation(smollm: TransformersLLM) -> None:
+    expected = smollm.generate(PROMPT, max_new_tokens=24)
+    pieces = list(smollm.stream(PROMPT, max_new_tokens=24))
+    assert len(pieces) > 1
+    assert "".join(pieces) == expected
+
+
+def test_closing_a_stream_early_stops_generation(smollm: TransformersLLM) -> None:
+    stream = smollm.stream(PROMPT, max_new_tokens=200)
+    assert next(stream)
+    stream.close()  # joins the worker, which stops at the next token
+    assert not [t for t in threading.enumerate() if t.name == "convrec-llm-stream"]
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    ["I want a black or white phone under 300 dollars.", "Something funny to watch tonight."],
+)
+def test_json_schema_constrains_the_output(smollm: TransformersLLM, request_text: str) -> None:
+    messages = [
+        Message("system", "Extract the user's preferences as JSON."),
+        Message("user", request_text),
+    ]
+    text = smollm.generate(messages, max_new_tokens=64, json_schema=PREFS_SCHEMA)
+    jsonschema.validate(json.loads(text), PREFS_SCHEMA)

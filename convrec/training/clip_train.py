@@ -160,8 +160,8 @@ def train_clip(
             opt.step()
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
-            running += float(loss)
-            bar.set_postfix(loss=f"{float(loss):.3f}")
+            running += loss.item()
+            bar.set_postfix(loss=f"{running / (i + 1):.3f}")
         losses.append(running / steps_per_epoch)
         log.info("epoch %d/%d loss %.4f", epoch + 1, cfg.epochs, losses[-1])
         state_dict = {

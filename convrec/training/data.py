@@ -13,9 +13,11 @@ import hashlib
 import io
 import json
 import logging
+import re
 import subprocess
 import tarfile
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 
 RENDER_SIZE = 128  # stored square size; training and inference resize from the originals' render
 HELD_OUT_PERCENT = 10
+GENERIC_TITLE_FILES = 15  # an OpenClipart title on more files than this names a collection
+MAX_PER_CAPTION = (
+    10  # images kept per identical caption (a caption shared by hundreds teaches little)
+)
 SOURCES = ("tuxpaint", "openclipart", "openmoji", "phones")
 OPENMOJI = ("openmoji", "17.0.0")
 STF_DEVICE_DB = ("@devicefarmer/stf-device-db", "1.4.0")
@@ -104,9 +110,10 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _openclipart_caption(svg: Path, category: str) -> str | None:
-    # The cc namespace differs between files (web.resource.org vs creativecommons.org), so match
-    # on local names. Keywords that name an author (creator/publisher agents) are dropped.
+def _openclipart_meta(svg: Path) -> tuple[str, list[str]] | None:
+    """(title, keywords) of the SVG's Work. The cc namespace differs between files
+    (web.resource.org vs creativecommons.org), so match on local names. Keywords that name an
+    author (creator/publisher agents) are dropped."""
     try:
         root = ET.parse(svg).getroot()
     except (ET.ParseError, OSError):
@@ -115,11 +122,8 @@ def _openclipart_caption(svg: Path, category: str) -> str | None:
     if work is None:
         return None
     title = next((el.text or "" for el in work if _local(el.tag) == "title"), "").strip()
-    agents = {
-        (el.text or "").strip().lower()
-        for el in work.iter()
-        if _local(el.tag) == "title" and el is not None
-    } - {title.lower()}
+    agents = {(el.text or "").strip().lower() for el in work.iter() if _local(el.tag) == "title"}
+    agents.discard(title.lower())
     keywords = [
         (el.text or "").strip()
         for sub in work
@@ -127,27 +131,43 @@ def _openclipart_caption(svg: Path, category: str) -> str | None:
         for el in sub.iter()
         if _local(el.tag) == "li"
     ]
-    words = [
-        w for w in keywords if w and w.lower() not in agents and w.lower() not in title.lower()
-    ]
-    words += [w for w in category.split("/") if w.lower() not in title.lower()]
+    return title, [w for w in keywords if w and w.lower() not in agents]
+
+
+def _openclipart_caption(title: str, keywords: list[str], category: str) -> str | None:
+    words = [w for w in keywords + category.split("/") if w.lower() not in title.lower()]
     words = list(dict.fromkeys(words))[:8]
     if not title and not words:
         return None
     return f"{title}: {', '.join(words)}" if title and words else title or ", ".join(words)
 
 
+def _stem_words(svg: Path) -> str:
+    words = re.split(r"[_\-\s]+", re.sub(r"\d+", " ", svg.stem))
+    return " ".join(w for w in words if len(w) > 1)
+
+
 def openclipart_pairs(settings: Settings) -> list[RawPair]:
-    """OpenClipart: Dublin Core title and keywords in each SVG, plus its folder (public domain)."""
+    """OpenClipart: Dublin Core title and keywords in each SVG, plus its folder (public domain).
+
+    Collection-wide titles ("Part of the Flat Icon Collection", "gramastar") say nothing about
+    the picture; where a title is shared by many files the file name's words replace it.
+    """
     root = _deb_root(settings, "openclipart-svg") / "usr/share/openclipart/svg"
-    out = []
+    metas = []
     for svg in sorted(root.rglob("*.svg")):
-        if (
-            svg.is_symlink() or svg.stat().st_size > 400_000
-        ):  # links duplicate; huge files render slowly
+        if svg.is_symlink() or svg.stat().st_size > 400_000:  # links duplicate; huge = slow
             continue
+        meta = _openclipart_meta(svg)
+        if meta is not None:
+            metas.append((svg, *meta))
+    title_counts = Counter(title for _, title, _ in metas)
+    out = []
+    for svg, title, keywords in metas:
+        if title_counts[title] > GENERIC_TITLE_FILES:
+            title = _stem_words(svg) or title
         category = svg.parent.relative_to(root).as_posix().replace("_", " ")
-        caption = _openclipart_caption(svg, category)
+        caption = _openclipart_caption(title, keywords, category)
         if caption:
             out.append(RawPair("openclipart", str(svg), caption))
     return out
@@ -225,6 +245,10 @@ def letterbox(img: Image, size: int) -> Image:
     return square
 
 
+def _png(img_dir: Path, digest: str) -> Path:
+    return img_dir / digest[:2] / f"{digest}.png"
+
+
 def _render(args: tuple[str, str]) -> tuple[str, str] | None:
     origin, out_dir = args
     try:
@@ -233,7 +257,7 @@ def _render(args: tuple[str, str]) -> tuple[str, str] | None:
         log.debug("skipping %s: %s", origin, e)
         return None
     digest = hashlib.sha256(img.tobytes()).hexdigest()
-    path = Path(out_dir) / f"{digest[:2]}/{digest}.png"
+    path = _png(Path(out_dir), digest)
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         img.save(path)
@@ -269,30 +293,46 @@ def prepare_data(
     """
     out = out or default_pairs_path(settings)
     img_dir = data_dir(settings) / "images"
+    index_path = data_dir(settings) / "render_index.json"
+    index: dict[str, str] = {}
+    if index_path.is_file():
+        index = json.loads(index_path.read_text(encoding="utf-8"))
     raw: list[RawPair] = []
     for name in SOURCES:
         raw.extend(list(collect(settings, (name,)))[:limit])
-    seen: set[str] = set()
-    rows = []
+    todo = sorted({p.origin for p in raw if not _png(img_dir, index.get(p.origin, "")).is_file()})
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        jobs = [(p.origin, str(img_dir)) for p in raw]
-        results = pool.map(_render, jobs, chunksize=16)
-        for pair, res in tqdm(zip(raw, results, strict=True), total=len(raw), desc="render"):
-            if res is None or res[1] in seen:
-                continue
-            seen.add(res[1])
-            digest = res[1]
-            rows.append(
-                {
-                    "image": str(img_dir / digest[:2] / f"{digest}.png"),
-                    "caption": pair.caption,
-                    "source": pair.source,
-                    "split": "heldout" if is_held_out(digest, settings.seed) else "train",
-                }
-            )
+        results = pool.map(_render, [(o, str(img_dir)) for o in todo], chunksize=16)
+        for res in tqdm(results, total=len(todo), desc="render"):
+            if res is not None:
+                index[res[0]] = res[1]
+    data_dir(settings).mkdir(parents=True, exist_ok=True)
+    index_path.write_text(json.dumps(index, sort_keys=True), encoding="utf-8")
+    seen: set[str] = set()
+    per_caption: Counter[str] = Counter()
+    rows = []
+    for pair in raw:
+        digest = index.get(pair.origin)
+        if digest is None or digest in seen or per_caption[pair.caption] >= MAX_PER_CAPTION:
+            continue
+        seen.add(digest)
+        per_caption[pair.caption] += 1
+        rows.append(
+            {
+                "image": str(_png(img_dir, digest)),
+                "caption": pair.caption,
+                "source": pair.source,
+                "split": "heldout" if is_held_out(digest, settings.seed) else "train",
+            }
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    log.info("wrote %d pairs (%d duplicates dropped) to %s", len(rows), len(raw) - len(rows), out)
+    log.info(
+        "wrote %d pairs (%d duplicates or over-used captions dropped) to %s",
+        len(rows),
+        len(raw) - len(rows),
+        out,
+    )
     return out

@@ -73,3 +73,11 @@ class VectorStore(Protocol):
         k: int,
         where: Mapping[str, Any] | None = None,
     ) -> list[Hit]: ...
+
+    # Metadata by id (all records when ids is None): the indexer diffs content hashes with it.
+    def get(
+        self, collection: str, ids: Sequence[str] | None = None
+    ) -> dict[str, dict[str, Any]]: ...
+
+    # Stored vectors of ids, in order: item-to-item retrieval, metadata-only rewrites.
+    def vectors(self, collection: str, ids: Sequence[str]) -> np.ndarray: ...

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from test_store import running_chroma
 
 from convrec.backends.chroma_store import ChromaStore
 from convrec.backends.st_embedder import SentenceTransformerEmbedder
@@ -139,11 +140,22 @@ def toy_catalog(root: Path) -> Catalog:
     return Catalog(name="toy", root=root, items=tuple(items))
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    with running_chroma(tmp_path_factory.mktemp("chroma-server")) as address:
+        yield address
+
+
+@pytest.mark.parametrize("mode", ["embedded", "server"])
 def test_text_channel_incremental_and_deletes(
-    tmp_path: Path, minilm: SentenceTransformerEmbedder
+    tmp_path: Path, minilm: SentenceTransformerEmbedder, mode: str, request: pytest.FixtureRequest
 ) -> None:
     settings = make_settings(tmp_path, embed={"batch_size": 4})
-    store = ChromaStore.embedded(settings.store_path)
+    if mode == "server":
+        host, port = request.getfixturevalue("server")
+        store = ChromaStore.connect(host, port)
+    else:
+        store = ChromaStore.embedded(settings.store_path)
     cat = toy_catalog(tmp_path / "cat")
     enc = Counting(minilm)
     stats = index_catalog(cat, settings, store, enc, channels=["text"])
@@ -377,4 +389,35 @@ def test_acceptance_full_catalogs(
     assert stats.channels[0].count == len(movies)
     top = top_titles(store, movies, "animated movie about toys", minilm, 5)
     assert any(it.title.startswith("Toy Story") for it in top[:3]), top
-    assert all("Animation" in (it.attributes.get("genres") or ()) for it in top[:3]), top
+    genres = [it.attributes.get("genres") for it in top[:3]]
+    assert all(isinstance(g, tuple) and "Animation" in g for g in genres), top
+
+
+def test_cli_index_stats(
+    tmp_path: Path, minilm: SentenceTransformerEmbedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from convrec.catalog.layout import write_catalog
+    from convrec.cli import main
+
+    toy = toy_catalog(tmp_path / "src")
+    items = [
+        replace(it, image_paths=tuple(str(toy.root / p) for p in it.image_paths))
+        for it in toy.items
+    ]
+    write_catalog(tmp_path / "shop", items, {"name": "shop"})
+    config = tmp_path / "convrec.toml"
+    config.write_text(
+        f'cache_dir = "{tmp_path / "cache"}"\nmodels_dir = "{SHARED / "models"}"\n'
+        f'downloads_dir = "{SHARED / "downloads"}"\n'
+    )
+    argv = ["--config", str(config), "index", str(tmp_path / "shop"), "--stats"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "shop__text: 6 records (6 embedded" in out
+    assert "shop__image: skipped: no image–text embedder available" in out
+    assert "store size on disk:" in out and "MB" in out
+    assert main(argv) == 0  # idempotent re-run
+    assert "shop__text: 6 records (0 embedded, 0 refreshed, 0 deleted, 6 unchanged)" in (
+        capsys.readouterr().out
+    )
+    assert main(["--config", str(config), "index", "shop", "--channels", "audio"]) == 2

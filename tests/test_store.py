@@ -11,6 +11,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +39,9 @@ def chroma_exe() -> str:
     return str(exe)
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    """A real `chroma run` on a free loopback port, terminated at the end of the session."""
-    path = tmp_path_factory.mktemp("chroma-server")
+@contextmanager
+def running_chroma(path: Path) -> Iterator[tuple[str, int]]:
+    """A real `chroma run --path path/db` on a free loopback port; always terminated."""
     port = free_port()
     log = (path / "server.log").open("w")
     proc = subprocess.Popen(
@@ -81,6 +81,12 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             proc.kill()
             proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    with running_chroma(tmp_path_factory.mktemp("chroma-server")) as address:
+        yield address
 
 
 @pytest.fixture(params=["embedded", "server"])

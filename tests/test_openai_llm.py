@@ -84,6 +84,21 @@ def test_every_format_rejected_raises_and_remembers_nothing() -> None:
     assert llm.format_mode == "json_schema"
 
 
+def test_server_error_naming_response_format_is_a_rejection_not_a_retry() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        fmt = json.loads(request.content).get("response_format")
+        calls.append(fmt["type"] if fmt else "none")
+        if fmt and fmt["type"] == "json_schema":  # what llama-cpp-python 0.3.36 really answers
+            detail = "validation error: ('body', 'response_format', 'type') Input should be 'text'"
+            return httpx.Response(500, json={"error": {"message": detail}})
+        return _chat("{}")
+
+    assert _mock(handler, max_retries=2).generate(HELLO, json_schema=SCHEMA) == "{}"
+    assert calls == ["json_schema", "json_object"]
+
+
 def test_retries_5xx_with_bound_but_not_4xx() -> None:
     calls: list[int] = []
 
@@ -195,9 +210,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.3)
         yield base
     finally:
-        proc.terminate()
+        proc.terminate()  # uvicorn waits for an abandoned generation to end: give it 3 s
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -211,12 +226,14 @@ def real_llm(llama_server: str) -> Iterator[OpenAICompatLLM]:
 
 
 def test_real_generate_and_stream_agree(real_llm: OpenAICompatLLM) -> None:
-    text = real_llm.generate(HELLO, max_new_tokens=24)
+    assert real_llm.generate(HELLO, max_new_tokens=24).strip()
     assert real_llm.model == ALIAS  # discovered from /v1/models, since api_model is empty
-    assert text.strip()
     streamed = list(real_llm.stream(HELLO, max_new_tokens=24))
     assert len(streamed) > 1  # really streamed, not one block
-    assert "".join(streamed) == text  # greedy decoding: same tokens either way
+    # Greedy, so the same tokens either way, once the server's prompt cache is in the same state:
+    # a first call evaluates the whole prompt in one batch, a repeat only its last token, and the
+    # 135M model's top-2 logits are close enough for that rounding difference to flip a token.
+    assert "".join(streamed) == real_llm.generate(HELLO, max_new_tokens=24)
 
 
 def test_real_json_schema(real_llm: OpenAICompatLLM) -> None:

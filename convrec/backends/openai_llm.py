@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 # and rejects "json_schema" with 422; some servers take neither. The first one a server accepts
 # is remembered for the life of the client.
 FORMAT_MODES = ("json_schema", "json_object", "none")
-# Statuses that mean "the server does not understand this request body" (FastAPI answers 422).
+# Statuses that mean "the server does not understand this request body" (FastAPI answers 422);
+# see also _rejects_format.
 _REJECTED = {400, 422}
 # Statuses worth retrying: overloaded, rate limited or failing server.
 _RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -190,38 +191,40 @@ class OpenAICompatLLM:
             try:
                 request = self._client.build_request(method, url, json=body)
                 response = self._client.send(request, stream=True)
-            except httpx.ConnectError as e:
+            except httpx.TransportError as e:  # refused, timed out, reset
                 if last:
-                    raise LLMError(
-                        f"No OpenAI-compatible server answers at {self.base_url} ({attempts} "
-                        f"attempts; {e}): {_START_HINT}."
-                    ) from e
-                self._wait(attempt, f"cannot connect: {e}")
-                continue
-            except httpx.TimeoutException as e:
-                if last:
-                    raise LLMError(
-                        f"{url} did not answer within timeout_s={self.timeout_s} s ({attempts} "
-                        "attempts). Fix: raise llm.timeout_s, lower max_new_tokens, or check the "
-                        "server's load."
-                    ) from e
-                self._wait(attempt, f"timed out: {e!r}")
-                continue
-            except httpx.TransportError as e:
-                if last:
-                    raise LLMError(f"Request to {url} failed: {e!r}. {_START_HINT}.") from e
-                self._wait(attempt, f"transport error: {e!r}")
+                    raise self._transport_error(e, url, attempts) from e
+                self._wait(attempt, repr(e))
                 continue
             try:
-                if response.status_code in _RETRY_STATUS and not last:
-                    self._wait(attempt, f"HTTP {response.status_code}")
-                    continue
-                if response.status_code >= 400:
-                    _raise_for(response, url, raise_rejected)
+                status = response.status_code
+                if status >= 400:
+                    detail = response.read().decode("utf-8", "replace")[:500]
+                    if not raise_rejected and _rejects_format(status, detail):
+                        raise _Rejected(f"HTTP {status}: {detail}")
+                    if status in _RETRY_STATUS and not last:
+                        self._wait(attempt, f"HTTP {status}")
+                        continue
+                    raise LLMError(
+                        f"{url} answered HTTP {status}: {detail}. Fix: {_fix(status, url)}."
+                    )
                 yield response
                 return
             finally:
                 response.close()
+
+    def _transport_error(self, e: httpx.TransportError, url: str, attempts: int) -> LLMError:
+        if isinstance(e, httpx.ConnectError):
+            why = (
+                f"No OpenAI-compatible server answers at {self.base_url} ({attempts} attempts; {e})"
+            )
+            return LLMError(f"{why}: {_START_HINT}.")
+        if isinstance(e, httpx.TimeoutException):
+            return LLMError(
+                f"{url} did not answer within timeout_s={self.timeout_s} s ({attempts} attempts). "
+                "Fix: raise llm.timeout_s, lower max_new_tokens, or check the server's load."
+            )
+        return LLMError(f"Request to {url} failed ({attempts} attempts; {e!r}): {_START_HINT}.")
 
     def _wait(self, attempt: int, why: str) -> None:
         delay = self.backoff_s * 2**attempt
@@ -252,9 +255,7 @@ def _fix(status: int, url: str) -> str:
     return "check the request and the server's log"
 
 
-def _raise_for(response: httpx.Response, url: str, raise_rejected: bool) -> None:
-    detail = response.read().decode("utf-8", "replace")[:500]
-    status = response.status_code
-    if status in _REJECTED and not raise_rejected:
-        raise _Rejected(f"HTTP {status}: {detail}")
-    raise LLMError(f"{url} answered HTTP {status}: {detail}. Fix: {_fix(status, url)}.")
+def _rejects_format(status: int, detail: str) -> bool:
+    # llama-cpp-python answers an unknown response_format with HTTP 500 (its error handler turns
+    # the validation error into a 500), so a 5xx that names the field counts as a rejection too.
+    return status in _REJECTED or (status >= 500 and "response_format" in detail)

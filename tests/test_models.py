@@ -173,3 +173,25 @@ def test_import_convrec_stays_light(no_heavy_import_script: str) -> None:
         check=True,
     )
     assert out.stdout.strip() == ""
+
+
+def test_cli_fetch_is_idempotent_and_list_shows_state(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from convrec.cli import main
+
+    config = tmp_path / "convrec.toml"
+    config.write_text(
+        f'cache_dir = "{tmp_path}"\nmodels_dir = "{settings.models_path}"\n'
+        f'downloads_dir = "{settings.downloads_path}"\n'
+    )
+    assert main(["--config", str(config), "models", "fetch", TEST_LLM, "all-minilm-l6-v2"]) == 0
+    assert main(["--config", str(config), "models", "fetch", TEST_LLM]) == 0  # reuses the cache
+    assert main(["--config", str(config), "models", "list"]) == 0
+    out = capsys.readouterr().out
+    rows = {
+        line.split()[0]: line for line in out.splitlines() if line.startswith(("smollm2", "all-"))
+    }
+    assert "available" in rows[TEST_LLM] and str(settings.models_path / TEST_LLM) in rows[TEST_LLM]
+    assert "available" in rows["all-minilm-l6-v2"]
+    assert main(["--config", str(config), "models", "fetch", "no-such-model!"]) == 2

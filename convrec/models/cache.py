@@ -98,6 +98,7 @@ def install(models_path: Path, name: str, build: Callable[[Path], dict[str, Any]
     try:
         source = build(tmp)
         write_manifest(tmp, source)
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary directory
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)

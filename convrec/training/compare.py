@@ -50,7 +50,8 @@ def train_and_select(
     """
     if len(variants) == 1 or cfg.init:
         result = train_clip(pairs, out_dir, _with(cfg, variants[0]), settings, resume)
-        return {"chosen": variants[0], "variants": {variants[0]: _summary(result)}}
+        name = f"init:{cfg.init}" if cfg.init else variants[0]
+        return {"chosen": name, "variants": {name: _summary(result)}}
     results: dict[str, TrainResult] = {}
     for name in variants:
         results[name] = train_clip(

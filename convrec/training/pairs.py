@@ -102,11 +102,13 @@ def _open_catalog_items(
         try:
             cat = open_catalog(catalog, settings)
         except CatalogError:
-            return None
-        root = Path(getattr(cat, "root", "."))
-        return [
-            (it.title, it.text, tuple(str(root / p) for p in it.image_paths)) for it in cat.items
-        ]
+            cat = None  # not a built catalog: a bare directory with items.jsonl may still do
+        if cat is not None:
+            root = Path(getattr(cat, "root", "."))
+            return [
+                (it.title, it.text, tuple(str(root / p) for p in it.image_paths))
+                for it in cat.items
+            ]
     directory = Path(catalog).expanduser()
     if not directory.is_dir():
         directory = settings.catalogs_path / catalog

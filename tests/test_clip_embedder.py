@@ -17,7 +17,7 @@ from convrec.backends.clip_embedder import (
 from convrec.config import Settings
 from convrec.errors import ModelError
 from convrec.protocols import ImageTextEmbedder
-from convrec.training import data
+from convrec.training import data, sources
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +26,10 @@ def shipped(settings: Settings) -> OpenClipEmbedder:
 
 
 @pytest.fixture(scope="module")
-def heldout_phones(settings: Settings) -> list[data.RawPair]:
+def heldout_phones(settings: Settings) -> list[sources.RawPair]:
     """Phone photos in the fixed held-out split (same pixel-hash rule the training used)."""
     out = []
-    for pair in data.phone_pairs(settings):
+    for pair in sources.phone_pairs(settings):
         digest = hashlib.sha256(data.load_image(pair.origin).tobytes()).hexdigest()
         if data.is_held_out(digest, seed=0):
             out.append(pair)
@@ -47,7 +47,7 @@ def test_shipped_checkpoint_is_small_and_normalised(shipped: OpenClipEmbedder) -
 
 
 def test_shipped_model_matches_heldout_phone_photos_to_their_captions(
-    shipped: OpenClipEmbedder, heldout_phones: list[data.RawPair]
+    shipped: OpenClipEmbedder, heldout_phones: list[sources.RawPair]
 ) -> None:
     images = shipped.encode_images([Path(p.origin) for p in heldout_phones])
     assert np.allclose(np.linalg.norm(images, axis=1), 1, atol=1e-4)
@@ -65,7 +65,7 @@ def test_shipped_model_matches_heldout_phone_photos_to_their_captions(
 
 
 def test_pil_images_and_paths_give_the_same_vectors(
-    shipped: OpenClipEmbedder, heldout_phones: list[data.RawPair]
+    shipped: OpenClipEmbedder, heldout_phones: list[sources.RawPair]
 ) -> None:
     from PIL import Image
 

@@ -13,7 +13,7 @@ import pytest
 from convrec.backends.clip_embedder import CONFIG_FILE, WEIGHTS_FILE, OpenClipEmbedder
 from convrec.cli import main
 from convrec.config import Settings
-from convrec.training import data
+from convrec.training import data, sources
 from convrec.training.clip_eval import recall_at_k
 from convrec.training.clip_train import TrainConfig, train_clip
 from convrec.training.pairs import Pair
@@ -22,7 +22,7 @@ from convrec.training.pairs import Pair
 @pytest.fixture(scope="module")
 def phone_pairs(settings: Settings) -> list[Pair]:
     """40 real STF phone photos with spec captions: 32 to train on, 8 held out."""
-    raw = data.phone_pairs(settings)[:40]
+    raw = sources.phone_pairs(settings)[:40]
     return [
         Pair(p.origin, p.caption, "phones", "train" if i < 32 else "heldout")
         for i, p in enumerate(raw)
@@ -110,7 +110,7 @@ def test_captions_from_real_sources(settings: Settings, tmp_path: Path) -> None:
         "display": {"s": 10.1},
         "date": "2013-03-01T00:00:00.000Z",
     }
-    assert data.phone_caption(spec) == (
+    assert sources.phone_caption(spec) == (
         "Sony Xperia Z Tablet, an Android 4.1 tablet with a 10.1-inch screen, 2013"
     )
     svg = tmp_path / "apple.svg"
@@ -124,9 +124,9 @@ def test_captions_from_real_sources(settings: Settings, tmp_path: Path) -> None:
         "<cc:Agent><dc:title>Jane Doe</dc:title></cc:Agent></dc:creator></cc:Work></rdf:RDF>"
         '</metadata><circle cx="50" cy="50" r="40" fill="#d00"/></svg>'
     )
-    meta = data._openclipart_meta(svg)
+    meta = sources._openclipart_meta(svg)
     assert meta == ("Red apple", ["fruit"])
-    assert data._openclipart_caption(*meta, "food/fruit") == "Red apple: fruit, food"
+    assert sources._openclipart_caption(*meta, "food/fruit") == "Red apple: fruit, food"
     img = data.load_image(str(svg), size=32)
     assert img.size == (32, 32) and img.getpixel((0, 0)) == (255, 255, 255)
     r, g, b = img.convert("RGB").getpixel((16, 16))  # type: ignore[misc]

@@ -159,6 +159,9 @@ class OpenClipEmbedder:
     dim: int
     device: str = "cpu"
     batch_size: int = 64
+    # Identity of the vector space (the index keys stored vectors by it): the spec, plus a hash
+    # of the weights for local checkpoints so a retrained checkpoint is not mixed with the old.
+    name: str = ""
 
     @classmethod
     def from_spec(cls, spec: str, settings: Settings) -> OpenClipEmbedder:
@@ -166,8 +169,11 @@ class OpenClipEmbedder:
         import open_clip
 
         path = SHIPPED_DIR if spec == SHIPPED_NAME else Path(spec).expanduser()
+        name = spec
         if spec == SHIPPED_NAME or path.exists():
             model, preprocess, tokenizer, _ = load_local_checkpoint(path, settings)
+            weights = path / WEIGHTS_FILE if path.is_dir() else path
+            name = f"{spec}@{fetch.sha256_file(weights)[:12]}"
         elif spec.startswith("hf-hub:") or spec.split("/", 1)[0] in open_clip.list_models():
             model, preprocess, tokenizer = _hub_model(spec, settings)
         else:
@@ -178,9 +184,8 @@ class OpenClipEmbedder:
             )
         device = settings.embed.device
         model = model.to(device).eval()
-        return cls(
-            model, preprocess, tokenizer, _output_dim(model), device, settings.embed.batch_size
-        )
+        dim, batch = _output_dim(model), settings.embed.batch_size
+        return cls(model, preprocess, tokenizer, dim, device, batch, name)
 
     def encode_images(self, images: Sequence[Path | Image]) -> np.ndarray:
         import torch

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convrec.errors import CatalogError, InputError
-from convrec.training import data
+from convrec.training import data, sources
 
 if TYPE_CHECKING:
     from convrec.config import Settings
@@ -71,7 +71,7 @@ def catalog_pairs(catalog: str, settings: Settings) -> list[Pair]:
             log.info("no phones catalog built; using the stf-device-db photos and specs directly")
             return [
                 Pair(p.origin, p.caption, "phones", _split_of(Path(p.origin), settings.seed))
-                for p in data.phone_pairs(settings)
+                for p in sources.phone_pairs(settings)
             ]
         raise CatalogError(
             f"Catalog {catalog!r} not found. Fix: build it (`convrec catalog build {catalog}`) or "

@@ -1,4 +1,4 @@
-"""One typed settings tree, loaded from convrec.toml, then CONVREC_* variables, then keyword arguments.
+"""One typed settings tree: convrec.toml, then CONVREC_* variables, then keyword arguments.
 
 This is the only module that reads ``os.environ``. Nested fields are set from the environment with a
 double underscore: ``CONVREC_LLM__MODEL=smollm2-135m`` sets ``settings.llm.model``.
@@ -163,13 +163,16 @@ def load_settings(
     """Build Settings from, in rising precedence: the TOML file, CONVREC_* variables, keywords.
 
     The file is ``config_file``, else ``$CONVREC_CONFIG``, else ``./convrec.toml`` if it exists.
-    Keyword overrides may be nested dicts or section objects, e.g. ``llm={"model": "smollm2-135m"}``.
+    Keyword overrides may be nested dicts or section objects,
+    e.g. ``llm={"model": "smollm2-135m"}``.
     """
     env = os.environ if environ is None else environ
     explicit = config_file or env.get(ENV_PREFIX + "CONFIG")
     path = Path(explicit).expanduser() if explicit else Path(DEFAULT_CONFIG_FILE)
     if explicit and not path.is_file():
-        raise ConfigError(f"Config file {path} does not exist. Fix the path or unset CONVREC_CONFIG.")
+        raise ConfigError(
+            f"Config file {path} does not exist. Fix the path or unset CONVREC_CONFIG."
+        )
     tree = _from_toml(path) if path.is_file() else {}
     tree = _deep_merge(tree, _from_env(env))
     kw = {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in overrides.items()}
@@ -182,5 +185,6 @@ def load_settings(
         )
         raise ConfigError(
             f"Invalid settings ({problems}). Fix convrec.toml, the CONVREC_* variables "
-            "(nested fields use a double underscore, e.g. CONVREC_LLM__MODEL) or the keyword arguments."
+            "(nested fields use a double underscore, e.g. CONVREC_LLM__MODEL) "
+            "or the keyword arguments."
         ) from e

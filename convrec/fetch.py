@@ -50,7 +50,9 @@ def _run(cmd: list[str], cwd: Path, what: str, fix: str) -> None:
     try:
         proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     except FileNotFoundError as e:
-        raise FetchError(f"{cmd[0]} is not installed, so {what} cannot be fetched. Fix: {fix}") from e
+        raise FetchError(
+            f"{cmd[0]} is not installed, so {what} cannot be fetched. Fix: {fix}"
+        ) from e
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise FetchError(
@@ -60,7 +62,7 @@ def _run(cmd: list[str], cwd: Path, what: str, fix: str) -> None:
 
 
 def pip_download(package: str, version: str, dest: Path) -> Path:
-    """Download the wheel ``package==version`` (no dependencies) into ``dest``; reuse it if there."""
+    """Download the wheel ``package==version`` (no dependencies) into ``dest``; reuse if present."""
     dest.mkdir(parents=True, exist_ok=True)
     stem = package.replace("-", "_").lower()
     found = _find_wheel(dest, stem, version)
@@ -72,7 +74,9 @@ def pip_download(package: str, version: str, dest: Path) -> Path:
     _run(cmd, dest, f"{package}=={version} from PyPI", fix)
     found = _find_wheel(dest, stem, version)
     if not found:
-        raise FetchError(f"pip reported success but no wheel for {package}=={version} is in {dest}.")
+        raise FetchError(
+            f"pip reported success but no wheel for {package}=={version} is in {dest}."
+        )
     return found
 
 
@@ -93,10 +97,17 @@ def npm_pack(package: str, version: str, dest: Path) -> Path:
         return target
     with tempfile.TemporaryDirectory(dir=dest) as tmp:
         fix = f"npm pack {package}@{version} (needs Node.js and npm: apt-get install -y npm)"
-        _run(["npm", "pack", "--silent", f"{package}@{version}"], Path(tmp), f"{package}@{version}", fix)
+        _run(
+            ["npm", "pack", "--silent", f"{package}@{version}"],
+            Path(tmp),
+            f"{package}@{version}",
+            fix,
+        )
         packed = list(Path(tmp).glob("*.tgz"))
         if len(packed) != 1:
-            raise FetchError(f"npm pack {package}@{version} left {len(packed)} tarballs, expected 1.")
+            raise FetchError(
+                f"npm pack {package}@{version} left {len(packed)} tarballs, expected 1."
+            )
         shutil.move(str(packed[0]), target)
     return target
 
@@ -125,6 +136,8 @@ def extract_deb(deb: Path, dest: Path) -> Path:
         return dest
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    _run(["dpkg-deb", "-x", str(deb), str(dest)], dest, f"unpack {deb.name}", "apt-get install dpkg")
+    _run(
+        ["dpkg-deb", "-x", str(deb), str(dest)], dest, f"unpack {deb.name}", "apt-get install dpkg"
+    )
     marker.write_text(deb.name)
     return dest

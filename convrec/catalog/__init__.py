@@ -1,1 +1,1 @@
-"""Catalogs: the item schema, loaders for user files, builders for the shipped catalogs, indexing."""
+"""Catalogs: the item schema, loaders for user files, builders for shipped catalogs, indexing."""

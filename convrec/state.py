@@ -1,0 +1,341 @@
+"""Stage 2: the dialogue state and the pure reducer ``apply(state, delta) -> DialogueState``.
+
+The state is rebuilt from nothing but its previous value and one turn's :class:`StateDelta`, so it
+can be tested without models and replayed from a log. Conflict rules (change of mind) live here:
+
+- liking a value drops its exclusions and dislikes; excluding or disliking a value drops its likes
+  and any hard ``eq``/``in`` constraint that requires it;
+- a ``Release`` (``"I don't mind horror"``, ``"price doesn't matter"``) drops every constraint and
+  soft preference on that value (or on the whole attribute when the value is None);
+- a new bound replaces the bound of the same attribute and direction; a ``Relative`` bound
+  (``"cheaper than that"``) only ever tightens;
+- ``reset`` clears everything before the rest of the delta applies ("start over, a comedy").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, TypeAlias, get_args
+
+from convrec.catalog.schema import flag_key
+from convrec.errors import InputError
+
+Intent: TypeAlias = Literal[
+    "recommend", "refine", "ask_item", "compare", "feedback", "chitchat", "reset"
+]
+Op: TypeAlias = Literal["eq", "ne", "in", "nin", "gte", "lte"]
+Value: TypeAlias = str | int | float | bool | tuple[str, ...]
+INTENTS: tuple[str, ...] = get_args(Intent)
+OPS: tuple[str, ...] = get_args(Op)
+_CHROMA_OP = {"eq": "$eq", "ne": "$ne", "in": "$in", "nin": "$nin", "gte": "$gte", "lte": "$lte"}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """A hard filter on one metadata key (see ``convrec.catalog.schema.item_metadata``).
+
+    ``multi`` marks a list attribute (genres, cast): its values live in per-value flags
+    (``genres_horror = True``), so ``eq``/``ne``/``in``/``nin`` become filters on those flags.
+    """
+
+    attribute: str
+    op: Op
+    value: Value
+    multi: bool = False
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise InputError(f"Unknown constraint op {self.op!r}. Fix: use one of {OPS}.")
+        if self.op in ("in", "nin") and not isinstance(self.value, tuple):
+            object.__setattr__(self, "value", (self.value,))
+        if self.op in ("gte", "lte") and not isinstance(self.value, int | float):
+            raise InputError(
+                f"Bound {self.attribute} {self.op} needs a number, not {self.value!r}. "
+                "Fix: pass an int or a float."
+            )
+
+    def values(self) -> tuple[Any, ...]:
+        return self.value if isinstance(self.value, tuple) else (self.value,)
+
+
+@dataclass(frozen=True)
+class Pref:
+    """A soft preference: an attribute value the user likes or dislikes (boosts, not filters)."""
+
+    attribute: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """Forget constraints and preferences on ``value`` of ``attribute`` (all values when None)."""
+
+    attribute: str
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Relative:
+    """A bound relative to a shown value: ``below`` → ``lte reference·(1−margin)``, ``above`` →
+    ``gte reference·(1+margin)``; an ``int`` reference (a year) moves by exactly 1 instead."""
+
+    attribute: str
+    direction: Literal["below", "above"]
+    reference: float | int
+    margin: float = 0.05
+
+
+@dataclass(frozen=True)
+class StateDelta:
+    """What one user turn changes. Empty tuples mean "no change"."""
+
+    intent: Intent | None = None
+    reset: bool = False
+    insist: bool = False  # the user wants results now ("just show me something")
+    add: tuple[Constraint, ...] = ()
+    release: tuple[Release, ...] = ()
+    relative: tuple[Relative, ...] = ()
+    like: tuple[Pref, ...] = ()
+    dislike: tuple[Pref, ...] = ()
+    wishes: tuple[str, ...] = ()  # free text: mood, visual style ("a white one")
+    liked_items: tuple[str, ...] = ()
+    disliked_items: tuple[str, ...] = ()
+    seen_items: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+    mentioned: tuple[str, ...] = ()  # items the message refers to (ask_item, compare)
+    ambiguous: tuple[str, ...] = ()  # candidate ids of one title that matched several items
+    asked: tuple[str, ...] = ()  # attributes the system asked about this turn
+
+
+@dataclass(frozen=True)
+class DialogueState:
+    """Everything the system knows about the current conversation."""
+
+    intent: Intent = "chitchat"
+    insist: bool = False
+    constraints: tuple[Constraint, ...] = ()
+    liked: tuple[Pref, ...] = ()
+    disliked: tuple[Pref, ...] = ()
+    wishes: tuple[str, ...] = ()
+    liked_items: tuple[str, ...] = ()
+    disliked_items: tuple[str, ...] = ()
+    seen_items: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+    mentioned: tuple[str, ...] = ()
+    ambiguous: tuple[str, ...] = ()
+    asked: tuple[str, ...] = ()
+    question_count: int = 0
+    turns: int = 0
+
+    def known_attributes(self) -> frozenset[str]:
+        """Attributes with a constraint or a soft preference (the policy does not ask these)."""
+        names = {c.attribute for c in self.constraints}
+        return frozenset(names | {p.attribute for p in (*self.liked, *self.disliked)})
+
+    def hidden_items(self) -> frozenset[str]:
+        """Item ids never shown again unless asked for: rejected, disliked and already seen."""
+        return frozenset((*self.rejected, *self.disliked_items, *self.seen_items))
+
+
+def _add(old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Append ``new`` to ``old`` keeping first-seen order and no duplicates."""
+    return tuple(dict.fromkeys((*old, *new)))
+
+
+def _touches(c: Constraint, attribute: str, value: str | None) -> bool:
+    if c.attribute != attribute:
+        return False
+    return value is None or any(str(v).lower() == value.lower() for v in c.values())
+
+
+def _without(c: Constraint, value: str) -> Constraint | None:
+    """``c`` with ``value`` removed from its value set (None when nothing is left)."""
+    keep = tuple(v for v in c.values() if str(v).lower() != value.lower())
+    if not keep:
+        return None
+    return replace(c, value=keep) if c.op in ("in", "nin") else c
+
+
+def _drop_value(
+    cs: tuple[Constraint, ...], attribute: str, value: str | None, ops: tuple[str, ...] = OPS
+) -> tuple[Constraint, ...]:
+    out: list[Constraint] = []
+    for c in cs:
+        if c.op in ops and _touches(c, attribute, value):
+            rest = None if value is None else _without(c, value)
+            if rest is not None and rest != c:
+                out.append(rest)
+            continue
+        out.append(c)
+    return tuple(out)
+
+
+def _drop_prefs(prefs: tuple[Pref, ...], attribute: str, value: str | None) -> tuple[Pref, ...]:
+    return tuple(
+        p
+        for p in prefs
+        if not (p.attribute == attribute and (value is None or p.value.lower() == value.lower()))
+    )
+
+
+def _bound(rel: Relative) -> Constraint:
+    below = rel.direction == "below"
+    op: Op = "lte" if below else "gte"
+    if isinstance(rel.reference, int) and not isinstance(rel.reference, bool):
+        return Constraint(rel.attribute, op, rel.reference + (-1 if below else 1))
+    factor = 1 - rel.margin if below else 1 + rel.margin
+    return Constraint(rel.attribute, op, round(rel.reference * factor, 4))
+
+
+def _tighter(old: Constraint, new: Constraint) -> Constraint:
+    a, b = float(old.value), float(new.value)  # type: ignore[arg-type]
+    return new if (b < a if new.op == "lte" else b > a) else old
+
+
+def _merge_constraints(
+    cs: tuple[Constraint, ...], new: Constraint, tighten_only: bool = False
+) -> tuple[Constraint, ...]:
+    """Add ``new``: a bound or a scalar ``eq``/``in`` replaces the one on the same attribute."""
+    if new.op in ("ne", "nin"):
+        for v in new.values():
+            cs = _drop_value(cs, new.attribute, str(v), ops=("eq", "in"))
+        return _add(cs, (new,))
+    if new.op in ("eq", "in"):
+        for v in new.values():
+            cs = _drop_value(cs, new.attribute, str(v), ops=("ne", "nin"))
+        if new.multi:
+            return _add(cs, (new,))
+        same: tuple[str, ...] = ("eq", "in")
+    else:
+        same = (new.op,)
+    old = next((c for c in cs if c.attribute == new.attribute and c.op in same), None)
+    if old is not None and tighten_only and new.op in ("gte", "lte"):
+        new = _tighter(old, new)
+    rest = tuple(c for c in cs if not (c.attribute == new.attribute and c.op in same))
+    return (*rest, new)
+
+
+def apply(state: DialogueState, delta: StateDelta) -> DialogueState:
+    """The state after one turn: a pure function of the previous state and the turn's delta."""
+    s = DialogueState() if delta.reset else state
+    cs, liked, disliked = s.constraints, s.liked, s.disliked
+    for r in delta.release:
+        cs = _drop_value(cs, r.attribute, r.value)
+        liked = _drop_prefs(liked, r.attribute, r.value)
+        disliked = _drop_prefs(disliked, r.attribute, r.value)
+    for c in delta.add:
+        cs = _merge_constraints(cs, c)
+        if c.op in ("ne", "nin"):
+            for v in c.values():
+                liked = _drop_prefs(liked, c.attribute, str(v))
+        elif c.op in ("eq", "in"):
+            for v in c.values():
+                disliked = _drop_prefs(disliked, c.attribute, str(v))
+    for rel in delta.relative:
+        cs = _merge_constraints(cs, _bound(rel), tighten_only=True)
+    for p in delta.like:
+        cs = _drop_value(cs, p.attribute, p.value, ops=("ne", "nin"))
+        disliked = _drop_prefs(disliked, p.attribute, p.value)
+        liked = _add(_drop_prefs(liked, p.attribute, p.value), (p,))
+    for p in delta.dislike:
+        liked = _drop_prefs(liked, p.attribute, p.value)
+        disliked = _add(_drop_prefs(disliked, p.attribute, p.value), (p,))
+    liked_items = tuple(i for i in s.liked_items if i not in delta.disliked_items)
+    disliked_items = tuple(i for i in s.disliked_items if i not in delta.liked_items)
+    new_asked = tuple(a for a in dict.fromkeys(delta.asked) if a not in s.asked)
+    return DialogueState(
+        intent=delta.intent or ("reset" if delta.reset else s.intent),
+        insist=delta.insist,
+        constraints=cs,
+        liked=liked,
+        disliked=disliked,
+        wishes=_add(s.wishes, delta.wishes),
+        liked_items=_add(liked_items, delta.liked_items),
+        disliked_items=_add(disliked_items, delta.disliked_items),
+        seen_items=_add(s.seen_items, delta.seen_items),
+        rejected=_add(s.rejected, delta.rejected),
+        mentioned=delta.mentioned,
+        ambiguous=delta.ambiguous,
+        asked=(*s.asked, *new_asked),
+        question_count=s.question_count + len(new_asked),
+        turns=s.turns + 1,
+    )
+
+
+def _clause(c: Constraint) -> dict[str, Any] | None:
+    """One Chroma clause for ``c`` (None for an empty value set)."""
+    if c.multi:  # list attribute: filter on the per-value flags item_metadata writes
+        flags = [flag_key(c.attribute, str(v)) for v in c.values()]
+        parts: list[dict[str, Any]]
+        if c.op in ("eq", "in"):
+            parts = [{f: True} for f in flags]
+            return parts[0] if len(parts) == 1 else {"$or": parts}
+        if c.op in ("ne", "nin"):  # $ne also keeps items that lack the flag
+            parts = [{f: {"$ne": True}} for f in flags]
+            return parts[0] if len(parts) == 1 else {"$and": parts}
+    if c.op in ("in", "nin"):
+        vals = list(c.values())
+        if not vals:
+            return None
+        return {c.attribute: {_CHROMA_OP[c.op]: vals}}
+    return {c.attribute: {_CHROMA_OP[c.op]: c.value}}
+
+
+def to_where(state: DialogueState) -> dict[str, Any] | None:
+    """The Chroma ``where`` for the hard constraints; ``$and`` only for two or more clauses."""
+    clauses = [w for w in (_clause(c) for c in state.constraints) if w is not None]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def to_json(state: DialogueState) -> str:
+    """A JSON string of ``state`` (tuples as lists); :func:`from_json` restores it exactly."""
+    return json.dumps(asdict(state), sort_keys=True)
+
+
+def _constraint(d: dict[str, Any]) -> Constraint:
+    value = d["value"]
+    return Constraint(d["attribute"], d["op"], tuple(value) if isinstance(value, list) else value,
+                      bool(d.get("multi", False)))  # fmt: skip
+
+
+def from_json(text: str) -> DialogueState:
+    """Rebuild a state written by :func:`to_json`; unknown keys are an error (with the fix)."""
+    try:
+        data = json.loads(text)
+        known = set(DialogueState.__dataclass_fields__)
+        if set(data) - known:
+            raise InputError(
+                f"Stored state has unknown keys {sorted(set(data) - known)}. Fix: the state was "
+                "written by another convrec version; start a new session."
+            )
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "constraints":
+                out[key] = tuple(_constraint(c) for c in value)
+            elif key in ("liked", "disliked"):
+                out[key] = tuple(Pref(**p) for p in value)
+            else:
+                out[key] = tuple(value) if isinstance(value, list) else value
+        return DialogueState(**out)
+    except (ValueError, TypeError, KeyError) as e:
+        raise InputError(
+            f"Stored dialogue state is not valid ({e}). Fix: start a new session."
+        ) from e
+
+
+__all__ = [
+    "Constraint",
+    "DialogueState",
+    "Intent",
+    "Pref",
+    "Relative",
+    "Release",
+    "StateDelta",
+    "apply",
+    "from_json",
+    "to_json",
+    "to_where",
+]

@@ -35,7 +35,7 @@ index: catalog
 	$(BIN)/convrec index $(CATALOG)
 
 demo: models-demo index
-	$(BIN)/convrec app --catalog $(CATALOG)
+	$(BIN)/convrec app --catalog $(CATALOG) --catalog movies
 
 lint: install
 	$(BIN)/ruff check convrec tests eval app

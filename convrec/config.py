@@ -78,6 +78,23 @@ class LimitsSettings(_Section):
     max_questions: int = Field(default=3, ge=0, le=20)
 
 
+class FusionSettings(_Section):
+    # How channel rankings are fused: "rrf" (reciprocal rank) or "weighted" (normalised scores).
+    method: Literal["rrf", "weighted"] = "rrf"
+    # Weight per query route (query source > target channel). Text queries reach the text channel
+    # and, through the image–text model, item images and item CLIP text; image queries reach the
+    # two CLIP channels. 0 switches a route off.
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "text": 1.0,
+            "clip_text>image": 0.5,
+            "clip_text>clip_text": 0.3,
+            "image>image": 1.0,
+            "image>clip_text": 0.5,
+        }
+    )
+
+
 class Settings(_Section):
     # Where models, downloaded packages, built catalogs and the embedded index live.
     cache_dir: str = "~/.cache/convrec"
@@ -95,6 +112,7 @@ class Settings(_Section):
     embed: EmbedSettings = EmbedSettings()
     store: StoreSettings = StoreSettings()
     limits: LimitsSettings = LimitsSettings()
+    fusion: FusionSettings = FusionSettings()
 
     @property
     def cache_path(self) -> Path:

@@ -50,3 +50,33 @@ class Hit:
     item_id: str
     score: float
     channel: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """One retrieval request on one channel (collection ``<catalog>__<channel>``).
+
+    Exactly one source is set: ``text`` (embedded with the channel's text encoder), ``image`` (a
+    file, embedded with the image–text model) or ``item_id`` (that item's stored vector, never
+    re-embedded). ``name`` keys the hit list the fusion sees, e.g. ``"clip_text>image"``.
+    """
+
+    name: str
+    channel: str
+    text: str = ""
+    image: str | None = None
+    item_id: str | None = None
+    where: dict[str, object] | None = None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A ranked catalog item with its score and the contribution of each channel or term."""
+
+    item_id: str
+    title: str
+    score: float
+    breakdown: dict[str, float] = field(default_factory=dict)
+    explanation: str = ""
+    image: str | None = None  # absolute path of the item's first image, if it has one

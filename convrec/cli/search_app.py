@@ -1,0 +1,84 @@
+"""`convrec app` (the Gradio app in app/) and `convrec search` (the same search in the terminal)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from convrec.errors import ConvRecError
+
+log = logging.getLogger(__name__)
+
+APP_FILE = Path(__file__).resolve().parents[2] / "app" / "search_app.py"
+
+
+def register(sub: Any) -> None:
+    app = sub.add_parser("app", help="launch the Gradio app on 127.0.0.1")
+    app.add_argument("--catalog", action="append", help="catalog to offer (repeatable)")
+    app.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    app.add_argument("--port", type=int, default=7860)
+    app.add_argument(
+        "--listen-all",
+        action="store_true",
+        help="bind 0.0.0.0 so other machines can connect (the app has no authentication)",
+    )
+    app.set_defaults(func=cmd_app)
+
+    search = sub.add_parser("search", help="search an indexed catalog by text and/or image")
+    search.add_argument("query", nargs="?", default="", help="what you are looking for")
+    search.add_argument("--image", help="an example image file")
+    search.add_argument("--catalog", help="catalog name or directory (default: settings.catalog)")
+    search.add_argument("-k", type=int, default=None, help="how many results")
+    search.set_defaults(func=cmd_search)
+
+
+def load_app_module() -> ModuleType:
+    """The app module from the source checkout (app/ is not part of the installed package)."""
+    if not APP_FILE.is_file():
+        raise ConvRecError(
+            f"The app is not at {APP_FILE}. Fix: run `convrec app` from a source checkout "
+            "installed with `pip install -e .` (as `make demo` does)."
+        )
+    spec = importlib.util.spec_from_file_location("convrec_search_app", APP_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from convrec.config import load_settings
+
+    settings = load_settings(args.config)
+    host = "0.0.0.0" if args.listen_all else args.host
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        log.warning("listening on %s: anyone who can reach this machine can use the app", host)
+    module = load_app_module()
+    wanted = args.catalog or [settings.catalog, "phones", "movies"]
+    wanted = list(dict.fromkeys(wanted))
+    catalogs = module.indexed_catalogs(settings, wanted)
+    if not catalogs:
+        raise ConvRecError(
+            f"None of {', '.join(wanted)} is built. Fix: `convrec catalog build {wanted[0]} && "
+            f"convrec index {wanted[0]}`."
+        )
+    module.launch(settings, catalogs, host=host, port=args.port)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from convrec.config import load_settings
+    from convrec.search import CatalogSearch
+
+    engine = CatalogSearch.open(args.catalog, load_settings(args.config))
+    result = engine.search(args.query, args.image, k=args.k)
+    for n, rec in enumerate(result.recommendations, start=1):
+        attrs = "; ".join(f"{a}: {v}" for a, v in engine.attributes(rec.item_id, limit=4))
+        sys.stdout.write(f"{n:>2}. {rec.title} [{rec.item_id}] {rec.score:.4f}  {attrs}\n")
+    return 0

@@ -415,7 +415,9 @@ def test_cli_index_stats(
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "shop__text: 6 records (6 embedded" in out
-    assert "shop__image: skipped: no image–text embedder available" in out
+    # The shipped convrec-clip (the default image–text model) embeds the 4 photos and 6 texts.
+    assert "shop__image: 4 records (4 embedded" in out
+    assert "shop__clip_text: 6 records (6 embedded" in out
     assert "store size on disk:" in out and "MB" in out
     assert main(argv) == 0  # idempotent re-run
     assert "shop__text: 6 records (0 embedded, 0 refreshed, 0 deleted, 6 unchanged)" in (

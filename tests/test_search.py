@@ -150,3 +150,23 @@ def test_app_serves_search_and_only_catalog_images(embedded: CatalogSearch) -> N
         assert outside.status_code in {403, 404}
     finally:
         demo.close()
+
+
+def test_cli_search(
+    embedded: CatalogSearch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from convrec.cli import main
+
+    s = embedded.settings
+    config = tmp_path / "convrec.toml"
+    config.write_text(
+        f'cache_dir = "{s.cache_dir}"\nmodels_dir = "{s.models_dir}"\n'
+        f'downloads_dir = "{s.downloads_dir}"\n'
+    )
+    root = str(embedded.catalog.root)
+    argv = ["--config", str(config), "search", "--catalog", root]
+    assert main([*argv, "Sony phone with a big screen", "-k", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(line.split(".", 1)[0].strip().isdigit() for line in lines)
+    assert sum("maker: Sony" in line for line in lines) >= 2, lines
+    assert main(argv) == 2  # nothing to search for: an error with a fix, not a traceback

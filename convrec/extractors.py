@@ -1,0 +1,319 @@
+"""Deterministic dialogue understanding: one user message + the catalog lexicon → a StateDelta.
+
+No model is involved, so this path always works; the LLM parser is merged with it by rules.
+
+- Numbers, ranges, decades and bounds come from :mod:`convrec.numbers`; titles (typos,
+  ambiguity) from :mod:`convrec.title_match`; attribute values from :class:`Lexicon`.
+- A negation cue applies to the attribute values after it in the same clause (a comma, full stop
+  or "but" ends it, at most ``SCOPE`` words): "no horror" and "anything but comedy" exclude
+  (hard); "I don't like musicals" is a soft dislike; "I don't mind horror" / "horror is fine" /
+  "price doesn't matter" release earlier constraints. Values without a cue are wanted: a list
+  attribute (genres, cast) becomes a soft like, a scalar one (maker, os, category) a hard filter.
+- Item feedback refers to ``shown`` (the last recommendations, focus first): "not that one",
+  "none of these", "I liked the second one", "seen it"; "cheaper than that" bounds the price
+  below the focus item's.
+
+Non-English cues (common fragments only): Spanish "sin", "nada de", "no quiero", "empezar de
+nuevo", "recomienda", "busco"; French "pas de", "sans", "recommencer", "recommande", "je cherche";
+German "kein/keine/keinen/keiner", "ohne", "nicht", "von vorne", "empfiehl", "ich suche". Number
+words around bounds ("más de", "moins de", "mindestens", ...) are in :mod:`convrec.numbers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from convrec.lexicon import Lexicon, Token, ValueRef, tokenize
+from convrec.numbers import attribute_for, bound_constraints
+from convrec.state import Constraint, DialogueState, Intent, Pref, Relative, Release, StateDelta
+from convrec.title_match import TitleMatch, find_titles
+
+log = logging.getLogger(__name__)
+
+SCOPE = 6  # words a negation cue reaches
+_W = r"(?<![a-z0-9])"
+_E = r"(?![a-z0-9])"
+
+
+def _cues(*phrases: str) -> re.Pattern[str]:
+    return re.compile(_W + "(?:" + "|".join(phrases) + ")" + _E)
+
+
+SOFT_NEG = _cues(
+    "dont (?:really )?like", "do not like", "not (?:a )?(?:big |huge )?fan of",
+    "not (?:really )?into", "dislike", "not keen on", "not crazy about",
+)  # fmt: skip
+RELEASE = _cues(
+    "dont mind", "do not mind", "(?:fine|ok|okay|happy) with", "dont care (?:about|for)",
+    "no problem with", "me da igual", "egal",
+)  # fmt: skip
+ANY = _cues("any", "whatever", "cualquier", "nimporte quel", "egal welche")
+RELEASE_AFTER = _cues(
+    "(?:is|are|would be) (?:fine|ok|okay|allowed|good)", "doesnt matter", "does not matter",
+    "dont matter", "(?:is|are) not a problem", "isnt a problem",
+)  # fmt: skip
+STRONG_NEG = _cues(
+    "no", "not", "without", "except", "excluding", "exclude", "anything but", "nothing",
+    "avoid", "dont want", "do not want", "never", "hate", "non", "nor", "neither", "sin",
+    "nada de", "no quiero", "pas de", "sans", "kein", "keine", "keinen", "keiner", "ohne", "nicht",
+)  # fmt: skip
+BREAK_WORDS = frozenset(("but", "though", "although", "however", "pero", "mais", "aber"))
+RESET = _cues(
+    "start over", "start again", "reset", "forget (?:it|that|everything|all)", "from scratch",
+    "new search", "empezar de nuevo", "recommencer", "von vorne", "neu anfangen",
+)  # fmt: skip
+INSIST = _cues(
+    "just (?:show|recommend|give|pick|tell)", "stop asking", "no more questions", "skip",
+    "surprise me", "whatever", "right now", "show me what you have",
+)  # fmt: skip
+RECOMMEND = _cues(
+    "recommend", "suggest", "show me", "give me", "what should i", "any ideas", "looking for",
+    "i want", "i need", "find me", "im looking", "recomienda", "recommande", "empfiehl", "busco",
+    "je cherche", "ich suche",
+)  # fmt: skip
+COMPARE = _cues("compare", "vs", "versus", "difference", "better", "or")
+ASK = _cues("tell me about", "what is", "whats", "who", "how", "is it", "does", "info", "details")
+ITEM_DISLIKED = _cues("didnt like", "did not like", "hated", "disliked", "couldnt stand", "boring")
+ITEM_SEEN = _cues("seen", "watched", "already have", "i have", "i own", "saw", "ya vi")
+ITEM_LIKED = _cues(
+    "liked", "loved", "enjoyed", "like", "love", "similar to", "such as", "fan of", "favou?rite",
+    "me gusto", "jai aime", "mochte",
+)  # fmt: skip
+REJECT_ALL = _cues("none of (?:these|those|them)", "not (?:these|those)", "neither", "other ones")
+REJECT_ONE = _cues("not (?:that|this) one", "not for me", "nope", "not that", "something else")
+SEEN_FOCUS = _cues("(?:seen|watched|have) (?:it|that|this)(?: one)?")
+LIKE_FOCUS = _cues("(?:like|love) (?:it|that|this)(?: one)?", "perfect", "sounds (?:good|great)")
+ORDINAL = re.compile(_W + r"(first|second|third|fourth|fifth|last) one" + _E)
+_ORD = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
+RELATIVE: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (_cues("cheaper", "less expensive", "lower price"), "price", "below"),
+    (_cues("more expensive", "pricier", "higher end"), "price", "above"),
+    (_cues("newer", "more recent"), "year", "above"),
+    (_cues("older"), "year", "below"),
+    (_cues("bigger", "larger"), "screen", "above"),
+    (_cues("smaller", "more compact"), "screen", "below"),
+    (_cues("more (?:ram|memory)"), "ram", "above"),
+    (_cues("more storage"), "storage", "above"),
+    (_cues("shorter"), "runtime", "below"),
+    (_cues("longer"), "runtime", "above"),
+)
+WISHES = _cues(
+    "white", "black", "silver", "gold", "grey", "gray", "red", "blue", "green", "pink", "purple",
+    "yellow", "orange", "colou?rful", "dark", "bright", "feel good", "uplifting", "heartwarming",
+    "sad", "slow", "fast paced", "mind bending", "thought provoking", "relaxing", "quirky", "epic",
+)  # fmt: skip
+
+
+class _Text:
+    """A message as folded tokens, with cue search that reports token positions."""
+
+    def __init__(self, message: str) -> None:
+        self.raw = message
+        self.toks: list[Token] = tokenize(message)
+        self.joined = " ".join(t.norm for t in self.toks)
+        self.tok_at: list[int] = []
+        for i, t in enumerate(self.toks):
+            self.tok_at += [i] * (len(t.norm) + 1)
+        self.breaks = {
+            i
+            for i in range(1, len(self.toks))
+            if re.search(r"[,.;!?]", message[self.toks[i - 1].end : self.toks[i].start])
+            or self.toks[i].norm in BREAK_WORDS
+        }
+
+    def find(self, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+        """Token ranges [first, last) of every match of ``pattern``."""
+        return [
+            (self.tok_at[m.start()], self.tok_at[m.end() - 1] + 1)
+            for m in pattern.finditer(self.joined)
+        ]
+
+    def cue_before(self, pattern: re.Pattern[str], first: int, scope: int = SCOPE) -> bool:
+        """A cue ends before token ``first``, in the same clause, at most ``scope`` words away."""
+        for _, b in self.find(pattern):
+            if b <= first and first - b <= scope and not any(b < k <= first for k in self.breaks):
+                return True
+        return False
+
+    def cue_after(self, pattern: re.Pattern[str], last: int, scope: int = 3) -> bool:
+        return any(
+            last <= a <= last + scope and not any(last < k <= a for k in self.breaks)
+            for a, _ in self.find(pattern)
+        )
+
+
+def _constraint(ref: ValueRef, op: str) -> Constraint:
+    if isinstance(ref.value, bool):
+        return Constraint(ref.attribute, "ne" if op == "ne" else "eq", True)
+    return Constraint(ref.attribute, "ne" if op == "ne" else "eq", ref.value, multi=ref.multi)
+
+
+@dataclass
+class _Values:
+    add: list[Constraint] = field(default_factory=list)
+    like: list[Pref] = field(default_factory=list)
+    dislike: list[Pref] = field(default_factory=list)
+    release: list[Release] = field(default_factory=list)
+
+
+def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
+    """Sort every value span by its cue: add (hard), like, dislike, release."""
+    out = _Values()
+    wanted: dict[str, list[str]] = {}
+    for span in lex.find_values(t.toks):
+        if skip & set(range(span.first, span.last)):
+            continue
+        for ref in span.refs:
+            if t.cue_before(RELEASE, span.first, 3) or t.cue_after(RELEASE_AFTER, span.last):
+                out.release.append(Release(ref.attribute, str(ref.value)))
+            elif t.cue_before(SOFT_NEG, span.first):
+                out.dislike.append(Pref(ref.attribute, str(ref.value)))
+            elif t.cue_before(STRONG_NEG, span.first):
+                out.add.append(_constraint(ref, "ne"))
+            elif ref.multi:
+                out.like.append(Pref(ref.attribute, str(ref.value)))
+            elif isinstance(ref.value, bool):
+                out.add.append(_constraint(ref, "eq"))
+            else:
+                wanted.setdefault(ref.attribute, []).append(ref.value)
+    for attr, vals in wanted.items():
+        vals = list(dict.fromkeys(vals))
+        value = vals[0] if len(vals) == 1 else tuple(vals)
+        out.add.append(Constraint(attr, "eq" if len(vals) == 1 else "in", value))
+    for i, attrs in lex.find_names(t.toks):
+        released = t.cue_before(RELEASE, i, 3) or t.cue_before(ANY, i, 1)
+        if released or t.cue_after(RELEASE_AFTER, i + 1):
+            out.release += [Release(a) for a in attrs]
+    return out
+
+
+def _reference(lex: Lexicon, item_id: str, attribute: str) -> float | int | None:
+    it = lex.items.get(item_id)
+    if it is None:
+        return None
+    value = it.price if attribute == "price" else it.attributes.get(attribute)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _relative(t: _Text, lex: Lexicon, shown: Sequence[str], bound: set[str]) -> list[Relative]:
+    out: list[Relative] = []
+    for pattern, kind, direction in RELATIVE:
+        attr = attribute_for(lex, kind)
+        if not shown or attr is None or attr in bound or not t.find(pattern):
+            continue
+        ref = _reference(lex, shown[0], attr)
+        if ref is not None:
+            out.append(Relative(attr, "below" if direction == "below" else "above", ref))
+    return out
+
+
+def _items(t: _Text, titles: list[TitleMatch], shown: Sequence[str]) -> dict[str, list[str]]:
+    """Liked / disliked / seen / rejected / mentioned item ids from titles and ``shown``."""
+    roles = ("liked", "disliked", "seen", "rejected", "bare", "men")
+    out: dict[str, list[str]] = {k: [] for k in roles}
+    for m in titles:
+        if m.ambiguous:
+            continue
+        role = "bare"
+        if t.cue_before(ITEM_DISLIKED, m.first) or t.cue_before(SOFT_NEG, m.first):
+            role = "disliked"
+        elif t.cue_before(ITEM_SEEN, m.first):
+            role = "seen"
+        elif t.cue_before(ITEM_LIKED, m.first):
+            role = "liked"
+        out[role] += m.ids
+        out["men"] += m.ids
+    if shown:
+        if t.find(REJECT_ALL):
+            out["rejected"] += shown
+        for a, _ in t.find(ORDINAL):
+            pick = (
+                shown[_ORD[t.toks[a].norm]] if len(shown) > max(_ORD[t.toks[a].norm], 0) else None
+            )
+            if pick is None:
+                continue
+            if t.cue_before(STRONG_NEG, a, 3) or t.cue_before(ITEM_DISLIKED, a, 3):
+                out["rejected"].append(pick)
+            elif t.cue_before(ITEM_SEEN, a, 3):
+                out["seen"].append(pick)
+            else:
+                out["liked"].append(pick)
+        if not any(out[k] for k in ("rejected", "seen", "liked")):
+            if t.find(REJECT_ONE):
+                out["rejected"].append(shown[0])
+            elif t.find(SEEN_FOCUS):
+                out["seen"].append(shown[0])
+            elif t.find(LIKE_FOCUS):
+                out["liked"].append(shown[0])
+    return out
+
+
+def _intent(
+    t: _Text, titles: list[TitleMatch], items: dict[str, list[str]], prefs: bool, refining: bool
+) -> Intent:
+    if t.find(RESET):
+        return "reset"
+    resolved = [m for m in titles if not m.ambiguous]
+    if len(resolved) >= 2 and t.find(COMPARE) and not items["liked"]:
+        return "compare"
+    question = t.raw.rstrip().endswith("?") or bool(t.find(ASK))
+    if len(titles) == 1 and question and not (items["liked"] or items["seen"]) and not prefs:
+        return "ask_item"
+    feedback = any(items[k] for k in ("liked", "disliked", "seen", "rejected"))
+    if feedback and not prefs:
+        return "feedback"
+    if t.find(RECOMMEND) or t.find(INSIST):
+        return "refine" if refining and prefs else "recommend"
+    if prefs or items["liked"]:
+        return "refine" if refining else "recommend"
+    return "chitchat"
+
+
+def extract(
+    message: str,
+    lex: Lexicon,
+    shown: Sequence[str] = (),
+    state: DialogueState | None = None,
+) -> StateDelta:
+    """The deterministic StateDelta of ``message``; ``shown``: last results, focus first."""
+    t = _Text(message)
+    titles = find_titles(lex, message, t.toks)
+    in_titles = {i for m in titles for i in range(m.first, m.last)}
+    bounds, spans = bound_constraints(lex, message)
+    in_numbers = {i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in spans)}
+    v = _values(t, lex, in_titles | in_numbers)
+    relative = _relative(t, lex, shown, {c.attribute for c in bounds})
+    items = _items(t, titles, shown)
+    wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
+    prefs = bool(v.add or v.like or v.dislike or v.release or bounds or relative)
+    prefs = prefs or bool(wishes)
+    refining = bool(shown) or (state is not None and state.turns > 0)
+    intent = _intent(t, titles, items, prefs, refining)
+    ambiguous = next((m.ids for m in titles if m.ambiguous), ())
+    if ambiguous:
+        log.debug("ambiguous title in %r: %s", message, ambiguous)
+    mentioned = items["men"] if intent in ("ask_item", "compare") else []
+    liked = items["liked"] + ([] if intent in ("ask_item", "compare") else items["bare"])
+    return StateDelta(
+        intent=intent,
+        reset=intent == "reset",
+        insist=bool(t.find(INSIST)),
+        add=(*bounds, *v.add),
+        release=tuple(v.release),
+        relative=tuple(relative),
+        like=tuple(v.like),
+        dislike=tuple(v.dislike),
+        wishes=wishes,
+        liked_items=tuple(dict.fromkeys(i for i in liked if i not in items["seen"])),
+        disliked_items=tuple(dict.fromkeys(items["disliked"])),
+        seen_items=tuple(dict.fromkeys(items["seen"])),
+        rejected=tuple(dict.fromkeys(items["rejected"])),
+        mentioned=tuple(dict.fromkeys(mentioned)),
+        ambiguous=ambiguous,
+    )
+
+
+__all__ = ["Lexicon", "extract"]

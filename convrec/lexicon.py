@@ -1,0 +1,221 @@
+"""The catalog's vocabulary, built once: attribute values, numeric attributes and fuzzy titles."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from convrec.catalog.schema import Catalog
+from convrec.catalog.titles import split_alternates
+from convrec.types import Item
+
+# Attributes whose values are ids, codes or prose, not words a user says.
+SKIP_ATTRIBUTES = frozenset({"model_code", "resolution", "awards", "keywords", "title"})
+# Attributes that hold people: their unique surnames become aliases ("Spielberg").
+PEOPLE = ("director", "cast", "writer", "author", "artist")
+# Single words never taken as a value or a one-word title on their own.
+STOPWORDS = frozenset((
+    "a", "an", "the", "and", "or", "not", "no", "it", "one", "me", "my", "i", "you", "all",
+    "any", "more", "less", "new", "old", "other", "none", "unknown", "yes", "up", "her", "us",
+    "go", "big", "home", "love", "is", "be", "do", "on", "in", "of", "to", "for", "with", "that",
+    "this", "these", "those",
+))  # fmt: skip
+# Everyday words for catalog values; used only when the target value exists in the catalog.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "Sci-Fi": ("science fiction", "scifi", "sf"),
+    "Romance": ("romantic", "romcom", "rom com", "love story"),
+    "Animation": ("animated", "cartoon", "cartoons", "anime"),
+    "Comedy": ("funny", "comedic"),
+    "Horror": ("scary",),
+    "Children": ("kids", "children's", "family"),
+    "Documentary": ("docs", "doc"),
+    "Thriller": ("suspense",),
+    "War": ("war movie",),
+    "iOS": ("iphone", "ios"),
+    "tablet": ("tablets", "ipad"),
+    "smartwatch": ("watch", "smart watch", "watches"),
+}
+# Words that name an attribute ("price doesn't matter", "what genre").
+ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
+    "price": ("price", "cost", "budget", "money"),
+    "year": ("year", "era", "decade", "age"),
+    "release_year": ("year", "release", "age"),
+    "genres": ("genre", "genres", "kind"),
+    "maker": ("brand", "maker", "manufacturer", "make"),
+    "os": ("os", "operating system", "system"),
+    "ram_gb": ("ram", "memory"),
+    "storage_gb": ("storage", "space"),
+    "screen_inches": ("screen", "display", "size"),
+    "runtime_min": ("runtime", "length", "long"),
+}
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_ARTICLE = re.compile(r"^(the|a|an|le|la|les|el|los|las|der|die|das) ")
+
+
+def fold(text: str) -> str:
+    """Lower case without accents or apostrophes: ``"Amélie's"`` → ``"amelies"``."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return text.replace("'", "").replace("’", "")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One word of a message: its folded form and character span in the original text."""
+
+    norm: str
+    start: int
+    end: int
+
+
+def tokenize(text: str) -> list[Token]:
+    return [Token(fold(m.group()), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+
+
+def norm_phrase(text: str) -> str:
+    return " ".join(t.norm for t in tokenize(text))
+
+
+@dataclass(frozen=True)
+class ValueRef:
+    """A catalog attribute value (``multi`` for list attributes, ``kind`` its Python type)."""
+
+    attribute: str
+    value: str | bool
+    multi: bool = False
+
+
+@dataclass(frozen=True)
+class Span:
+    """Something found in a message: token range [first, last) and what it refers to."""
+
+    first: int
+    last: int
+    refs: tuple[ValueRef, ...]
+
+
+@dataclass
+class Lexicon:
+    """Values, numeric attributes and title aliases of one catalog (build with from_catalog)."""
+
+    values: dict[str, tuple[ValueRef, ...]] = field(default_factory=dict)
+    names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # phrase → attributes
+    numeric: dict[str, type] = field(default_factory=dict)  # attribute → int or float
+    aliases: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # n tokens → (a, id)
+    items: dict[str, Item] = field(default_factory=dict)
+    max_len: int = 1
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, skip: frozenset[str] = SKIP_ATTRIBUTES) -> Lexicon:
+        refs: dict[str, set[ValueRef]] = defaultdict(set)
+        numeric: dict[str, type] = {}
+        distinct: dict[str, set[str]] = defaultdict(set)
+        for it in catalog.items:
+            if it.category:
+                distinct["category"].add(it.category)
+            if it.price is not None:
+                numeric["price"] = float
+            for name, value in it.attributes.items():
+                if name in skip:
+                    continue
+                if isinstance(value, bool):
+                    for word in (name.replace("_", " "), *ATTRIBUTE_WORDS.get(name, ())):
+                        refs[norm_phrase(word)].add(ValueRef(name, True))
+                elif isinstance(value, int | float):
+                    numeric[name] = float if isinstance(value, float) else numeric.get(name, int)
+                elif isinstance(value, tuple):
+                    for v in value:
+                        refs[norm_phrase(v)].add(ValueRef(name, v, multi=True))
+                elif value:
+                    refs[norm_phrase(value)].add(ValueRef(name, value))
+        if len(distinct["category"]) > 1:
+            for c in distinct["category"]:
+                refs[norm_phrase(c)].add(ValueRef("category", c))
+        lex = cls(numeric=numeric, items={it.id: it for it in catalog.items})
+        lex._add_variants(refs)
+        lex.values = {k: tuple(sorted(v, key=repr)) for k, v in refs.items() if _usable(k)}
+        known = {r.attribute for rs in lex.values.values() for r in rs} | set(numeric)
+        names: dict[str, list[str]] = defaultdict(list)
+        for attr in sorted(known):
+            for word in (attr.replace("_", " "), *ATTRIBUTE_WORDS.get(attr, ())):
+                names[norm_phrase(word)].append(attr)
+        lex.names = {k: tuple(v) for k, v in names.items()}
+        lex.max_len = max((len(k.split()) for k in (*lex.values, *lex.names)), default=1)
+        lex._index_titles(catalog.items, refs)
+        return lex
+
+    def _add_variants(self, refs: dict[str, set[ValueRef]]) -> None:
+        """Plurals, synonyms and unique surnames of people, pointing at existing values."""
+        by_value: dict[str, set[ValueRef]] = defaultdict(set)
+        for rs in refs.values():
+            for r in rs:
+                by_value[str(r.value)].add(r)
+        extra: dict[str, set[ValueRef]] = defaultdict(set)
+        for key, rs in list(refs.items()):
+            if " " not in key and not any(r.attribute in PEOPLE for r in rs):
+                plural = key[:-1] + "ies" if key.endswith("y") else key + "s"
+                extra[plural] |= rs
+        for value, synonyms in SYNONYMS.items():
+            for w in synonyms:
+                extra[norm_phrase(w)] |= by_value.get(value, set())
+        surnames: dict[str, set[ValueRef]] = defaultdict(set)
+        for rs in refs.values():
+            for r in rs:
+                parts = norm_phrase(str(r.value)).split()
+                if r.attribute in PEOPLE and len(parts) > 1 and len(parts[-1]) >= 4:
+                    surnames[parts[-1]].add(r)
+        for name, rs in surnames.items():
+            if len({r.value for r in rs}) == 1 and name not in refs:
+                extra[name] |= rs
+        for key, rs in extra.items():
+            if rs and key not in refs:
+                refs[key] = set(rs)
+
+    def _index_titles(self, items: tuple[Item, ...], refs: dict[str, set[ValueRef]]) -> None:
+        """Aliases per item: title, alternates, without article, without a leading maker."""
+        makers = {
+            norm_phrase(str(r.value))
+            for rs in refs.values()
+            for r in rs
+            if r.attribute in ("maker", "brand")
+        }
+        aliases: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        for it in items:
+            main, alts = split_alternates(it.title)
+            for title in (main, *alts, main.split(":")[0]):
+                a = norm_phrase(title)
+                forms = {a, _ARTICLE.sub("", a)}
+                forms |= {a[len(m) + 1 :] for m in makers if a.startswith(m + " ")}
+                for f in forms:
+                    words = f.split()  # one word: guarded by capitalisation at match time
+                    if len(words) == 1 or any(w not in STOPWORDS for w in words):
+                        aliases[len(f.split())].add((f, it.id))
+        self.aliases = {n: sorted(v) for n, v in aliases.items()}
+
+    def find_values(self, toks: list[Token]) -> list[Span]:
+        """Attribute values in ``toks``: longest phrase first, spans never overlap."""
+        out: list[Span] = []
+        i = 0
+        while i < len(toks):
+            for n in range(min(self.max_len, len(toks) - i), 0, -1):
+                key = " ".join(t.norm for t in toks[i : i + n])
+                if key in self.values:
+                    out.append(Span(i, i + n, self.values[key]))
+                    i += n
+                    break
+            else:
+                i += 1
+        return out
+
+    def find_names(self, toks: list[Token]) -> list[tuple[int, tuple[str, ...]]]:
+        """(token index, attributes) for each word that names an attribute ("price", "genre")."""
+        return [(i, self.names[t.norm]) for i, t in enumerate(toks) if t.norm in self.names]
+
+
+def _usable(key: str) -> bool:
+    return bool(key) and not (len(key.split()) == 1 and (key in STOPWORDS or len(key) < 2))
+
+
+__all__ = ["Lexicon", "Span", "Token", "ValueRef", "fold", "norm_phrase", "tokenize"]

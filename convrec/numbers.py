@@ -1,0 +1,220 @@
+"""Numbers with units, ranges, bounds and decades in a message → hard bounds on catalog attributes.
+
+A number's kind comes from its unit ("4GB" RAM, "6 inch" screen, "$300"/"300€"/"1.2k" price,
+"12MP" camera, "2010" year, "90s" decade); the bound from the words around it ("at least",
+"under", "or more", "between … and …", "after", "older than"). Strict words on whole-number
+attributes move by one ("after 2015" → year ≥ 2016). A number without a bound word gets the
+default of its kind: prices are ceilings, capacities are floors, a year is exact, a screen size is
+±0.2 inch. Kinds map to the first attribute of ``ATTRIBUTES[kind]`` that the catalog has.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from convrec.lexicon import Lexicon
+from convrec.state import Constraint
+
+ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "price": ("price",),
+    "ram": ("ram_gb", "ram"),
+    "storage": ("storage_gb", "storage", "rom_gb"),
+    "screen": ("screen_inches", "screen", "display_inches"),
+    "camera": ("camera_mp", "camera"),
+    "year": ("year", "release_year"),
+    "runtime": ("runtime_min", "runtime"),
+    "ghz": ("cpu_ghz",),
+    "cores": ("cores",),
+    "battery": ("battery_mah", "battery"),
+}
+_NUM = r"(?<![\w.])(?P<cur>[$€£])?\s?(?P<num>\d+(?:[.,]\d+)?)\s?(?P<k>k\b)?"
+_UNIT = (
+    r"(?P<unit>gb|gigs?|tb|mb|inch(?:es)?|\"|''|mp|megapixels?|ghz|cores?|mah|min(?:ute)?s?"
+    r"|hours?|h\b|bucks|dollars?|euros?|usd|eur|€|\$|pounds?|£)?"
+)
+NUMBER = re.compile(_NUM + r"\s?" + _UNIT, re.I)
+RANGE = re.compile(
+    r"(?P<pre>\b(?:between|from|de|entre|zwischen)\s+)?" + _NUM.replace("?P<", "?P<a_") + r"\s?"
+    + _UNIT.replace("?P<", "?P<a_") + r"\s*(?P<conn>and|to|-|–|y|et|und|a|bis)\s*" + _NUM
+    + r"\s?" + _UNIT, re.I,
+)  # fmt: skip
+_NEEDS_PREFIX = {"and", "y", "et", "und", "a"}
+DECADE = re.compile(
+    r"\b(?:(?P<mod>early|mid|late)[\s-]+)?(?:the\s+)?(?:'|’)?(?P<century>19|20)?(?P<d>\d)0'?s\b"
+    r"|\b(?P<word>twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties)\b",
+    re.I,
+)
+_DECADE_WORDS = {"twenties": 2, "thirties": 3, "forties": 4, "fifties": 5, "sixties": 6,
+                 "seventies": 7, "eighties": 8, "nineties": 9}  # fmt: skip
+GTE_BEFORE = re.compile(
+    r"(at least|minimum|min\.?|more than|over|above|greater than|bigger than|larger than|"
+    r"no less than|after|since|newer than|later than|starting at|from|>=?|mindestens|au moins|"
+    r"al menos|m[aá]s de|plus de|mehr als|nach|apr[eè]s)\s*$", re.I,
+)  # fmt: skip
+LTE_BEFORE = re.compile(
+    r"(under|below|less than|at most|max\.?|maximum|up to|no more than|cheaper than|within|"
+    r"before|older than|earlier than|until|smaller than|budget(?: is| of)?|<=?|spend|"
+    r"menos de|moins de|weniger als|unter|bis|hasta|avant|antes de)\s*$", re.I,
+)  # fmt: skip
+GTE_AFTER = re.compile(r"^\s*(\+|or more|or better|or higher|or newer|or later|and up|and above|"
+                       r"plus\b|minimum)", re.I)  # fmt: skip
+LTE_AFTER = re.compile(r"^\s*(or less|or under|or lower|or cheaper|or older|or earlier|and below|"
+                       r"max\b|maximum|tops\b|at most)", re.I)  # fmt: skip
+STRICT = re.compile(r"(more than|over|above|greater than|after|newer than|later than|less than|"
+                    r"under|below|before|older than|earlier than)\s*$", re.I)  # fmt: skip
+_CONTEXT = {"ram": ("ram", "memory"), "storage": ("storage", "rom", "space", "internal")}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One bound found in the text, before it is tied to a catalog attribute."""
+
+    kind: str
+    op: str  # gte | lte
+    value: float
+    start: int
+    end: int
+
+
+def _value(m: re.Match[str], prefix: str = "") -> float:
+    num = float(m.group(prefix + "num").replace(",", "."))
+    return num * 1000 if m.group(prefix + "k") else num
+
+
+def _kind(m: re.Match[str], text: str, prefix: str = "", value: float = 0.0) -> str | None:
+    unit = (m.group(prefix + "unit") or "").lower()
+    if m.group(prefix + "cur") or m.group(prefix + "k") or unit in (
+        "bucks", "dollar", "dollars", "euro", "euros", "usd", "eur", "€", "$", "£", "pound",
+        "pounds",
+    ):  # fmt: skip
+        return "price"
+    near = text[max(0, m.start() - 25) : m.end() + 25].lower()
+    if unit in ("gb", "gig", "gigs", "tb", "mb"):
+        for kind, words in _CONTEXT.items():
+            if any(w in near for w in words):
+                return kind
+        return "ram" if value <= 16 else "storage"
+    table = {"mp": "camera", "ghz": "ghz", "mah": "battery", '"': "screen", "''": "screen"}
+    if unit in table:
+        return table[unit]
+    if unit.startswith(("inch", "in")):
+        return "screen"
+    if unit.startswith(("megapixel",)):
+        return "camera"
+    if unit.startswith(("core",)):
+        return "cores"
+    if unit.startswith(("min", "hour", "h")):
+        return "runtime"
+    if not unit and 1900 <= value <= 2099 and float(value).is_integer():
+        return "year"
+    if not unit and re.search(r"(price|cost|budget|spend|cheaper|pay)", near):
+        return "price"
+    return None
+
+
+def _scale(kind: str, unit: str, value: float) -> float:
+    unit = unit.lower()
+    if kind == "storage" and unit == "tb":
+        return value * 1024
+    if kind in ("ram", "storage") and unit == "mb":
+        return value / 1024
+    if kind == "runtime" and unit.startswith("h"):
+        return value * 60
+    return value
+
+
+def find_bounds(text: str) -> list[Bound]:
+    """Every bound in ``text``: ranges first, then decades, then single numbers."""
+    out: list[Bound] = []
+    used: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e in used)
+
+    for m in RANGE.finditer(text):
+        if m.group("conn").lower() in _NEEDS_PREFIX and not m.group("pre"):
+            continue  # "2 phones and 16GB" is not a range
+        hi = _value(m)
+        kind = _kind(m, text, value=hi) or _kind(m, text, "a_", _value(m, "a_"))
+        if kind is None:
+            continue
+        unit = m.group("unit") or m.group("a_unit") or ""
+        lo = _scale(kind, unit, _value(m, "a_") * (1000 if m.group("k") else 1))
+        hi = _scale(kind, unit, hi)
+        out += [Bound(kind, "gte", min(lo, hi), m.start(), m.end()),
+                Bound(kind, "lte", max(lo, hi), m.start(), m.end())]  # fmt: skip
+        used.append((m.start(), m.end()))
+    for m in DECADE.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        if m.group("word"):
+            first = 1900 + 10 * _DECADE_WORDS[m.group("word").lower()]
+        else:
+            century = m.group("century") or ("20" if m.group("d") in "012" else "19")
+            first = int(century) * 100 + 10 * int(m.group("d"))
+        lo, hi = first, first + 9
+        mod = (m.group("mod") or "").lower()
+        lo, hi = {"early": (lo, lo + 4), "mid": (lo + 3, lo + 6), "late": (lo + 5, hi)}.get(
+            mod, (lo, hi)
+        )
+        before, strict = text[: m.start()], STRICT.search(text[: m.start()]) is not None
+        if GTE_BEFORE.search(before):  # "after the 90s" → ≥ 2000; "since the 90s" → ≥ 1990
+            out.append(Bound("year", "gte", hi + 1 if strict else lo, m.start(), m.end()))
+        elif LTE_BEFORE.search(before):  # "before the 90s" → ≤ 1989
+            out.append(Bound("year", "lte", lo - 1 if strict else hi, m.start(), m.end()))
+        else:
+            out += [Bound("year", "gte", lo, m.start(), m.end()),
+                    Bound("year", "lte", hi, m.start(), m.end())]  # fmt: skip
+        used.append((m.start(), m.end()))
+    for m in NUMBER.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        value = _value(m)
+        kind = _kind(m, text, value=value)
+        if kind is None:
+            continue
+        value = _scale(kind, m.group("unit") or "", value)
+        out += _single(kind, value, text[: m.start()], text[m.end() :], m.start(), m.end())
+        used.append((m.start(), m.end()))
+    return out
+
+
+def _single(kind: str, value: float, before: str, after: str, a: int, b: int) -> list[Bound]:
+    step = 1.0 if kind == "year" and STRICT.search(before) else 0.0
+    if GTE_BEFORE.search(before) or GTE_AFTER.search(after):
+        return [Bound(kind, "gte", value + step, a, b)]
+    if LTE_BEFORE.search(before) or LTE_AFTER.search(after):
+        return [Bound(kind, "lte", value - step, a, b)]
+    if kind in ("price", "runtime"):
+        return [Bound(kind, "lte", value, a, b)]
+    if kind == "year":
+        return [Bound(kind, "gte", value, a, b), Bound(kind, "lte", value, a, b)]
+    if kind == "screen":
+        return [Bound(kind, "gte", value - 0.2, a, b), Bound(kind, "lte", value + 0.2, a, b)]
+    return [Bound(kind, "gte", value, a, b)]
+
+
+def attribute_for(lex: Lexicon, kind: str) -> str | None:
+    """The catalog attribute that holds numbers of ``kind`` (None if the catalog has none)."""
+    return next((a for a in ATTRIBUTES.get(kind, ()) if a in lex.numeric), None)
+
+
+def bound_constraints(lex: Lexicon, text: str) -> tuple[list[Constraint], list[tuple[int, int]]]:
+    """Constraints for the bounds in ``text`` the catalog can filter on, and their char spans."""
+    out: list[Constraint] = []
+    spans: list[tuple[int, int]] = []
+    for b in find_bounds(text):
+        attr = attribute_for(lex, b.kind)
+        if attr is None:
+            continue
+        value: int | float = round(b.value, 4)
+        if lex.numeric[attr] is int:  # whole-number attribute: round the bound inwards
+            value = math.ceil(b.value) if b.op == "gte" else math.floor(b.value)
+        out.append(Constraint(attr, "gte" if b.op == "gte" else "lte", value))
+        spans.append((b.start, b.end))
+    return out, spans
+
+
+__all__ = ["ATTRIBUTES", "Bound", "attribute_for", "bound_constraints", "find_bounds"]

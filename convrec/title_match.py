@@ -1,0 +1,106 @@
+"""Catalog titles in a user message: fuzzy (typos), with ambiguity kept, never invented ids.
+
+Each window of n message words is compared (rapidfuzz ``ratio``) with every alias of n words
+(see ``Lexicon._index_titles``). One-word aliases are risky ("Up", "Heat", "Her"): they match only
+exactly, and only when the word is capitalised or quoted in the message, or is a long word that is
+not an everyday request word. Titles that score within ``gap`` of the best are all kept, so
+"Dracula" (1931 and 1992) comes back ambiguous unless a year follows the title.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from convrec.lexicon import Lexicon, Token
+
+CUTOFF = 85.0  # minimum ratio for multi-word titles (≈ one typo per 7 characters)
+GAP = 3.0  # titles scoring within GAP of the best are equally plausible → ambiguous
+COMMON = frozenset((
+    "recommend", "something", "movie", "movies", "film", "films", "phone", "phones", "tablet",
+    "watch", "please", "thanks", "thank", "similar", "better", "cheaper", "bigger", "smaller",
+    "newer", "older", "really", "pretty", "little", "another", "anything", "around", "between",
+    "without", "before", "after", "action", "comedy", "horror", "drama",
+))  # fmt: skip
+_YEAR = re.compile(r"^(19|20)\d\d$")
+
+
+@dataclass(frozen=True)
+class TitleMatch:
+    """Message tokens [first, last) name the items ``ids`` (more than one: ambiguous)."""
+
+    first: int
+    last: int
+    ids: tuple[str, ...]
+    score: float
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.ids) > 1
+
+
+def _single_ok(text: str, tok: Token, lex: Lexicon) -> bool:
+    quoted = text[max(0, tok.start - 1) : tok.start] in "\"'“‘«" and tok.start > 0
+    if text[tok.start].isupper() or quoted:
+        return True
+    return len(tok.norm) >= 6 and tok.norm not in COMMON and tok.norm not in lex.values
+
+
+def _year_of(lex: Lexicon, item_id: str) -> str:
+    it = lex.items[item_id]
+    year = it.attributes.get("year", it.attributes.get("release_year"))
+    return str(year) if year is not None else (it.date or "")[:4]
+
+
+def find_titles(
+    lex: Lexicon, text: str, toks: list[Token], cutoff: float = CUTOFF, gap: float = GAP
+) -> list[TitleMatch]:
+    """Non-overlapping title mentions in ``text`` (tokenised as ``toks``), best first."""
+    from rapidfuzz import fuzz, process
+
+    words = [t.norm for t in toks]
+    found: list[TitleMatch] = []
+    for n, aliases in lex.aliases.items():
+        if n > len(words):
+            continue
+        starts = list(range(len(words) - n + 1))
+        if n == 1:
+            exact: dict[str, list[str]] = {}
+            for a, item_id in aliases:
+                exact.setdefault(a, []).append(item_id)
+            for i in starts:
+                if words[i] in exact and _single_ok(text, toks[i], lex):
+                    found.append(TitleMatch(i, i + 1, tuple(dict.fromkeys(exact[words[i]])), 100))
+            continue
+        windows = [" ".join(words[i : i + n]) for i in starts]
+        scores = process.cdist(
+            windows, [a for a, _ in aliases], scorer=fuzz.ratio, score_cutoff=cutoff
+        )
+        for row, i in enumerate(starts):
+            best = float(scores[row].max()) if len(aliases) else 0.0
+            if best < cutoff:
+                continue
+            cols = (scores[row] >= best - gap).nonzero()[0]
+            ids = tuple(dict.fromkeys(aliases[c][1] for c in cols))
+            found.append(TitleMatch(i, i + n, ids, best))
+    found.sort(key=lambda m: (-m.score, -(m.last - m.first), m.first))
+    taken: set[int] = set()
+    out: list[TitleMatch] = []
+    for m in found:
+        span = set(range(m.first, m.last))
+        if span & taken:
+            continue
+        taken |= span
+        out.append(_by_year(lex, m, words))
+    return sorted(out, key=lambda m: m.first)
+
+
+def _by_year(lex: Lexicon, m: TitleMatch, words: list[str]) -> TitleMatch:
+    """Keep only the items of the year that follows the title ("Dracula 1992"), if any match."""
+    if not m.ambiguous or m.last >= len(words) or not _YEAR.match(words[m.last]):
+        return m
+    keep = tuple(i for i in m.ids if _year_of(lex, i) == words[m.last])
+    return TitleMatch(m.first, m.last + 1, keep, m.score) if keep else m
+
+
+__all__ = ["TitleMatch", "find_titles"]

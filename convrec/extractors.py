@@ -163,7 +163,7 @@ def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
     """Sort every value span by its cue: add (hard), like, dislike, release."""
     out = _Values()
     wanted: dict[str, list[str]] = {}
-    for span in lex.find_values(t.toks):
+    for span in lex.find_values(t.toks, t.raw):
         if skip & set(range(span.first, span.last)):
             continue
         for ref in span.refs:
@@ -281,6 +281,9 @@ def extract(
     """The deterministic StateDelta of ``message``; ``shown``: last results, focus first."""
     t = _Text(message)
     titles = find_titles(lex, message, t.toks)
+    # a person's name beats a title hiding inside it ("Tom Cruise" is not "The Cruise")
+    names = [s for s in lex.find_values(t.toks, message) if s.last - s.first > 1]
+    titles = [m for m in titles if not any(s.first <= m.first and m.last <= s.last for s in names)]
     in_titles = {i for m in titles for i in range(m.first, m.last)}
     bounds, spans = bound_constraints(lex, message)
     in_numbers = {i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in spans)}

@@ -103,7 +103,9 @@ class Lexicon:
     values: dict[str, tuple[ValueRef, ...]] = field(default_factory=dict)
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # phrase → attributes
     numeric: dict[str, type] = field(default_factory=dict)  # attribute → int or float
-    aliases: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # n tokens → (a, id)
+    # n tokens → (alias, item id, penalty); a "Title:" prefix alias scores lower than a full title
+    aliases: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
+    cased: set[str] = field(default_factory=set)  # keys that match only when capitalised
     items: dict[str, Item] = field(default_factory=dict)
     max_len: int = 1
 
@@ -112,6 +114,7 @@ class Lexicon:
         refs: dict[str, set[ValueRef]] = defaultdict(set)
         numeric: dict[str, type] = {}
         distinct: dict[str, set[str]] = defaultdict(set)
+        freq: dict[str, int] = defaultdict(int)  # how often each person appears
         for it in catalog.items:
             if it.category:
                 distinct["category"].add(it.category)
@@ -128,13 +131,14 @@ class Lexicon:
                 elif isinstance(value, tuple):
                     for v in value:
                         refs[norm_phrase(v)].add(ValueRef(name, v, multi=True))
+                        freq[v] += name in PEOPLE
                 elif value:
                     refs[norm_phrase(value)].add(ValueRef(name, value))
         if len(distinct["category"]) > 1:
             for c in distinct["category"]:
                 refs[norm_phrase(c)].add(ValueRef("category", c))
         lex = cls(numeric=numeric, items={it.id: it for it in catalog.items})
-        lex._add_variants(refs)
+        lex._add_variants(refs, freq)
         lex.values = {k: tuple(sorted(v, key=repr)) for k, v in refs.items() if _usable(k)}
         known = {r.attribute for rs in lex.values.values() for r in rs} | set(numeric)
         names: dict[str, list[str]] = defaultdict(list)
@@ -146,8 +150,8 @@ class Lexicon:
         lex._index_titles(catalog.items, refs)
         return lex
 
-    def _add_variants(self, refs: dict[str, set[ValueRef]]) -> None:
-        """Plurals, synonyms and unique surnames of people, pointing at existing values."""
+    def _add_variants(self, refs: dict[str, set[ValueRef]], freq: dict[str, int]) -> None:
+        """Plurals, synonyms and surnames of people (the clearly most frequent bearer wins)."""
         by_value: dict[str, set[ValueRef]] = defaultdict(set)
         for rs in refs.values():
             for r in rs:
@@ -167,8 +171,11 @@ class Lexicon:
                 if r.attribute in PEOPLE and len(parts) > 1 and len(parts[-1]) >= 4:
                     surnames[parts[-1]].add(r)
         for name, rs in surnames.items():
-            if len({r.value for r in rs}) == 1 and name not in refs:
-                extra[name] |= rs
+            ranked = sorted({str(r.value) for r in rs}, key=lambda v: -freq[v])
+            top = ranked[0]
+            if name not in refs and (len(ranked) == 1 or freq[top] >= 2 * freq[ranked[1]]):
+                extra[name] |= {r for r in rs if r.value == top}
+                self.cased.add(name)
         for key, rs in extra.items():
             if rs and key not in refs:
                 refs[key] = set(rs)
@@ -181,26 +188,30 @@ class Lexicon:
             for r in rs
             if r.attribute in ("maker", "brand")
         }
-        aliases: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        aliases: dict[int, set[tuple[str, str, float]]] = defaultdict(set)
         for it in items:
             main, alts = split_alternates(it.title)
-            for title in (main, *alts, main.split(":")[0]):
+            prefix = main.split(":")[0] if ":" in main else None
+            for title in (main, *alts, *([prefix] if prefix else [])):
+                penalty = 5.0 if title is prefix else 0.0
                 a = norm_phrase(title)
                 forms = {a, _ARTICLE.sub("", a)}
                 forms |= {a[len(m) + 1 :] for m in makers if a.startswith(m + " ")}
                 for f in forms:
                     words = f.split()  # one word: guarded by capitalisation at match time
                     if len(words) == 1 or any(w not in STOPWORDS for w in words):
-                        aliases[len(f.split())].add((f, it.id))
+                        aliases[len(words)].add((f, it.id, penalty))
         self.aliases = {n: sorted(v) for n, v in aliases.items()}
 
-    def find_values(self, toks: list[Token]) -> list[Span]:
-        """Attribute values in ``toks``: longest phrase first, spans never overlap."""
+    def find_values(self, toks: list[Token], text: str = "") -> list[Span]:
+        """Attribute values in ``toks`` (of ``text``): longest phrase first, never overlapping."""
         out: list[Span] = []
         i = 0
         while i < len(toks):
             for n in range(min(self.max_len, len(toks) - i), 0, -1):
                 key = " ".join(t.norm for t in toks[i : i + n])
+                if key in self.cased and not (text and text[toks[i].start].isupper()):
+                    continue
                 if key in self.values:
                     out.append(Span(i, i + n, self.values[key]))
                     i += n

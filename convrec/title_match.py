@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from convrec.lexicon import Lexicon, Token
 
 CUTOFF = 85.0  # minimum ratio for multi-word titles (≈ one typo per 7 characters)
@@ -65,17 +67,20 @@ def find_titles(
             continue
         starts = list(range(len(words) - n + 1))
         if n == 1:
-            exact: dict[str, list[str]] = {}
-            for a, item_id in aliases:
-                exact.setdefault(a, []).append(item_id)
+            exact: dict[str, list[tuple[float, str]]] = {}
+            for a, item_id, penalty in aliases:
+                exact.setdefault(a, []).append((100.0 - penalty, item_id))
             for i in starts:
                 if words[i] in exact and _single_ok(text, toks[i], lex):
-                    found.append(TitleMatch(i, i + 1, tuple(dict.fromkeys(exact[words[i]])), 100))
+                    hits = exact[words[i]]
+                    best = max(sc for sc, _ in hits)
+                    ids = tuple(dict.fromkeys(j for sc, j in hits if sc >= best - gap))
+                    found.append(TitleMatch(i, i + 1, ids, best))
             continue
         windows = [" ".join(words[i : i + n]) for i in starts]
         scores = process.cdist(
-            windows, [a for a, _ in aliases], scorer=fuzz.ratio, score_cutoff=cutoff
-        )
+            windows, [a for a, _, _ in aliases], scorer=fuzz.ratio, score_cutoff=cutoff
+        ) - np.array([p for _, _, p in aliases], dtype=np.float32)
         for row, i in enumerate(starts):
             best = float(scores[row].max()) if len(aliases) else 0.0
             if best < cutoff:

@@ -95,6 +95,29 @@ class FusionSettings(_Section):
     )
 
 
+class RerankSettings(_Section):
+    # Terms added to the fused channel score (each appears in a recommendation's breakdown).
+    # Boost from similarity to liked items, penalty from similarity to disliked ones.
+    liked_weight: float = Field(default=0.5, ge=0)
+    disliked_weight: float = Field(default=0.5, ge=0)
+    # Popularity prior: strongest at cold start, fading as preferences accumulate.
+    popularity_weight: float = Field(default=0.2, ge=0)
+    # MMR diversity: 1.0 = pure relevance, lower trades relevance for variety.
+    mmr_lambda: float = Field(default=0.8, ge=0, le=1)
+    # Exploration: "off", "epsilon" or "thompson" (see convrec.policy.explore), and its weight.
+    exploration: Literal["off", "epsilon", "thompson"] = "thompson"
+    exploration_weight: float = Field(default=0.05, ge=0)
+
+
+class SessionSettings(_Section):
+    # SQLite database of sessions and long-term profiles; empty means <cache_dir>/data/sessions.db.
+    path: str = ""
+    # Strict mode: chatting with an unknown session id is an error instead of starting one.
+    strict: bool = False
+    # Dialogue turns the LLM sees when it reads the conversation.
+    history_turns: int = Field(default=6, ge=1, le=50)
+
+
 class Settings(_Section):
     # Where models, downloaded packages, built catalogs and the embedded index live.
     cache_dir: str = "~/.cache/convrec"
@@ -113,6 +136,8 @@ class Settings(_Section):
     store: StoreSettings = StoreSettings()
     limits: LimitsSettings = LimitsSettings()
     fusion: FusionSettings = FusionSettings()
+    rerank: RerankSettings = RerankSettings()
+    sessions: SessionSettings = SessionSettings()
 
     @property
     def cache_path(self) -> Path:
@@ -131,6 +156,12 @@ class Settings(_Section):
     @property
     def catalogs_path(self) -> Path:
         return self.cache_path / "catalogs"
+
+    @property
+    def sessions_path(self) -> Path:
+        if self.sessions.path:
+            return Path(self.sessions.path).expanduser()
+        return self.cache_path / "data" / "sessions.db"
 
     @property
     def store_path(self) -> Path:

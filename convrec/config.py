@@ -93,6 +93,14 @@ class FusionSettings(_Section):
             "image>clip_text": 0.5,
         }
     )
+    # Item-to-item routes: a liked item's own stored vector queries the same channel. The weight
+    # per channel is shared by the liked items (each of n items gets weight/n), so liking more
+    # items refines the pull instead of drowning the other routes.
+    item_weights: dict[str, float] = Field(
+        default_factory=lambda: {"text": 1.0, "clip_text": 0.5, "image": 0.5}
+    )
+    # The most recent liked items that become item-to-item queries.
+    max_item_queries: int = Field(default=5, ge=0, le=50)
 
 
 class RerankSettings(_Section):
@@ -107,6 +115,11 @@ class RerankSettings(_Section):
     # Exploration: "off", "epsilon" or "thompson" (see convrec.policy.explore), and its weight.
     exploration: Literal["off", "epsilon", "thompson"] = "thompson"
     exploration_weight: float = Field(default=0.05, ge=0)
+    # How fast the popularity prior fades: its weight is popularity_weight / (1 + fade · n), n the
+    # number of stated preferences, liked/disliked items and wishes.
+    popularity_fade: float = Field(default=1.0, ge=0)
+    # Fused candidates the rerank terms are computed for (the rest keep their channel order).
+    pool: int = Field(default=100, ge=1, le=5000)
 
 
 class SessionSettings(_Section):

@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: demo test install models-demo models-test catalog index lint typecheck check clean-venv
+.PHONY: demo test install models-demo models-test catalog index lint typecheck check clean-venv browser
 
 # torch and torchvision are pinned in pyproject.toml and installed in the same pip command as
 # everything else, so pip never resolves a different torch build.
@@ -44,7 +44,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: models-test lint typecheck
+# Debian Chromium for the real-browser tests (playwright drives /usr/bin/chromium; never
+# `playwright install`, which downloads its own browser). sudo only when not root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  chromium chromium-driver fonts-noto-color-emoji; }
+
+test: models-test browser lint typecheck
 	$(BIN)/python -m pytest -q
 
 clean-venv:

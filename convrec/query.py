@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
+from convrec.state import DialogueState, to_where
 from convrec.types import Query
+
+if TYPE_CHECKING:
+    from convrec.config import FusionSettings
 
 # Which collections a source can meet: text queries reach the sentence-transformer channel and,
 # through the image–text model, the item images and the CLIP text of items; an image query reaches
@@ -41,3 +47,93 @@ def build_queries(
 
 def _w(weights: Mapping[str, float], name: str) -> float:
     return float(weights.get(name, 1.0))
+
+
+# Words that make a wish visual: it then also goes to the image–text model, which has seen
+# pictures ("a white phone", "something dark and moody", "a colourful poster").
+_VISUAL = """white black red blue green yellow orange pink purple violet brown grey gray silver gold
+    golden beige navy teal colour color colours colors colourful colorful dark bright light pale
+    shiny matte glossy metallic neon pastel vivid moody gloomy sunny looks look looking style
+    stylish design designed sleek slim thin thick round square curved retro vintage minimalist
+    elegant cute poster photo picture image shade tone"""
+VISUAL_WORDS = frozenset(_VISUAL.split())
+ITEM_ROUTE = "like:{item_id}>{channel}"  # query name of an item-to-item route
+
+
+def is_visual(wish: str) -> bool:
+    """True when a wish talks about how something looks (colour, style, mood of the picture)."""
+    return any(w in VISUAL_WORDS for w in re.findall(r"[a-z]+", wish.lower()))
+
+
+def describe_preferences(state: DialogueState) -> str:
+    """The soft preferences, positive hard constraints and wishes as readable text, e.g.
+    ``"Comedy, Animation. director: Pete Docter. something for the kids"``.
+
+    Dislikes and exclusions stay out: a sentence encoder reads "not horror" as close to horror.
+    They act through the ``where`` filter and the rerank penalty instead.
+    """
+    values: dict[str, list[str]] = {}
+    for p in state.liked:
+        values.setdefault(p.attribute, []).append(p.value)
+    for c in state.constraints:
+        if c.op in ("eq", "in") and not isinstance(c.value, bool):
+            values.setdefault(c.attribute, []).extend(str(v) for v in c.values())
+    parts = []
+    for attribute, vals in values.items():
+        vals = list(dict.fromkeys(vals))
+        if attribute in BARE_ATTRIBUTES:
+            parts.append(", ".join(vals))
+        else:
+            parts.append(f"{attribute.replace('_', ' ')}: {', '.join(vals)}")
+    parts.extend(w.strip() for w in state.wishes if w.strip())
+    return ". ".join(parts)
+
+
+# Attributes whose values read well on their own ("Comedy", "Sony") in a text query.
+BARE_ATTRIBUTES = frozenset({"genres", "genre", "category", "maker", "brand", "os"})
+
+
+def queries_from_state(
+    state: DialogueState,
+    catalog: str,
+    channels: frozenset[str] | Iterable[str],
+    settings: FusionSettings,
+    image: str | None = None,
+) -> tuple[Query, ...]:
+    """One Query per channel route for the dialogue state, each carrying the hard constraints.
+
+    - ``text``: the soft preferences and wishes as text (:func:`describe_preferences`);
+    - ``clip_text>image`` / ``clip_text>clip_text``: the visual wishes, for the image–text model;
+    - ``like:<id>><channel>``: each liked item's own stored vector (never its re-embedded title)
+      on every channel it is indexed in, weight ``settings.item_weights[channel] / n``;
+    - ``image>image`` / ``image>clip_text``: an uploaded photo.
+
+    With nothing to go on (only constraints, or a cold start) the text query falls back to the
+    catalog name, so the filtered catalog is still ranked (the popularity prior then leads).
+    Seen, rejected and disliked items cannot be excluded by a Chroma ``where`` (it filters
+    metadata, not ids); the caller over-fetches and drops ``state.hidden_items()``.
+    """
+    channels = frozenset(channels)
+    where = to_where(state)
+    weights = settings.weights
+    out: list[Query] = []
+    text = describe_preferences(state)
+    liked = state.liked_items[-settings.max_item_queries :] if settings.max_item_queries else ()
+    if not text and not liked and not image:
+        text = catalog
+    if text and "text" in channels and weights.get("text", 1.0) > 0:
+        out.append(Query("text", "text", text=text, where=where, weight=_w(weights, "text")))
+    visual = ". ".join(w.strip() for w in state.wishes if is_visual(w))
+    if visual:
+        for name, channel in TEXT_ROUTES[1:]:
+            if channel in channels and weights.get(name, 1.0) > 0:
+                out.append(Query(name, channel, text=visual, where=where, weight=_w(weights, name)))
+    for channel, w in settings.item_weights.items():
+        if channel not in channels or w <= 0:
+            continue
+        for item_id in liked:
+            name = ITEM_ROUTE.format(item_id=item_id, channel=channel)
+            out.append(Query(name, channel, item_id=item_id, where=where, weight=w / len(liked)))
+    if image:
+        out.extend(build_queries(image=image, where=where, weights=weights, channels=channels))
+    return tuple(out)

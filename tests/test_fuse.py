@@ -73,3 +73,42 @@ def test_queries_follow_available_channels_and_weights() -> None:
     weighted = build_queries("x", weights={"clip_text>image": 0.0, "text": 2.0})
     assert [(q.name, q.weight) for q in weighted] == [("text", 2.0), ("clip_text>clip_text", 1.0)]
     assert build_queries("   ") == ()
+
+
+def test_queries_from_state_route_each_source_with_the_constraints() -> None:
+    from convrec.config import FusionSettings
+    from convrec.query import describe_preferences, queries_from_state
+    from convrec.state import Constraint, DialogueState, Pref, to_where
+
+    state = DialogueState(
+        constraints=(Constraint("maker", "eq", "Sony"), Constraint("price", "lte", 500.0)),
+        liked=(Pref("os", "Android"), Pref("ram_gb", "8")),
+        disliked=(Pref("maker", "Apple"),),
+        wishes=("a white phone", "good for travel"),
+        liked_items=("p1", "p2"),
+    )
+    assert describe_preferences(state) == (
+        "Android. ram gb: 8. Sony. a white phone. good for travel"
+    )
+    qs = queries_from_state(state, "phones", {"text", "image", "clip_text"}, FusionSettings())
+    by = {q.name: q for q in qs}
+    assert by["text"].text == describe_preferences(state) and "Apple" not in by["text"].text
+    assert by["clip_text>image"].text == "a white phone"  # only the visual wish
+    assert by["clip_text>clip_text"].channel == "clip_text"
+    assert {n for n in by if n.startswith("like:")} == {
+        f"like:{i}>{c}" for i in ("p1", "p2") for c in ("text", "clip_text", "image")
+    }
+    assert by["like:p1>text"].item_id == "p1" and not by["like:p1>text"].text  # stored vector
+    assert by["like:p2>image"].weight == pytest.approx(0.5 / 2)
+    assert all(q.where == to_where(state) and q.where is not None for q in qs)
+
+    movies = queries_from_state(
+        DialogueState(liked_items=("m",)), "movies", {"text", "clip_text"}, FusionSettings()
+    )
+    assert [q.name for q in movies] == ["like:m>text", "like:m>clip_text"]
+    cold = queries_from_state(DialogueState(), "movies", {"text"}, FusionSettings())
+    assert [(q.name, q.text, q.where) for q in cold] == [("text", "movies", None)]
+    photo = queries_from_state(DialogueState(), "phones", {"image"}, FusionSettings(), "/x.png")
+    assert [(q.name, q.image) for q in photo] == [("image>image", "/x.png")]
+    capped = FusionSettings(max_item_queries=1, item_weights={"text": 1.0})
+    assert [q.item_id for q in queries_from_state(state, "p", {"text"}, capped)][1:] == ["p2"]

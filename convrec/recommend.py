@@ -1,0 +1,151 @@
+"""Stages 4–7 as two calls for the facade: ``rank`` (no LLM) and ``explain`` (the LLM).
+
+``rank``: state → queries per channel route → retrieval → channel fusion → rerank terms. Item ids
+only ever come from retrieval hits and must be in the catalog, so no LLM output can put an item
+the catalog lacks on the list.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from convrec.backends.chroma_store import collection_name
+from convrec.errors import ConvRecError, IndexError_
+from convrec.fuse import fuse
+from convrec.query import queries_from_state
+from convrec.rerank import rerank
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from convrec.catalog.schema import Catalog
+    from convrec.config import Settings
+    from convrec.explain import Explained, Explanation
+    from convrec.protocols import LLM
+    from convrec.retrieve import Retriever
+    from convrec.state import DialogueState
+    from convrec.types import Hit, Query, Recommendation
+
+log = logging.getLogger(__name__)
+
+CHANNELS = ("text", "image", "clip_text")
+MAX_FETCH = 5000  # the most candidates one channel is asked for (hidden items included)
+
+
+def indexed_channels(retriever: Retriever) -> frozenset[str]:
+    """The channels of the retriever's catalog that hold records (needs ``store.count``)."""
+    count = getattr(retriever.store, "count", None)
+    if count is None:
+        return frozenset(CHANNELS)
+    return frozenset(c for c in CHANNELS if count(collection_name(retriever.catalog, c)) > 0)
+
+
+def rank(
+    state: DialogueState,
+    retriever: Retriever,
+    catalog: Catalog,
+    settings: Settings,
+    k: int | None = None,
+    image: str | None = None,
+    *,
+    channels: Iterable[str] | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[Recommendation]:
+    """The top ``k`` catalog items for the dialogue state, each with its per-term breakdown.
+
+    ``channels`` are the indexed channels (detected from the store when None; pass them to save
+    a lookup per turn). ``timings``, when given, receives the seconds spent per step.
+    """
+    clock = time.perf_counter()
+    times = timings if timings is not None else {}
+    k = k or settings.limits.recommendations
+    chans = frozenset(channels) if channels is not None else indexed_channels(retriever)
+    queries = queries_from_state(state, catalog.name, chans, settings.fusion, image)
+    hidden = state.hidden_items() | set(state.liked_items)
+    fetch = min(settings.limits.candidates_per_channel + len(hidden), MAX_FETCH)
+    times["queries"] = time.perf_counter() - clock
+    hits = _retrieve(retriever, queries, fetch)
+    times["retrieve"] = time.perf_counter() - clock - times["queries"]
+    mark = time.perf_counter()
+    fused = fuse(hits, {q.name: q.weight for q in queries}, method=settings.fusion.method)
+    pool = [f.item_id for f in fused if f.item_id not in hidden][: settings.rerank.pool]
+    vectors = _vectors(retriever, chans, [*pool, *state.liked_items, *state.disliked_items])
+    max_pop = max((it.popularity or 0.0 for it in catalog.items), default=0.0)
+    recs = rerank(
+        fused,
+        catalog.get,
+        state,
+        settings.rerank,
+        k,
+        vectors,
+        max_popularity=max_pop,
+        seed=settings.seed,
+    )
+    out = []
+    for r in recs:
+        item = catalog[r.item_id]
+        img = str(catalog.image_path(item)) if item.image_paths else None
+        out.append(replace(r, image=img))
+    times["fuse"] = time.perf_counter() - mark
+    log.debug("ranked %d of %d fused in %.0f ms", len(out), len(fused), 1e3 * sum(times.values()))
+    return out
+
+
+def _retrieve(retriever: Retriever, queries: tuple[Query, ...], k: int) -> dict[str, list[Hit]]:
+    """Hits per query. An item-to-item query whose item a channel lacks (a phone without a
+    photo has no ``image`` record) is skipped, not fatal."""
+    hits = retriever.retrieve([q for q in queries if q.item_id is None], k)
+    for q in queries:
+        if q.item_id is not None:
+            try:
+                hits.update(retriever.retrieve([q], k))
+            except IndexError_:
+                log.debug("%s: item %s is not in channel %s", q.name, q.item_id, q.channel)
+    return hits
+
+
+def _vectors(
+    retriever: Retriever, channels: frozenset[str], ids: list[str]
+) -> dict[str, np.ndarray]:
+    """Stored vectors of ``ids`` in one space (the text channel when indexed); {} on a stale
+    index (the feedback and diversity terms are then left out, the turn still answers)."""
+    channel = next((c for c in ("text", "clip_text", "image") if c in channels), None)
+    ids = list(dict.fromkeys(ids))
+    if channel is None or not ids:
+        return {}
+    try:
+        rows = retriever.store.vectors(collection_name(retriever.catalog, channel), ids)
+    except ConvRecError as e:
+        log.warning("no item vectors for the rerank (%s); re-run `convrec index`", e)
+        return {}
+    return dict(zip(ids, rows, strict=True))
+
+
+def explain(
+    recs: list[Recommendation],
+    state: DialogueState,
+    catalog: Catalog,
+    llm: LLM,
+    settings: Settings,
+) -> Explained:
+    """Grounded one- or two-sentence explanations for ``recs`` (see :mod:`convrec.explain`)."""
+    from convrec.explain import explain_recommendations
+
+    return explain_recommendations(recs, state, catalog, llm, settings)
+
+
+def stream_explain(
+    recs: list[Recommendation],
+    state: DialogueState,
+    catalog: Catalog,
+    llm: LLM,
+    settings: Settings,
+) -> Iterator[Explanation]:
+    """Each item's final explanation as soon as it is known (see :mod:`convrec.explain`)."""
+    from convrec.explain import stream_explanations
+
+    return stream_explanations(recs, state, catalog, llm, settings)

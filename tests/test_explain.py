@@ -1,0 +1,230 @@
+"""Grounded explanations: the checker, the regenerate/template paths with a scripted LLM, and one
+real SmolLM2 run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from convrec.catalog.schema import Catalog
+from convrec.config import Settings
+from convrec.errors import LLMError
+from convrec.explain import (
+    GroundingChecker,
+    clean,
+    explain_recommendations,
+    parse_line,
+    stream_explanations,
+    template,
+)
+from convrec.state import Constraint, DialogueState, Pref
+from convrec.types import Item, Message, Recommendation
+
+
+def movie(i: str, title: str, genres: tuple[str, ...], year: int, director: str, **kw: Any) -> Item:
+    desc = f"{title} is a {year} {' and '.join(genres)} film directed by {director}."
+    attrs: dict[str, Any] = {"genres": genres, "year": year, "director": (director,)}
+    attrs.update(kw)
+    return Item(i, title, desc, "movie", attrs, date=str(year))
+
+
+ITEMS = (
+    movie("1", "Toy Story", ("Animation", "Children", "Comedy"), 1995, "John Lasseter",
+          cast=("Tom Hanks", "Tim Allen"), runtime_min=81, country=("United States",)),
+    movie("2", "Heat", ("Action", "Crime", "Thriller"), 1995, "Michael Mann",
+          cast=("Al Pacino", "Robert De Niro"), runtime_min=170, country=("United States",)),
+    movie("3", "Amelie", ("Comedy", "Romance"), 2001, "Jean-Pierre Jeunet",
+          cast=("Audrey Tautou",), runtime_min=122, country=("France",)),
+    movie("4", "Black Swan", ("Drama", "Thriller"), 2010, "Darren Aronofsky",
+          cast=("Natalie Portman",), runtime_min=108, country=("United States",)),
+    Item("p", "Sony Xperia Z", "A phone with a 5-inch screen.", "phone",
+         {"maker": "Sony", "os": "Android", "ram_gb": 2.0, "screen_inches": 5.0}, price=399.0),
+    Item("q", "Apple iPhone 5", "A phone.", "phone", {"maker": "Apple", "os": "iOS"}),
+)  # fmt: skip
+CATALOG = Catalog("movies", Path("/nonexistent"), ITEMS)
+STATE = DialogueState(liked=(Pref("genres", "Comedy"),), liked_items=("1",))
+
+
+def rec(item_id: str, **breakdown: float) -> Recommendation:
+    return Recommendation(item_id, CATALOG[item_id].title, sum(breakdown.values()), breakdown)
+
+
+class ScriptedLLM:
+    """Replays queued outputs (generate and stream alike) and records every prompt it got."""
+
+    def __init__(self, *outputs: str | Exception) -> None:
+        self.outputs = list(outputs)
+        self.calls: list[tuple[str, list[Message]]] = []
+
+    def _next(self, kind: str, messages: Sequence[Message]) -> str:
+        self.calls.append((kind, list(messages)))
+        out = self.outputs.pop(0)
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_new_tokens: int | None = None,
+        json_schema: Mapping[str, Any] | None = None,
+    ) -> str:
+        return self._next("generate", messages)
+
+    def stream(
+        self, messages: Sequence[Message], *, max_new_tokens: int | None = None
+    ) -> Iterator[str]:
+        out = self._next("stream", messages)
+        for i in range(0, len(out), 7):  # arbitrary chunks, across line breaks
+            yield out[i : i + 7]
+
+
+CHECK = GroundingChecker(ITEMS)
+
+
+@pytest.mark.parametrize(
+    ("item_id", "text", "problems"),
+    [
+        ("1", "A 1995 animated comedy from John Lasseter with Tom Hanks, 81 minutes.", []),
+        ("1", "A Pixar-style comedy like the ones you enjoy.", []),
+        ("1", "A thrilling horror-free romance from 1995.", ["genre Romance"]),
+        ("1", "Stars Al Pacino in a 90s classic.", ["person Al Pacino"]),
+        ("1", "Directed by Steven Spielberg.", ["person Steven Spielberg"]),
+        ("1", "A 2003 comedy that runs 2 hours.", ["year 2003", "number 2 hours"]),
+        ("1", "An Oscar-winning film from France.", ["country France", "award Oscar"]),
+        ("3", "A French romance from the 2000s with Audrey Tautou.", []),
+        ("3", "A romantic 80s comedy.", ["decade 80s"]),
+        ("4", "Black Swan is a dark 2010 thriller by Darren Aronofsky.", []),
+        ("4", "A black and white drama.", ["colour black", "colour white"]),
+        ("p", "A Sony Android phone with a 5-inch screen and 2 GB of RAM for $399.", []),
+        ("p", "A white Sony phone, 4 GB RAM, $299.", ["number 4 GB", "price $299", "colour white"]),
+        ("p", "Unlike Apple phones, it runs iOS.", ["maker Apple", "os iOS"]),
+    ],
+)  # fmt: skip
+def test_checker_finds_unsupported_claims(item_id: str, text: str, problems: list[str]) -> None:
+    assert sorted(CHECK.problems(text, CATALOG[item_id])) == sorted(problems)
+
+
+def test_checker_allows_quoted_titles_and_stated_numbers() -> None:
+    heat = CATALOG["2"]
+    assert CHECK.problems("Like Toy Story, it is a 1995 comedy.", heat) == ["genre Comedy"]
+    assert CHECK.problems("Like Toy Story, it is a 1995 film.", heat, titles=["Toy Story"]) == []
+    assert CHECK.problems("Made before 2000, as you asked.", heat) == ["year 2000"]
+    assert CHECK.problems("Made before 2000, as you asked.", heat, stated="year ≤ 2000") == []
+
+
+def test_parse_and_clean_lines() -> None:
+    assert parse_line("2. Because it is funny.", 3) == (1, "Because it is funny.")
+    assert parse_line("**3)** Great pick", 3) == (2, "Great pick")
+    assert parse_line("4. out of range", 3) is None and parse_line("Sure! Here:", 3) is None
+    assert clean('**Heat**: "A tense crime film." Second. Third.', "Heat") == (
+        "A tense crime film. Second."
+    )
+
+
+def test_grounded_lines_pass_unchanged_and_stream_in_order() -> None:
+    recs = [rec("1", text=0.5), rec("3", text=0.4)]
+    llm = ScriptedLLM(
+        "1. A 1995 comedy like the ones you enjoy.\n2. A Comedy and Romance from 2001, by "
+        "Jean-Pierre Jeunet."
+    )
+    out = explain_recommendations(recs, STATE, CATALOG, llm, Settings())
+    assert [e.source for e in out.explanations] == ["llm", "llm"]
+    assert out.faithfulness == 1.0
+    assert out.recommendations[0].explanation == "A 1995 comedy like the ones you enjoy."
+    assert [r.item_id for r in out.recommendations] == ["1", "3"]
+    ((kind, messages),) = llm.calls  # one batched call for both items
+    assert kind == "stream" and "1. Toy Story (" in messages[-1].content
+    assert "likes genres: Comedy" in messages[-1].content and "2. Amelie (" in messages[-1].content
+
+
+def test_unsupported_line_is_regenerated_once_then_templated() -> None:
+    recs = [rec("1", text=0.5), rec("2", **{"like:1>text": 0.3, "text": 0.1}), rec("4")]
+    llm = ScriptedLLM(
+        "1. A 1995 comedy.\n2. A heist comedy starring Tom Hanks.\n3. A 1987 comedy.",
+        "1. A 1995 crime thriller by Michael Mann.\n2. Another comedy classic from 1987.",
+    )
+    out = explain_recommendations(recs, STATE, CATALOG, llm, Settings())
+    ex = out.explanations
+    assert [e.source for e in ex] == ["llm", "regenerated", "template"]
+    assert ex[1].problems == ("genre Comedy", "person Tom Hanks")
+    assert ex[1].text == "A 1995 crime thriller by Michael Mann."
+    assert ex[2].problems == ("genre Comedy", "year 1987")
+    assert out.faithfulness == pytest.approx(1 / 3)
+    kind, messages = llm.calls[1]
+    assert kind == "generate" and "1. Heat (" in messages[-1].content
+    assert "2. Black Swan (" in messages[-1].content and "Toy Story (" not in messages[-1].content
+    assert "previous answer" in messages[0].content
+    assert CHECK.problems(ex[2].text, CATALOG["4"], titles=["Toy Story"]) == []
+
+
+def test_missing_lines_and_a_failing_llm_fall_back_to_templates() -> None:
+    recs = [rec("1", text=0.5), rec("2", **{"like:1>text": 0.6})]
+    out = explain_recommendations(
+        recs, STATE, CATALOG, ScriptedLLM("Here you go!\n1. A 1995 comedy.", ""), Settings()
+    )
+    assert [e.source for e in out.explanations] == ["llm", "template"]
+    assert out.explanations[1].problems == ("no explanation",)
+    assert "close to Toy Story, which you liked" in out.explanations[1].text
+    down = ScriptedLLM(LLMError("server down"), LLMError("server down"))
+    out = explain_recommendations(recs, STATE, CATALOG, down, Settings())
+    assert [e.source for e in out.explanations] == ["template", "template"]
+    assert all(e.text for e in out.explanations)
+
+
+def test_templates_are_grounded_and_use_the_breakdown() -> None:
+    state = DialogueState(
+        liked=(Pref("genres", "Comedy"),),
+        constraints=(Constraint("country", "in", ("France",), True),),
+    )
+    text = template(rec("3", text=0.7, popularity=0.1), CATALOG["3"], state, CATALOG)
+    assert text.startswith(
+        "It has the Comedy, France you asked for, and it fits what you described."
+    )
+    assert "2001" in text
+    pop = template(rec("2", popularity=0.5, text=0.1), CATALOG["2"], DialogueState(), CATALOG)
+    assert pop.startswith("It is popular with other users.")
+    for item in ITEMS:
+        for r in (rec(item.id, text=1.0), rec(item.id, **{"like:1>text": 1.0})):
+            assert (
+                CHECK.problems(template(r, item, STATE, CATALOG), item, titles=["Toy Story"]) == []
+            )
+
+
+def test_streaming_yields_grounded_lines_before_the_regeneration() -> None:
+    recs = [rec("1", text=0.5), rec("2", text=0.4), rec("3", text=0.3)]
+    llm = ScriptedLLM(
+        "1. A 1995 comedy.\n2. A romance.\n3. A 2001 romance.", "1. A 1995 crime film."
+    )
+    stream = stream_explanations(recs, STATE, CATALOG, llm, Settings())
+    first = next(stream)
+    assert first.rank == 0 and len(llm.calls) == 1  # yielded while the model still writes
+    rest = list(stream)
+    assert [(e.rank, e.source) for e in rest] == [(2, "llm"), (1, "regenerated")]
+
+
+def test_out_of_catalog_titles_in_llm_text_never_become_items() -> None:
+    recs = [rec("2", text=0.5), rec("3", text=0.4)]
+    llm = ScriptedLLM(
+        "1. Better watch Inception or The Godfather instead.\n2. Try Apple iPhone 5 (id q).\n"
+        "3. Also Titanic!",
+        "1. See Pulp Fiction.\n2. See Casablanca.",
+    )
+    out = explain_recommendations(recs, STATE, CATALOG, llm, Settings())
+    ids = [r.item_id for r in out.recommendations]
+    assert ids == ["2", "3"] and all(i in CATALOG for i in ids)
+
+
+def test_real_smollm_explains_a_batch(smollm: Any) -> None:
+    recs = [rec("1", text=0.5), rec("3", text=0.4), rec("2", text=0.2)]
+    out = explain_recommendations(recs, STATE, CATALOG, smollm, Settings())
+    assert [r.item_id for r in out.recommendations] == ["1", "3", "2"]
+    for r, e in zip(out.recommendations, out.explanations, strict=True):
+        assert r.explanation == e.text and e.text.strip()
+        if e.source != "template":  # what the model said survived the checker
+            assert CHECK.problems(e.text, CATALOG[r.item_id], titles=["Toy Story"]) == []
+    assert 0.0 <= out.faithfulness <= 1.0

@@ -1,0 +1,600 @@
+"""The ConvRec facade: sessions + the stages, wired. It holds no recommendation logic of its own.
+
+One turn of :meth:`ConvRec.chat_stream`::
+
+    check input → lock the session → [1] understand → [2] apply → rank ([4]–[6]) → [3] policy
+      → ask (phrase the question) | recommend ([7] explain, streamed) | clarify | answer
+      → save messages, state and shown items in one transaction → update the user's profile
+
+Each stage call sits in one small private method (``_understand``, ``_rank``, ``_question``,
+``_explain``), so swapping a stage is a one-line change there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from convrec.errors import InputError
+from convrec.sessions import Profile, Session, SessionStore, check_id, merge_profile
+from convrec.state import Constraint, DialogueState, Pref, StateDelta, apply, to_where
+from convrec.types import Item, Message, Recommendation, Role
+
+if TYPE_CHECKING:
+    from convrec.backends.chroma_store import ChromaStore
+    from convrec.catalog.schema import Catalog
+    from convrec.config import Settings
+    from convrec.lexicon import Lexicon
+    from convrec.policy import Decision, Policy
+    from convrec.protocols import LLM
+    from convrec.search import CatalogSearch, SearchResult
+
+log = logging.getLogger(__name__)
+
+Action = Literal["ask", "recommend", "clarify", "answer"]
+POOL = 50  # candidates the policy weighs before it decides to ask or recommend
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one turn produced. ``question`` is set when the system asks instead of recommending."""
+
+    text: str
+    question: str | None
+    recommendations: list[Recommendation]
+    state: DialogueState
+    session_id: str = ""
+    action: Action = "recommend"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of :meth:`ConvRec.chat_stream`, in this order: ``recommendations`` (once, when
+    there are any), ``text`` (chunks of the reply text as they are generated), ``reply`` (last,
+    the whole :class:`Reply`)."""
+
+    kind: Literal["recommendations", "text", "reply"]
+    text: str = ""
+    recommendations: tuple[Recommendation, ...] = ()
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True)
+class Belief:
+    """One thing the system believes about the user, as the preference panel shows it.
+
+    ``key`` identifies it for :meth:`ConvRec.forget_beliefs`."""
+
+    key: str
+    kind: Literal["constraint", "like", "dislike", "liked item", "disliked item", "wish"]
+    label: str
+
+
+@dataclass
+class _Turn:
+    """What the stages produced for one turn (internal)."""
+
+    state: DialogueState
+    action: Action
+    recs: list[Recommendation] = field(default_factory=list)
+    question: str | None = None
+    text: str = ""
+
+
+class ConvRec:
+    """A conversational recommender over one indexed catalog. Thread-safe: turns of one session
+    are serialised by the session's lock, turns of different sessions run concurrently."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        settings: Settings,
+        store: ChromaStore,
+        *,
+        llm: LLM | None = None,
+        sessions: SessionStore | None = None,
+    ) -> None:
+        from convrec.lexicon import Lexicon
+        from convrec.policy import Policy
+        from convrec.search import CatalogSearch
+
+        self.catalog = catalog
+        self.settings = settings
+        self.store = store
+        self._search: CatalogSearch = CatalogSearch(catalog, settings, store)
+        self.retriever = self._search.retriever
+        self.lexicon: Lexicon = Lexicon.from_catalog(catalog)
+        self.policy: Policy = Policy.from_settings(settings)
+        self.sessions = sessions or SessionStore(settings.sessions_path)
+        self._llm = llm
+        self._llm_lock = threading.Lock()
+        # torch encoders and in-process generation are not re-entrant: one model call at a time.
+        self._compute = threading.RLock()
+
+    @classmethod
+    def from_config(
+        cls, config: str | Path | None = None, catalog: str | None = None, **overrides: Any
+    ) -> ConvRec:
+        """Open ``catalog`` (default ``settings.catalog``) with settings from ``config``
+        (default ``./convrec.toml``), the CONVREC_* variables and ``overrides``."""
+        from convrec.backends.chroma_store import make_store
+        from convrec.catalog.layout import open_catalog
+        from convrec.config import load_settings
+
+        settings = load_settings(config, **overrides)
+        cat = open_catalog(catalog or settings.catalog, settings)
+        return cls(cat, settings, make_store(settings))
+
+    @property
+    def llm(self) -> LLM:
+        """The configured LLM, loaded on first use."""
+        with self._llm_lock:
+            if self._llm is None:
+                from convrec.backends import make_llm
+
+                self._llm = make_llm(self.settings)
+            return self._llm
+
+    # -- conversation ------------------------------------------------------------------------------
+
+    def chat(
+        self,
+        message: str,
+        session_id: str = "default",
+        *,
+        image: str | Path | None = None,
+        user_id: str | None = None,
+    ) -> Reply:
+        """One user turn; see :class:`Reply`. ``image`` asks for items like the pictured one."""
+        reply = None
+        for event in self.chat_stream(message, session_id, image=image, user_id=user_id):
+            reply = event.reply or reply
+        assert reply is not None
+        return reply
+
+    def chat_stream(
+        self,
+        message: str,
+        session_id: str = "default",
+        *,
+        image: str | Path | None = None,
+        user_id: str | None = None,
+    ) -> Iterator[Event]:
+        """The turn of :meth:`chat` as events: recommendations first, then the reply text as it
+        is generated, then the whole Reply. Input is checked before the first event."""
+        text = self._check_message(message, image is not None)
+        image_path = self._search._check_image(image) if image is not None else None
+        sid = check_id(session_id)
+        uid = check_id(user_id, "user id") if user_id is not None else None
+        if self.settings.sessions.strict and not self.sessions.exists(sid):
+            raise InputError(
+                f"Unknown session {sid!r} (strict mode). Fix: start it with "
+                "rec.new_session() first, or set sessions.strict = false."
+            )
+        return self._stream(text, sid, uid, image_path)
+
+    def _stream(self, text: str, sid: str, uid: str | None, image: str | None) -> Iterator[Event]:
+        with self.sessions.lock(sid):
+            session = self._open_session(sid, uid)
+            history = [*session.messages[-2 * self.settings.sessions.history_turns :]]
+            user_text = text or "More like this picture."
+            history.append(Message("user", user_text))
+            shown = [r.item_id for r in session.shown]
+            turn = self._decide(history, session.state, shown, image)
+            if turn.recs:
+                yield Event("recommendations", recommendations=tuple(turn.recs))
+            if turn.action == "recommend" and turn.recs:
+                chunks: list[str] = []
+                for chunk in self._explain_stream(turn):
+                    chunks.append(chunk)
+                    yield Event("text", text=chunk)
+                turn.text = "".join(chunks)
+            else:
+                yield Event("text", text=turn.text)
+            session = self.sessions.save_turn(
+                session,
+                [Message("user", user_text), Message("assistant", turn.text)],
+                turn.state,
+                turn.recs if turn.action == "recommend" else None,
+            )
+            self._remember(session)
+            reply = Reply(turn.text, turn.question, turn.recs, turn.state, sid, turn.action)
+        yield Event("reply", reply=reply)
+
+    def feedback(self, session_id: str, item_id: str, liked: bool, *, rerank: bool = True) -> Reply:
+        """Like or dislike ``item_id`` outside the text. A dislike hides the item; with ``rerank``
+        the reply carries the refreshed recommendations (the disliked item replaced)."""
+        sid = check_id(session_id)
+        if item_id not in self.catalog:
+            raise InputError(
+                f"Item {item_id!r} is not in catalog {self.catalog.name!r}. Fix: pass an "
+                "item_id from a recommendation."
+            )
+        if not self.sessions.exists(sid):
+            raise InputError(f"Unknown session {sid!r}. Fix: chat in it before giving feedback.")
+        delta = (
+            StateDelta(intent="feedback", liked_items=(item_id,))
+            if liked
+            else StateDelta(intent="feedback", disliked_items=(item_id,))
+        )
+        with self.sessions.lock(sid):
+            session = self._open_session(sid, None)
+            state = apply(session.state, delta)
+            recs = list(session.shown)
+            if rerank and recs:
+                recs = self._explain_all(state, self._rank(state, len(recs), None))
+            verb = "liked" if liked else "disliked"
+            text = f"Noted: you {verb} {self.catalog[item_id].title}."
+            session = self.sessions.save_turn(session, [], state, recs)
+            self._remember(session)
+        return Reply(text, None, recs, state, sid, "recommend")
+
+    def reset(self, session_id: str) -> None:
+        """Start the session's conversation over; the user's long-term profile stays."""
+        sid = check_id(session_id)
+        with self.sessions.lock(sid):
+            session = self.sessions.get(sid)
+            if session is None:
+                return
+            self.sessions.reset(sid, self._seed_state(session.user_id))
+
+    def new_session(self, session_id: str | None = None, user_id: str | None = None) -> str:
+        """Create a session (needed first in strict mode) and return its id."""
+        sid = check_id(session_id) if session_id is not None else uuid.uuid4().hex
+        uid = check_id(user_id, "user id") if user_id is not None else sid
+        with self.sessions.lock(sid):
+            self.sessions.create(sid, uid, self.catalog.name, self._seed_state(uid))
+        return sid
+
+    def session(self, session_id: str) -> Session | None:
+        """The stored session (messages, state, last shown recommendations), or None."""
+        return self.sessions.get(check_id(session_id))
+
+    # -- stateless ranking -------------------------------------------------------------------------
+
+    def recommend(
+        self,
+        messages: Sequence[Mapping[str, str] | Message],
+        k: int = 50,
+        explain: bool = False,
+    ) -> list[Recommendation]:
+        """Rank the catalog for a dialogue (``{"role": "user"|"assistant", "content": str}``
+        dicts or Messages), with no session: what evaluations and integrations call."""
+        history = [_message(m) for m in messages]
+        if not any(m.role == "user" for m in history):
+            raise InputError("recommend() needs at least one user message. Fix: add one.")
+        if k < 1:
+            raise InputError(f"k must be at least 1, not {k}.")
+        state = DialogueState()
+        for n, m in enumerate(history):
+            if m.role == "user":
+                self._check_message(m.content, False)
+                state = apply(state, self._understand(history[: n + 1], state, ()))
+        recs = self._rank(state, k, None)
+        return self._explain_all(state, recs) if explain else recs
+
+    def search(
+        self, text: str = "", image: str | Path | None = None, k: int | None = None
+    ) -> SearchResult:
+        """One-shot multimodal search (no dialogue): text and/or an example image."""
+        return self._search.search(text, image, k)
+
+    # -- catalog -----------------------------------------------------------------------------------
+
+    def item(self, item_id: str) -> Item:
+        """The catalog item (CatalogError with the fix when the id is unknown)."""
+        return self.catalog[item_id]
+
+    def items(self) -> Iterator[Item]:
+        """Every catalog item, in catalog order."""
+        return iter(self.catalog.items)
+
+    # -- profiles and beliefs ----------------------------------------------------------------------
+
+    def profile(self, user_id: str) -> Profile:
+        """The user's long-term profile: liked and disliked items and attribute values."""
+        return self.sessions.profile(check_id(user_id, "user id"))
+
+    def update_profile(
+        self,
+        user_id: str,
+        *,
+        like_items: Iterable[str] = (),
+        dislike_items: Iterable[str] = (),
+        like: Iterable[tuple[str, str]] = (),
+        dislike: Iterable[tuple[str, str]] = (),
+        remove_items: Iterable[str] = (),
+        remove: Iterable[tuple[str, str]] = (),
+    ) -> Profile:
+        """Edit the profile: add liked/disliked items and (attribute, value) pairs, or remove
+        them. A newer opinion replaces the opposite one. Returns the stored profile."""
+        uid = check_id(user_id, "user id")
+        as_state = DialogueState(
+            liked_items=tuple(like_items),
+            disliked_items=tuple(dislike_items),
+            liked=tuple(Pref(a, v) for a, v in like),
+            disliked=tuple(Pref(a, v) for a, v in dislike),
+        )
+        gone_items, gone = set(remove_items), {Pref(a, v) for a, v in remove}
+
+        def change(p: Profile) -> Profile:
+            p = merge_profile(p, as_state)
+            return replace(
+                p,
+                liked_items=tuple(i for i in p.liked_items if i not in gone_items),
+                disliked_items=tuple(i for i in p.disliked_items if i not in gone_items),
+                liked=tuple(x for x in p.liked if x not in gone),
+                disliked=tuple(x for x in p.disliked if x not in gone),
+            )
+
+        return self.sessions.update_profile(uid, change)
+
+    def forget_profile(self, user_id: str) -> bool:
+        """Delete the user's long-term profile (sessions stay); True when there was one."""
+        return self.sessions.forget_profile(check_id(user_id, "user id"))
+
+    def beliefs(self, session_id: str) -> list[Belief]:
+        """What the session's state holds about the user, for the preference panel."""
+        session = self.session(session_id)
+        return [] if session is None else _beliefs(session.state, self.catalog)
+
+    def forget_beliefs(self, session_id: str, keys: Iterable[str]) -> list[Belief]:
+        """Remove wrong beliefs (by :attr:`Belief.key`) from the session and from the user's
+        profile, so they do not come back in the next session. Returns what remains."""
+        sid, gone = check_id(session_id), set(keys)
+        with self.sessions.lock(sid):
+            session = self.sessions.get(sid)
+            if session is None:
+                raise InputError(f"Unknown session {sid!r}. Fix: pass an existing session id.")
+            state = _without_beliefs(session.state, gone)
+            self.sessions.save_turn(session, [], state)
+
+            def change(p: Profile) -> Profile:
+                as_state = DialogueState(
+                    liked=p.liked,
+                    disliked=p.disliked,
+                    liked_items=p.liked_items,
+                    disliked_items=p.disliked_items,
+                )
+                s = _without_beliefs(as_state, gone)
+                return replace(
+                    p,
+                    liked=s.liked,
+                    disliked=s.disliked,
+                    liked_items=s.liked_items,
+                    disliked_items=s.disliked_items,
+                )
+
+            self.sessions.update_profile(session.user_id, change)
+        return _beliefs(state, self.catalog)
+
+    # -- wiring: one private method per stage ------------------------------------------------------
+
+    def _decide(
+        self,
+        history: Sequence[Message],
+        state: DialogueState,
+        shown: Sequence[str],
+        image: str | None,
+    ) -> _Turn:
+        delta = self._understand(history, state, shown)
+        after = apply(state, delta)
+        pool = self._rank(after, max(POOL, self.settings.limits.recommendations), image)
+        if image is not None:  # an example image is an explicit request for results
+            decision = _recommend_decision("the user showed an example image")
+        else:
+            decision = self.policy.decide(after, [(self.catalog[r.item_id], r.score) for r in pool])
+        log.debug("policy: %s (%s)", decision.action, decision.reason)
+        if decision.action == "ask":
+            asked = apply(state, replace(delta, asked=(*delta.asked, decision.attribute or "")))
+            question = self._question(decision)
+            return _Turn(asked, "ask", question=question, text=question)
+        if decision.action == "clarify":
+            return _Turn(after, "clarify", text=self._clarify(decision.item_ids))
+        if decision.action == "answer":
+            return _Turn(after, "answer", text=self._answer(decision.item_ids))
+        recs = pool[: self.settings.limits.recommendations]
+        if not recs:
+            return _Turn(after, "recommend", text=_NOTHING)
+        return _Turn(after, "recommend", recs=recs)
+
+    def _understand(
+        self, history: Sequence[Message], state: DialogueState, shown: Sequence[str]
+    ) -> StateDelta:
+        from convrec.extractors import extract
+
+        return extract(history[-1].content, self.lexicon, shown, state)
+
+    def _rank(self, state: DialogueState, k: int, image: str | None) -> list[Recommendation]:
+        from convrec.fuse import fuse
+        from convrec.query import build_queries
+
+        fusion = self.settings.fusion
+        wanted = [p.value for p in state.liked]
+        wanted += [str(v) for c in state.constraints if c.op in ("eq", "in") for v in c.values()]
+        wanted += [self.catalog[i].title for i in state.liked_items if i in self.catalog]
+        text = ". ".join([*wanted, *state.wishes]) or ("" if image else _noun(self.catalog))
+        queries = build_queries(
+            text, image, to_where(state), fusion.weights, frozenset(self._search.channels)
+        )
+        with self._compute:
+            hits = self.retriever.retrieve(queries, self.settings.limits.candidates_per_channel)
+        hidden = state.hidden_items()
+        out = []
+        for f in fuse(hits, {q.name: q.weight for q in queries}, method=fusion.method):
+            item = self.catalog.get(f.item_id)
+            if item is None or item.id in hidden:
+                continue
+            img = str(self.catalog.image_path(item)) if item.image_paths else None
+            out.append(Recommendation(item.id, item.title, f.score, f.breakdown, image=img))
+            if len(out) == k:
+                break
+        return out
+
+    def _question(self, decision: Decision) -> str:
+        attr, opts = decision.attribute or "preference", list(decision.options)
+        listed = ", ".join(opts[:-1]) + f" or {opts[-1]}" if len(opts) > 1 else "".join(opts)
+        return f"Which {attr.replace('_', ' ')} would you like: {listed}, or something else?"
+
+    def _explain_stream(self, turn: _Turn) -> Iterator[str]:
+        turn.recs = self._explain_all(turn.state, turn.recs)
+        yield f"Here {'is' if len(turn.recs) == 1 else 'are'} {len(turn.recs)} for you:\n"
+        for n, r in enumerate(turn.recs, start=1):
+            yield f"{n}. {r.title}: {r.explanation}\n"
+
+    def _explain_all(
+        self, state: DialogueState, recs: Sequence[Recommendation]
+    ) -> list[Recommendation]:
+        return [replace(r, explanation=_template_explanation(r, state, self.catalog)) for r in recs]
+
+    def _clarify(self, item_ids: Sequence[str]) -> str:
+        names = [_label(self.catalog[i]) for i in item_ids if i in self.catalog][:5]
+        return "Which one do you mean: " + "; ".join(names) + "?"
+
+    def _answer(self, item_ids: Sequence[str]) -> str:
+        parts = []
+        for i in item_ids:
+            if i in self.catalog:
+                attrs = "; ".join(f"{n}: {v}" for n, v in self._search.attributes(i, limit=8))
+                parts.append(f"{self.catalog[i].title}: {attrs}")
+        return "\n".join(parts) or _NOTHING
+
+    # -- sessions ----------------------------------------------------------------------------------
+
+    def _open_session(self, sid: str, uid: str | None) -> Session:
+        session = self.sessions.get(sid)
+        if session is None:
+            user = uid or sid
+            session = self.sessions.create(sid, user, self.catalog.name, self._seed_state(user))
+        if session.catalog != self.catalog.name:
+            raise InputError(
+                f"Session {sid!r} belongs to catalog {session.catalog!r}, not "
+                f"{self.catalog.name!r}. Fix: use another session id for this catalog."
+            )
+        return session
+
+    def _seed_state(self, user_id: str) -> DialogueState:
+        """A new session starts from what the user's profile says, limited to this catalog."""
+        p = self.sessions.profile(user_id)
+        attrs = {a for it in self.catalog.items[:1000] for a in it.attributes} | {"category"}
+        return DialogueState(
+            liked=tuple(x for x in p.liked if x.attribute in attrs),
+            disliked=tuple(x for x in p.disliked if x.attribute in attrs),
+            liked_items=tuple(i for i in p.liked_items if i in self.catalog),
+            disliked_items=tuple(i for i in p.disliked_items if i in self.catalog),
+        )
+
+    def _remember(self, session: Session) -> None:
+        self.sessions.update_profile(session.user_id, lambda p: merge_profile(p, session.state))
+
+    def _check_message(self, message: str, has_image: bool) -> str:
+        if not isinstance(message, str):
+            raise InputError(f"The message must be a string, not {type(message).__name__}.")
+        text = message.strip()
+        if not text and not has_image:
+            raise InputError("The message is empty. Fix: type what you are looking for.")
+        limit = self.settings.limits.max_message_chars
+        if len(text) > limit:
+            raise InputError(
+                f"The message is {len(text)} characters long; the limit is {limit}. Fix: "
+                "shorten it or raise limits.max_message_chars."
+            )
+        return text
+
+
+_NOTHING = "Nothing in the catalog matches all of that. Try removing a constraint."
+
+
+def _recommend_decision(reason: str) -> Decision:
+    from convrec.policy import Decision
+
+    return Decision("recommend", reason)
+
+
+def _message(m: Mapping[str, str] | Message) -> Message:
+    if isinstance(m, Message):
+        return m
+    role, content = m.get("role"), m.get("content")
+    if role not in ("user", "assistant", "system") or not isinstance(content, str):
+        raise InputError(
+            f"Bad message {dict(m)!r}. Fix: use {{'role': 'user'|'assistant', 'content': str}}."
+        )
+    return Message(cast("Role", role), content)
+
+
+def _noun(catalog: Catalog) -> str:
+    return str(catalog.manifest.get("noun") or catalog.name)
+
+
+def _label(item: Item) -> str:
+    return f"{item.title} ({item.date[:4]})" if item.date else item.title
+
+
+def _template_explanation(rec: Recommendation, state: DialogueState, catalog: Catalog) -> str:
+    item = catalog[rec.item_id]
+    matched = []
+    for p in state.liked:
+        value = item.attributes.get(p.attribute)
+        values = value if isinstance(value, tuple) else (value,)
+        if any(str(v).lower() == p.value.lower() for v in values):
+            matched.append(f"{p.attribute.replace('_', ' ')} {p.value}")
+    for c in state.constraints:
+        if c.op in ("eq", "in") and c.attribute in item.attributes:
+            matched.append(f"{c.attribute.replace('_', ' ')} {_show(item.attributes[c.attribute])}")
+    channel = max(rec.breakdown, key=lambda k: rec.breakdown[k]) if rec.breakdown else "text"
+    how = "its picture" if channel.endswith(">image") else "its description"
+    if matched:
+        return f"has {', '.join(dict.fromkeys(matched))}; {how} fits what you asked for."
+    return f"{how.capitalize()} is the closest match to what you asked for."
+
+
+def _show(value: object) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _constraint_label(c: Constraint) -> str:
+    ops = {"eq": "is", "ne": "is not", "in": "is one of", "nin": "is none of",
+           "gte": "at least", "lte": "at most"}  # fmt: skip
+    return f"{c.attribute.replace('_', ' ')} {ops[c.op]} {_show(c.value)}"
+
+
+def _beliefs(state: DialogueState, catalog: Catalog) -> list[Belief]:
+    def title(i: str) -> str:
+        item = catalog.get(i)
+        return item.title if item else i
+
+    out = [Belief(f"c:{c.attribute}:{c.op}:{_show(c.value)}", "constraint", _constraint_label(c))
+           for c in state.constraints]  # fmt: skip
+    out += [Belief(f"l:{p.attribute}:{p.value}", "like", f"likes {p.attribute} {p.value}")
+            for p in state.liked]  # fmt: skip
+    out += [Belief(f"d:{p.attribute}:{p.value}", "dislike", f"dislikes {p.attribute} {p.value}")
+            for p in state.disliked]  # fmt: skip
+    out += [Belief(f"li:{i}", "liked item", f"liked {title(i)}") for i in state.liked_items]
+    out += [Belief(f"di:{i}", "disliked item", f"disliked {title(i)}")
+            for i in (*state.disliked_items, *state.rejected)]  # fmt: skip
+    out += [Belief(f"w:{w}", "wish", f"wants {w}") for w in state.wishes]
+    return list({b.key: b for b in out}.values())
+
+
+def _without_beliefs(state: DialogueState, keys: set[str]) -> DialogueState:
+    """``state`` minus the beliefs whose keys are in ``keys`` (see :func:`_beliefs`)."""
+    return replace(
+        state,
+        constraints=tuple(
+            c for c in state.constraints if f"c:{c.attribute}:{c.op}:{_show(c.value)}" not in keys
+        ),
+        liked=tuple(p for p in state.liked if f"l:{p.attribute}:{p.value}" not in keys),
+        disliked=tuple(p for p in state.disliked if f"d:{p.attribute}:{p.value}" not in keys),
+        liked_items=tuple(i for i in state.liked_items if f"li:{i}" not in keys),
+        disliked_items=tuple(i for i in state.disliked_items if f"di:{i}" not in keys),
+        rejected=tuple(i for i in state.rejected if f"di:{i}" not in keys),
+        wishes=tuple(w for w in state.wishes if f"w:{w}" not in keys),
+    )
+
+
+__all__ = ["Belief", "ConvRec", "Event", "Reply"]

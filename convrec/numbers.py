@@ -160,7 +160,8 @@ def find_bounds(text: str) -> list[Bound]:
             mod, (lo, hi)
         )
         before, strict = text[: m.start()], STRICT.search(text[: m.start()]) is not None
-        if GTE_BEFORE.search(before):  # "after the 90s" → ≥ 2000; "since the 90s" → ≥ 1990
+        within = re.search(r"(from|in|of)\s*(the\s*)?$", before, re.I)  # "from the 90s"
+        if GTE_BEFORE.search(before) and not within:  # "after the 90s" → ≥ 2000; "since" → ≥ 1990
             out.append(Bound("year", "gte", hi + 1 if strict else lo, m.start(), m.end()))
         elif LTE_BEFORE.search(before):  # "before the 90s" → ≤ 1989
             out.append(Bound("year", "lte", lo - 1 if strict else hi, m.start(), m.end()))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convrec.lexicon import Lexicon, Token
+from convrec.lexicon import STOPWORDS, Lexicon, Token
 
 CUTOFF = 85.0  # minimum ratio for multi-word titles (≈ one typo per 7 characters)
 GAP = 3.0  # titles scoring within GAP of the best are equally plausible → ambiguous
@@ -24,6 +24,10 @@ COMMON = frozenset((
     "newer", "older", "really", "pretty", "little", "another", "anything", "around", "between",
     "without", "before", "after", "action", "comedy", "horror", "drama",
 ))  # fmt: skip
+FUNCTION_WORDS = STOPWORDS | {
+    "from", "about", "like", "some", "something", "than", "but", "at", "by", "as", "so", "very",
+    "too", "just", "please", "want", "need", "show", "give", "find", "similar", "movie", "phone",
+}  # fmt: skip
 _YEAR = re.compile(r"^(19|20)\d\d$")
 
 
@@ -85,7 +89,12 @@ def find_titles(
             best = float(scores[row].max()) if len(aliases) else 0.0
             if best < cutoff:
                 continue
-            cols = (scores[row] >= best - gap).nonzero()[0]
+            cols = [c for c in (scores[row] >= best - gap).nonzero()[0]
+                    if _aligned(windows[row], aliases[c][0])]  # fmt: skip
+            if not cols:
+                continue
+            best = max(float(scores[row][c]) for c in cols)
+            cols = [c for c in cols if scores[row][c] >= best - gap]
             ids = tuple(dict.fromkeys(aliases[c][1] for c in cols))
             found.append(TitleMatch(i, i + n, ids, best))
     found.sort(key=lambda m: (-m.score, -(m.last - m.first), m.first))
@@ -98,6 +107,15 @@ def find_titles(
         taken |= span
         out.append(_by_year(lex, m, words))
     return sorted(out, key=lambda m: m.first)
+
+
+def _aligned(window: str, alias: str) -> bool:
+    """A fuzzy match may misspell content words, never swap a function word: "funny from" is
+    not a typo of "Funny Farm"."""
+    return all(
+        w == a or w not in FUNCTION_WORDS
+        for w, a in zip(window.split(), alias.split(), strict=False)
+    )
 
 
 def _by_year(lex: Lexicon, m: TitleMatch, words: list[str]) -> TitleMatch:

@@ -221,3 +221,16 @@ def test_names_beat_titles_inside_them(movies: Lexicon) -> None:
 def test_surname_aliases_need_a_capital(movies: Lexicon) -> None:
     # "after" is the last word of a name in the catalog, but lower case it is just a word
     assert extract("a drama after 1990", movies).like == (Pref("genres", "Drama"),)
+
+
+def test_from_a_decade_is_the_whole_decade(movies: Lexicon) -> None:
+    cs = {(c.op, c.value) for c in extract("something funny from the 90s", movies).add}
+    assert cs == {("gte", 1990), ("lte", 1999)}
+
+
+def test_fuzzy_titles_never_swap_a_function_word() -> None:
+    lex = Lexicon.from_catalog(
+        Catalog("m", Path("."), (movie("f", "Funny Farm", 1988, ("Comedy",), "X Y"),))
+    )
+    assert extract("something funny from the 90s", lex).liked_items == ()
+    assert extract("I liked Funny Fram", lex).liked_items == ("f",)

@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from convrec.lexicon import Lexicon, Token, ValueRef, tokenize
+from convrec.lexicon import STOPWORDS, Lexicon, Token, ValueRef, tokenize
 from convrec.numbers import attribute_for, bound_constraints
 from convrec.state import Constraint, DialogueState, Intent, Pref, Relative, Release, StateDelta
 from convrec.title_match import TitleMatch, find_titles
@@ -284,6 +284,14 @@ def extract(
     # a person's name beats a title hiding inside it ("Tom Cruise" is not "The Cruise")
     names = [s for s in lex.find_values(t.toks, message) if s.last - s.first > 1]
     titles = [m for m in titles if not any(s.first <= m.first and m.last <= s.last for s in names)]
+    # a title made of attribute values and stopwords is the values ("the family", "Thriller")
+    in_values = {i for s in lex.find_values(t.toks, message) for i in range(s.first, s.last)}
+    titles = [m for m in titles if not (
+        all(i in in_values or t.toks[i].norm in STOPWORDS for i in range(m.first, m.last))
+        and any(i in in_values for i in range(m.first, m.last))
+    )]  # fmt: skip
+    resets = {i for a, b in t.find(RESET) for i in range(a, b)}  # "start over" is no title
+    titles = [m for m in titles if not resets & set(range(m.first, m.last))]
     in_titles = {i for m in titles for i in range(m.first, m.last)}
     bounds, spans = bound_constraints(lex, message)
     in_numbers = {i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in spans)}

@@ -24,11 +24,13 @@ STOPWORDS = frozenset((
 ))  # fmt: skip
 # Everyday words for catalog values; used only when the target value exists in the catalog.
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "Sci-Fi": ("science fiction", "scifi", "sf"),
-    "Romance": ("romantic", "romcom", "rom com", "love story"),
-    "Animation": ("animated", "cartoon", "cartoons", "anime"),
-    "Comedy": ("funny", "comedic"),
-    "Horror": ("scary",),
+    "Sci-Fi": ("science fiction", "scifi", "sf", "ciencia ficcion", "sciencefiction"),
+    "Romance": ("romantic", "romcom", "rom com", "love story", "romantica", "romantique"),
+    "Animation": ("animated", "cartoon", "cartoons", "anime", "animacion", "zeichentrick"),
+    "Comedy": ("funny", "comedic", "funnier", "comedia", "comedie", "komodie", "romcom"),
+    "Horror": ("scary", "terror", "horreur", "miedo"),
+    "Action": ("accion",),
+    "Drama": ("dramas",),
     "Children": ("kids", "children's", "family"),
     "Documentary": ("docs", "doc"),
     "Thriller": ("suspense",),
@@ -50,6 +52,7 @@ ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
     "screen_inches": ("screen", "display", "size"),
     "runtime_min": ("runtime", "length", "long"),
 }
+TYPO_VOCAB = 150  # attributes with at most this many value words accept one-typo matches
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _ARTICLE = re.compile(r"^(the|a|an|le|la|les|el|los|las|der|die|das) ")
 
@@ -108,6 +111,7 @@ class Lexicon:
     cased: set[str] = field(default_factory=set)  # keys that match only when capitalised
     items: dict[str, Item] = field(default_factory=dict)
     max_len: int = 1
+    _small: dict[str, tuple[ValueRef, ...]] | None = None  # typo targets, built on first use
 
     @classmethod
     def from_catalog(cls, catalog: Catalog, skip: frozenset[str] = SKIP_ATTRIBUTES) -> Lexicon:
@@ -204,7 +208,8 @@ class Lexicon:
         self.aliases = {n: sorted(v) for n, v in aliases.items()}
 
     def find_values(self, toks: list[Token], text: str = "") -> list[Span]:
-        """Attribute values in ``toks`` (of ``text``): longest phrase first, never overlapping."""
+        """Attribute values in ``toks`` (of ``text``): longest phrase first, never overlapping;
+        a word with one typo matches a value of a small vocabulary (see :meth:`typo`)."""
         out: list[Span] = []
         i = 0
         while i < len(toks):
@@ -217,8 +222,38 @@ class Lexicon:
                     i += n
                     break
             else:
+                refs = self.typo(toks[i].norm)
+                if refs:
+                    out.append(Span(i, i + 1, refs))
                 i += 1
         return out
+
+    def typo(self, word: str) -> tuple[ValueRef, ...]:
+        """Values of small-vocabulary attributes (genres, maker, os, category) within one typo
+        of ``word``: at least 5 letters, same first letter, rapidfuzz ratio ≥ 80, and never
+        an everyday word the lexicon or the stopword list knows."""
+        if len(word) < 5 or word in STOPWORDS or word in self.values or not word.isalpha():
+            return ()
+        if self._small is None:
+            vocab: dict[str, set[str]] = defaultdict(set)
+            for k, rs in self.values.items():
+                for r in rs:
+                    vocab[r.attribute].add(k)
+            small = {a for a, ks in vocab.items() if len(ks) <= TYPO_VOCAB}
+            self._small = {
+                k: rs
+                for k, rs in self.values.items()
+                if " " not in k
+                and len(k) >= 5
+                and k not in self.cased
+                and all(r.attribute in small for r in rs)
+            }
+        from rapidfuzz import fuzz, process
+
+        best = process.extractOne(word, list(self._small), scorer=fuzz.ratio, score_cutoff=80)
+        if best is None or best[0][0] != word[0]:
+            return ()
+        return self._small[best[0]]
 
     def find_names(self, toks: list[Token]) -> list[tuple[int, tuple[str, ...]]]:
         """(token index, attributes) for each word that names an attribute ("price", "genre")."""

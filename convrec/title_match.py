@@ -110,10 +110,11 @@ def find_titles(
 
 
 def _aligned(window: str, alias: str) -> bool:
-    """A fuzzy match may misspell content words, never swap a function word: "funny from" is
-    not a typo of "Funny Farm"."""
+    """A fuzzy match may misspell long content words, never swap a function word, a short word
+    or a number: "funny from" is not "Funny Farm", "the year" not "The Bear", "2 hours" not
+    "127 Hours"."""
     return all(
-        w == a or w not in FUNCTION_WORDS
+        w == a or (w not in FUNCTION_WORDS and len(w) >= 5 and not any(c.isdigit() for c in w))
         for w, a in zip(window.split(), alias.split(), strict=False)
     )
 

@@ -233,4 +233,12 @@ def test_fuzzy_titles_never_swap_a_function_word() -> None:
         Catalog("m", Path("."), (movie("f", "Funny Farm", 1988, ("Comedy",), "X Y"),))
     )
     assert extract("something funny from the 90s", lex).liked_items == ()
-    assert extract("I liked Funny Fram", lex).liked_items == ("f",)
+    assert extract("I liked Funnny Farm", lex).liked_items == ("f",)
+
+
+def test_values_with_one_typo_and_titles_that_are_values(movies: Lexicon, phones: Lexicon) -> None:
+    assert extract("some horor with a bit of comdy", movies).like == (
+        Pref("genres", "Horror"), Pref("genres", "Comedy"))  # fmt: skip
+    assert Constraint("maker", "eq", "Samsung") in extract("a samsng please", phones).add
+    assert extract("a drama after 1990", movies).like == (Pref("genres", "Drama"),)
+    assert extract("una comedia, sin terror", movies).like == (Pref("genres", "Comedy"),)

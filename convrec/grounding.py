@@ -23,12 +23,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convrec.lexicon import Lexicon, ValueRef, norm_phrase, tokenize
+from convrec.lexicon import STOPWORDS, Lexicon, ValueRef, norm_phrase, tokenize
 from convrec.numbers import find_bounds
 from convrec.state import INTENTS
 from convrec.title_match import find_titles
 
 TYPO_RATIO = 85.0  # rapidfuzz ratio for a value to count as a typo of message words
+NOT_WISHES = frozenset((
+    "movie", "movies", "film", "films", "phone", "phones", "something", "please", "want", "like",
+    "good", "nice", "great", "some", "less", "most", "very", "really", "tonight", "today",
+))  # fmt: skip
 MAX_LIST = 4  # items per list the model may write
 _TEXT = {"type": "string", "maxLength": 40}
 _LIST = {"type": "array", "items": _TEXT, "maxItems": MAX_LIST}
@@ -195,12 +199,26 @@ class Grounder:
         return False
 
     def wish(self, text: str) -> str | None:
-        """A wish in the user's own words (every word of it occurs in the message)."""
+        """A wish in the user's own words (every word of it occurs in the message); words that
+        are catalog values, attribute names or stopwords are not wishes ("comedy", "more")."""
         key = norm_phrase(text)
-        if key and len(key.split()) <= 3 and all(w in self.words for w in key.split()):
-            return key
-        self.drop(f"wish not in the message: {text!r}")
-        return None
+        if not (key and len(key.split()) <= 3 and all(w in self.words for w in key.split())):
+            self.drop(f"wish not in the message: {text!r}")
+            return None
+        rest = [w for w in key.split() if not self._known(w)]
+        if not rest:
+            self.drop(f"not a wish: {text!r}")
+            return None
+        return " ".join(rest)
+
+    def _known(self, word: str) -> bool:
+        return (
+            word in self.lex.values
+            or word in self.lex.names
+            or word in STOPWORDS
+            or word in NOT_WISHES
+            or bool(self.lex.typo(word))
+        )
 
     def title(self, text: str) -> str | None:
         """The item id the catalog matcher finds for ``text``, if the message or ``shown``

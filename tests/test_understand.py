@@ -240,3 +240,38 @@ def test_real_model_output_never_breaks_a_turn(smollm: TransformersLLM, lex: Lex
 def test_real_model_question_names_the_options(smollm: TransformersLLM) -> None:
     text = phrase_question(ASK, smollm, "movie", max_new_tokens=24)
     assert all(o.lower() in text.lower() for o in ASK.options) and text.endswith("?")
+
+
+def _report_module() -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "eval" / "understanding" / "report.py"
+    spec = importlib.util.spec_from_file_location("understanding_report", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_report_slots_and_scores() -> None:
+    r = _report_module()
+    exp = {"intent": "refine", "add": [["maker", "in", ["Sony", "LG"]]], "wishes": ["a white one"],
+           "liked": ["Alien"]}  # fmt: skip
+    slots = r.expected_slots(exp)
+    assert ("constraint", "maker", "eq", "sony") in slots and ("wish", "white") in slots
+    assert ("item", "liked", "alien") in slots and len(slots) == 5
+    assert r.prf(3, 1, 0) == {"precision": 0.75, "recall": 1.0, "f1": 0.857, "tp": 3, "fp": 1,
+                              "fn": 0}  # fmt: skip
+
+
+def test_quick_report_on_real_models(smollm: TransformersLLM, tmp_path: Path) -> None:
+    r = _report_module()
+    result = r.report(["smollm2-135m"], limit=20, llm_limit=2, max_new_tokens=12, out=tmp_path,
+                      llms={"smollm2-135m": smollm})  # fmt: skip
+    rules, llm = result["paths"]["rules"], result["paths"]["llm+rules:smollm2-135m"]
+    assert rules["n"] == 20 and llm["n"] == 2 and result["paths"]["rules (same subset)"]["n"] == 2
+    assert 0.5 < rules["overall"]["f1"] <= 1 and 0 <= llm["overall"]["f1"] <= 1
+    assert 0 <= llm["parse_failure_rate"] <= 1 and rules["parse_failure_rate"] is None
+    assert llm["latency_s"]["p95"] >= llm["latency_s"]["p50"] > 0
+    assert json.loads((tmp_path / "report.json").read_text())["utterances"] == 20
+    assert "| rules | 20 |" in (tmp_path / "report.md").read_text()

@@ -199,8 +199,10 @@ def report(
     out: Path | None = HERE,
     settings: Settings | None = None,
     data: Path = DATA,
+    llms: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every path; write report.json and report.md into ``out`` (None: don't write)."""
+    """Evaluate every path; write report.json and report.md into ``out`` (None: don't write).
+    ``llms`` maps model names to already loaded LLMs (tests pass the session's SmolLM2)."""
     from convrec.backends.transformers_llm import TransformersLLM
 
     settings = settings or load_settings()
@@ -217,7 +219,7 @@ def report(
         paths["rules (same subset)"] = evaluate(sub, lexicons, None, max_new_tokens)
     for name in models:
         start = time.perf_counter()
-        llm = TransformersLLM(name, settings)
+        llm = (llms or {}).get(name) or TransformersLLM(name, settings)
         paths[f"llm+rules:{name}"] = evaluate(sub, lexicons, llm, max_new_tokens)
         paths[f"llm+rules:{name}"]["wall_s"] = round(time.perf_counter() - start, 1)
         del llm

@@ -1,0 +1,1 @@
+"""Evaluation protocols, baselines and metrics (reports are written by `eval/` scripts)."""

@@ -1,0 +1,116 @@
+"""Baseline rankers measured beside the full system, on the same catalog and turns.
+
+Each ranker maps a dialogue context to a ranked list of catalog item ids:
+
+- ``popularity``: the most rated items, whatever was said;
+- ``bm25``: Okapi BM25 of the whole dialogue text against item text;
+- ``dense``: the last two turns embedded with the text embedder, nearest item texts (the
+  analogue of iEvaLM's "embed the conversation" baseline, with our embedder);
+- ``mentioned``: the items mentioned earlier in the dialogue, most recent first (the naive
+  "repeat what was said" baseline).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from convrec.catalog.schema import Catalog
+    from convrec.protocols import TextEmbedder, VectorStore
+    from convrec.types import Message
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a ranker may use: the dialogue so far and the catalog ids of items it mentioned."""
+
+    messages: tuple[Message, ...]
+    mentioned: tuple[str, ...] = ()  # most recent last
+
+
+class Ranker(Protocol):
+    def rank(self, context: Context, k: int) -> list[str]: ...
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+class PopularityRanker:
+    def __init__(self, catalog: Catalog) -> None:
+        items = sorted(catalog.items, key=lambda it: (-(it.popularity or 0.0), it.id))
+        self._order = [it.id for it in items]
+
+    def rank(self, context: Context, k: int) -> list[str]:
+        return self._order[:k]
+
+
+class BM25Ranker:
+    """Okapi BM25 (k1=1.2, b=0.75) over ``item.text``; query = every message of the context."""
+
+    def __init__(self, catalog: Catalog, k1: float = 1.2, b: float = 0.75) -> None:
+        self.ids = [it.id for it in catalog.items]
+        docs = [Counter(tokens(it.text)) for it in catalog.items]
+        self.lengths = [sum(d.values()) for d in docs]
+        self.avg = sum(self.lengths) / max(len(docs), 1)
+        self.k1, self.b = k1, b
+        self.postings: dict[str, list[tuple[int, int]]] = {}
+        for n, doc in enumerate(docs):
+            for term, tf in doc.items():
+                self.postings.setdefault(term, []).append((n, tf))
+        total = len(docs)
+        self.idf = {
+            t: math.log(1 + (total - len(p) + 0.5) / (len(p) + 0.5))
+            for t, p in self.postings.items()
+        }
+
+    def scores(self, query: str) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for term, qtf in Counter(tokens(query)).items():
+            idf = self.idf.get(term)
+            if idf is None:
+                continue
+            for n, tf in self.postings[term]:
+                norm = tf + self.k1 * (1 - self.b + self.b * self.lengths[n] / self.avg)
+                out[n] = out.get(n, 0.0) + qtf * idf * tf * (self.k1 + 1) / norm
+        return out
+
+    def rank(self, context: Context, k: int) -> list[str]:
+        scores = self.scores(" ".join(m.content for m in context.messages))
+        best = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+        return [self.ids[n] for n, _ in best]
+
+
+class DenseRanker:
+    """The last ``turns`` messages, embedded as one query, against the text channel."""
+
+    def __init__(
+        self, catalog: Catalog, embedder: TextEmbedder, store: VectorStore, turns: int = 2
+    ) -> None:
+        from convrec.backends.chroma_store import collection_name
+
+        self.collection = collection_name(catalog.name, "text")
+        self.embedder, self.store, self.turns = embedder, store, turns
+
+    def rank(self, context: Context, k: int) -> list[str]:
+        text = " ".join(m.content for m in context.messages[-self.turns :]).strip()
+        if not text:
+            return []
+        vector = self.embedder.encode_queries([text])[0]
+        return [h.item_id for h in self.store.query(self.collection, vector, k)]
+
+
+class MentionedRanker:
+    def rank(self, context: Context, k: int) -> list[str]:
+        return list(dict.fromkeys(reversed(context.mentioned)))[:k]
+
+
+def rank_all(rankers: dict[str, Ranker], context: Context, k: int) -> dict[str, Sequence[str]]:
+    return {name: r.rank(context, k) for name, r in rankers.items()}

@@ -5,6 +5,8 @@ and, when an LLM is configured, the LLM with ``prompts/understand.yaml``, its ou
 :data:`convrec.grounding.SCHEMA` and then parsed and grounded strictly (see
 :mod:`convrec.grounding`). The merge rules are in :mod:`convrec.merge`.
 
+Timeouts: the OpenAI-compatible backend raises :class:`LLMError` after ``settings.llm.timeout_s``;
+the in-process backend is bounded by ``max_new_tokens`` instead.
 Invalid output, an :class:`LLMError` (timeouts included) or a contradiction drops the LLM's
 reading for the turn: the deterministic delta is used alone and the reason is logged and kept in
 :attr:`Understanding.reason`. Instructions inside a message are data for both readers; neither

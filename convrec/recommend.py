@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from convrec.catalog.schema import Catalog
     from convrec.config import Settings
-    from convrec.explain import Explained, Explanation
+    from convrec.explain import Explained, Explanation, Mode
     from convrec.protocols import LLM
     from convrec.retrieve import Retriever
     from convrec.state import DialogueState
@@ -131,11 +131,13 @@ def explain(
     catalog: Catalog,
     llm: LLM,
     settings: Settings,
+    *,
+    mode: Mode = "stream",
 ) -> Explained:
     """Grounded one- or two-sentence explanations for ``recs`` (see :mod:`convrec.explain`)."""
     from convrec.explain import explain_recommendations
 
-    return explain_recommendations(recs, state, catalog, llm, settings)
+    return explain_recommendations(recs, state, catalog, llm, settings, mode=mode)
 
 
 def stream_explain(
@@ -148,4 +150,4 @@ def stream_explain(
     """Each item's final explanation as soon as it is known (see :mod:`convrec.explain`)."""
     from convrec.explain import stream_explanations
 
-    return stream_explanations(recs, state, catalog, llm, settings)
+    return stream_explanations(recs, state, catalog, llm, settings, mode="stream")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from convrec.errors import InputError
 from convrec.sessions import Profile, Session, SessionStore, check_id, merge_profile
-from convrec.state import Constraint, DialogueState, Pref, StateDelta, apply, to_where
+from convrec.state import Constraint, DialogueState, Pref, StateDelta, apply
 from convrec.types import Item, Message, Recommendation, Role
 
 if TYPE_CHECKING:
@@ -118,17 +118,25 @@ class ConvRec:
 
     @classmethod
     def from_config(
-        cls, config: str | Path | None = None, catalog: str | None = None, **overrides: Any
+        cls,
+        config: str | Path | None = None,
+        catalog: str | None = None,
+        *,
+        settings: Settings | None = None,
+        llm: LLM | None = None,
+        sessions: SessionStore | None = None,
+        **overrides: Any,
     ) -> ConvRec:
         """Open ``catalog`` (default ``settings.catalog``) with settings from ``config``
-        (default ``./convrec.toml``), the CONVREC_* variables and ``overrides``."""
+        (default ``./convrec.toml``), the CONVREC_* variables and ``overrides``, or exactly
+        ``settings`` when given. ``llm`` and ``sessions`` let several catalogs share one."""
         from convrec.backends.chroma_store import make_store
         from convrec.catalog.layout import open_catalog
         from convrec.config import load_settings
 
-        settings = load_settings(config, **overrides)
+        settings = settings or load_settings(config, **overrides)
         cat = open_catalog(catalog or settings.catalog, settings)
-        return cls(cat, settings, make_store(settings))
+        return cls(cat, settings, make_store(settings), llm=llm, sessions=sessions)
 
     @property
     def llm(self) -> LLM:
@@ -227,7 +235,7 @@ class ConvRec:
             state = apply(session.state, delta)
             recs = list(session.shown)
             if rerank and recs:
-                recs = self._explain_all(state, self._rank(state, len(recs), None))
+                recs = self._explain_new(state, self._rank(state, len(recs), None), recs)
             verb = "liked" if liked else "disliked"
             text = f"Noted: you {verb} {self.catalog[item_id].title}."
             session = self.sessions.save_turn(session, [], state, recs)
@@ -406,51 +414,66 @@ class ConvRec:
     def _understand(
         self, history: Sequence[Message], state: DialogueState, shown: Sequence[str]
     ) -> StateDelta:
-        from convrec.extractors import extract
+        from convrec.understand import understand
 
-        return extract(history[-1].content, self.lexicon, shown, state)
+        with self._compute:
+            got = understand(history, state, self.lexicon, self.llm, shown, self.settings)
+        log.debug("understanding via %s %s", got.path, got.reason)
+        return got.delta
 
     def _rank(self, state: DialogueState, k: int, image: str | None) -> list[Recommendation]:
-        from convrec.fuse import fuse
-        from convrec.query import build_queries
+        from convrec.recommend import rank
 
-        fusion = self.settings.fusion
-        wanted = [p.value for p in state.liked]
-        wanted += [str(v) for c in state.constraints if c.op in ("eq", "in") for v in c.values()]
-        wanted += [self.catalog[i].title for i in state.liked_items if i in self.catalog]
-        text = ". ".join([*wanted, *state.wishes]) or ("" if image else _noun(self.catalog))
-        queries = build_queries(
-            text, image, to_where(state), fusion.weights, frozenset(self._search.channels)
-        )
         with self._compute:
-            hits = self.retriever.retrieve(queries, self.settings.limits.candidates_per_channel)
-        hidden = state.hidden_items()
-        out = []
-        for f in fuse(hits, {q.name: q.weight for q in queries}, method=fusion.method):
-            item = self.catalog.get(f.item_id)
-            if item is None or item.id in hidden:
-                continue
-            img = str(self.catalog.image_path(item)) if item.image_paths else None
-            out.append(Recommendation(item.id, item.title, f.score, f.breakdown, image=img))
-            if len(out) == k:
-                break
-        return out
+            return rank(state, self.retriever, self.catalog, self.settings, k, image,
+                        channels=self._search.channels)  # fmt: skip
 
     def _question(self, decision: Decision) -> str:
-        attr, opts = decision.attribute or "preference", list(decision.options)
-        listed = ", ".join(opts[:-1]) + f" or {opts[-1]}" if len(opts) > 1 else "".join(opts)
-        return f"Which {attr.replace('_', ' ')} would you like: {listed}, or something else?"
+        from convrec.ask import phrase_question
+        from convrec.understand import catalog_noun
+
+        with self._compute:
+            return phrase_question(decision, self.llm, catalog_noun(self.lexicon))
 
     def _explain_stream(self, turn: _Turn) -> Iterator[str]:
-        turn.recs = self._explain_all(turn.state, turn.recs)
-        yield f"Here {'is' if len(turn.recs) == 1 else 'are'} {len(turn.recs)} for you:\n"
-        for n, r in enumerate(turn.recs, start=1):
-            yield f"{n}. {r.title}: {r.explanation}\n"
+        """The reply text, one line per item in rank order, each as soon as its explanation and
+        those of the items above it are known; fills in ``turn.recs``' explanations."""
+        from convrec.recommend import stream_explain
+
+        recs = turn.recs
+        yield f"Here {'is' if len(recs) == 1 else 'are'} {len(recs)} for you:\n"
+        got: dict[int, str] = {}
+        sent = 0
+        with self._compute:
+            for ex in stream_explain(recs, turn.state, self.catalog, self.llm, self.settings):
+                got[ex.rank] = ex.text
+                while sent in got:
+                    recs[sent] = replace(recs[sent], explanation=got[sent])
+                    yield f"{sent + 1}. {recs[sent].title}: {got[sent]}\n"
+                    sent += 1
 
     def _explain_all(
         self, state: DialogueState, recs: Sequence[Recommendation]
     ) -> list[Recommendation]:
-        return [replace(r, explanation=_template_explanation(r, state, self.catalog)) for r in recs]
+        from convrec.recommend import explain
+
+        if not recs:
+            return []
+        with self._compute:
+            return list(
+                explain(list(recs), state, self.catalog, self.llm, self.settings).recommendations
+            )
+
+    def _explain_new(
+        self, state: DialogueState, recs: list[Recommendation], before: Sequence[Recommendation]
+    ) -> list[Recommendation]:
+        """Explanations for the items not shown before; the others keep theirs."""
+        known = {r.item_id: r.explanation for r in before if r.explanation}
+        fresh = iter(self._explain_all(state, [r for r in recs if r.item_id not in known]))
+        return [
+            replace(r, explanation=known[r.item_id]) if r.item_id in known else next(fresh)
+            for r in recs
+        ]
 
     def _clarify(self, item_ids: Sequence[str]) -> str:
         names = [_label(self.catalog[i]) for i in item_ids if i in self.catalog][:5]
@@ -527,30 +550,8 @@ def _message(m: Mapping[str, str] | Message) -> Message:
     return Message(cast("Role", role), content)
 
 
-def _noun(catalog: Catalog) -> str:
-    return str(catalog.manifest.get("noun") or catalog.name)
-
-
 def _label(item: Item) -> str:
     return f"{item.title} ({item.date[:4]})" if item.date else item.title
-
-
-def _template_explanation(rec: Recommendation, state: DialogueState, catalog: Catalog) -> str:
-    item = catalog[rec.item_id]
-    matched = []
-    for p in state.liked:
-        value = item.attributes.get(p.attribute)
-        values = value if isinstance(value, tuple) else (value,)
-        if any(str(v).lower() == p.value.lower() for v in values):
-            matched.append(f"{p.attribute.replace('_', ' ')} {p.value}")
-    for c in state.constraints:
-        if c.op in ("eq", "in") and c.attribute in item.attributes:
-            matched.append(f"{c.attribute.replace('_', ' ')} {_show(item.attributes[c.attribute])}")
-    channel = max(rec.breakdown, key=lambda k: rec.breakdown[k]) if rec.breakdown else "text"
-    how = "its picture" if channel.endswith(">image") else "its description"
-    if matched:
-        return f"has {', '.join(dict.fromkeys(matched))}; {how} fits what you asked for."
-    return f"{how.capitalize()} is the closest match to what you asked for."
 
 
 def _show(value: object) -> str:

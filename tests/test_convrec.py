@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import runpy
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from test_search import index_into, phones_dir  # noqa: F401  (phones_dir is a fixture)
 
 from convrec import ConvRec
-from convrec.config import Settings
+from convrec.config import SessionSettings, Settings
 from convrec.errors import CatalogError, InputError
 from convrec.sessions import SessionStore
 
@@ -26,48 +27,50 @@ def indexed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
     settings = settings_factory(
-        tmp_path_factory.mktemp("convrec"), llm={"model": "smollm2-135m"}, catalog=str(phones_dir)
+        tmp_path_factory.mktemp("convrec"),
+        catalog=str(phones_dir),
+        limits={"recommendations": 3},
+        llm={"model": "smollm2-135m", "max_new_tokens": 24},
     )
     index_into(settings, phones_dir)
     return settings
 
 
+class Capped:
+    """The real test LLM with ``settings.llm.max_new_tokens`` as a hard upper bound per call (as
+    the setting documents), so every turn runs the real stages in bounded time on 2 cores."""
+
+    def __init__(self, llm: Any, cap: int) -> None:
+        self.llm, self.cap = llm, cap
+
+    def generate(self, messages: Any, *, max_new_tokens: int | None = None, **kw: Any) -> str:
+        return str(self.llm.generate(messages, max_new_tokens=self._n(max_new_tokens), **kw))
+
+    def stream(self, messages: Any, *, max_new_tokens: int | None = None) -> Iterator[str]:
+        return iter(self.llm.stream(messages, max_new_tokens=self._n(max_new_tokens)))
+
+    def _n(self, n: int | None) -> int:
+        return min(n or self.cap, self.cap)
+
+
 @pytest.fixture(scope="module")
-def rec(indexed: Settings) -> ConvRec:
-    return ConvRec.from_config(environ={}, **indexed.model_dump())
+def rec(indexed: Settings, smollm: Any) -> ConvRec:
+    return ConvRec.from_config(settings=indexed, llm=Capped(smollm, indexed.llm.max_new_tokens))
 
 
 def maker(rec: ConvRec, item_id: str) -> Any:
     return rec.item(item_id).attributes.get("maker")
 
 
-def test_a_conversation_asks_or_recommends_and_is_stored(rec: ConvRec) -> None:
+def test_a_conversation_asks_or_recommends_streams_and_is_stored(rec: ConvRec) -> None:
     first = rec.chat("hi, I need a phone", session_id="conv")
     if first.action == "ask":
         assert first.question and first.text == first.question and not first.recommendations
     else:
         assert first.question is None and first.recommendations
-    reply = rec.chat("a Sony please, just show me what you have", session_id="conv")
-    assert reply.action == "recommend" and reply.question is None
-    assert 1 <= len(reply.recommendations) <= rec.settings.limits.recommendations
-    assert all(maker(rec, r.item_id) == "Sony" for r in reply.recommendations)
-    for r in reply.recommendations:
-        assert r.image and Path(r.image).is_file()
-        assert r.explanation and r.breakdown
-        assert r.title in reply.text
-    assert reply.state.turns == 2 and reply.session_id == "conv"
-
-    stored = SessionStore(rec.settings.sessions_path).get("conv")  # what a restart reads
-    assert stored is not None and stored.state == reply.state
-    assert [m.role for m in stored.messages] == ["user", "assistant"] * 2
-    assert stored.messages[-1].content == reply.text
-    assert [r.item_id for r in stored.shown] == [r.item_id for r in reply.recommendations]
-
-
-def test_stream_sends_recommendations_first_then_text(rec: ConvRec) -> None:
-    events = list(rec.chat_stream("show me a Sony phone right now", session_id="stream"))
+    events = list(rec.chat_stream("a Sony please, just show me what you have", "conv"))
     kinds = [e.kind for e in events]
-    assert kinds[0] == "recommendations" and kinds[-1] == "reply"
+    assert kinds[0] == "recommendations" and kinds[-1] == "reply"  # cards first, then text
     assert set(kinds[1:-1]) == {"text"}
     reply = events[-1].reply
     assert reply is not None
@@ -75,6 +78,20 @@ def test_stream_sends_recommendations_first_then_text(rec: ConvRec) -> None:
     assert [r.item_id for r in events[0].recommendations] == [
         r.item_id for r in reply.recommendations
     ]
+    assert reply.action == "recommend" and reply.question is None
+    assert 1 <= len(reply.recommendations) <= rec.settings.limits.recommendations
+    assert all(maker(rec, r.item_id) == "Sony" for r in reply.recommendations)
+    for r in reply.recommendations:
+        assert r.image and Path(r.image).is_file()
+        assert r.explanation and r.breakdown
+        assert r.title in reply.text and r.explanation in reply.text
+    assert reply.state.turns == 2 and reply.session_id == "conv"
+
+    stored = SessionStore(rec.settings.sessions_path).get("conv")  # what a restart reads
+    assert stored is not None and stored.state == reply.state
+    assert [m.role for m in stored.messages] == ["user", "assistant"] * 2
+    assert stored.messages[-1].content == reply.text
+    assert stored.shown == tuple(reply.recommendations)
 
 
 def test_dislike_replaces_the_item_and_reaches_the_profile(rec: ConvRec) -> None:
@@ -85,22 +102,25 @@ def test_dislike_replaces_the_item_and_reaches_the_profile(rec: ConvRec) -> None
     assert gone not in ids and len(ids) == len(reply.recommendations)
     assert gone in after.state.disliked_items
     assert gone in rec.profile("bob").disliked_items
-    # the profile carries over: bob's next session never shows the disliked phone
-    again = rec.chat("a Sony phone, just show me", session_id="fb2", user_id="bob")
-    assert gone in again.state.disliked_items
-    assert gone not in [r.item_id for r in again.recommendations]
-    liked = rec.feedback("fb2", again.recommendations[0].item_id, liked=True, rerank=False)
-    assert again.recommendations[0].item_id in liked.state.liked_items
+    assert after.recommendations[1:] and after.recommendations[-1].explanation
+    # the profile carries over: bob's next session starts knowing the dislike
+    sid = rec.new_session("fb2", user_id="bob")
+    session = rec.session(sid)
+    assert session is not None and gone in session.state.disliked_items
+    liked = rec.feedback(sid, ids[0], liked=True, rerank=False)
+    assert ids[0] in liked.state.liked_items and ids[0] in rec.profile("bob").liked_items
 
 
 def test_reset_forgets_the_dialogue_but_keeps_the_profile(rec: ConvRec) -> None:
-    reply = rec.chat("a Sony phone, just show me", session_id="rs", user_id="carol")
-    rec.feedback("rs", reply.recommendations[0].item_id, liked=True, rerank=False)
+    reply = rec.chat("hello, a Sony phone", session_id="rs", user_id="carol")
+    item = next(it.id for it in rec.items())
+    rec.feedback("rs", item, liked=True, rerank=False)
+    assert reply.state.constraints
     rec.reset("rs")
     session = rec.session("rs")
     assert session is not None and session.messages == () and session.shown == ()
-    assert session.state.constraints == ()
-    assert session.state.liked_items == (reply.recommendations[0].item_id,)  # from the profile
+    assert session.state.constraints == () and session.state.turns == 0
+    assert session.state.liked_items == (item,)  # from the profile
     assert rec.forget_profile("carol") and rec.profile("carol").is_empty()
 
 
@@ -150,9 +170,8 @@ def test_input_limits_say_how_to_fix(rec: ConvRec, tmp_path: Path, indexed: Sett
         rec.item("no-such-item")
     assert rec.session("lim") is None  # refused input never creates a session
 
-    strict = ConvRec.from_config(
-        environ={}, **{**indexed.model_dump(), "sessions": {"strict": True}}
-    )
+    strict_settings = indexed.model_copy(update={"sessions": SessionSettings(strict=True)})
+    strict = ConvRec.from_config(settings=strict_settings, llm=rec.llm)
     with pytest.raises(InputError, match="Unknown session 'nobody'"):
         strict.chat("a Sony phone", session_id="nobody")
     sid = strict.new_session(user_id="dave")
@@ -160,7 +179,7 @@ def test_input_limits_say_how_to_fix(rec: ConvRec, tmp_path: Path, indexed: Sett
 
 
 def test_parallel_sessions_do_not_cross(rec: ConvRec) -> None:
-    makers = sorted({maker(rec, it.id) for it in rec.items()} - {None})[:4]
+    makers = sorted({maker(rec, it.id) for it in rec.items()} - {None})[:3]
     replies: dict[str, Any] = {}
 
     def talk(m: str) -> None:
@@ -210,6 +229,8 @@ def test_readme_api_example_runs(
         "DOWNLOADS_DIR": indexed.downloads_dir,
         "CATALOG": indexed.catalog,
         "LLM__MODEL": indexed.llm.model,
+        "LLM__MAX_NEW_TOKENS": str(indexed.llm.max_new_tokens),
+        "LIMITS__RECOMMENDATIONS": "2",
     }.items():
         monkeypatch.setenv(f"CONVREC_{name}", value)
     monkeypatch.chdir(DOCS)  # no convrec.toml there: the variables configure it

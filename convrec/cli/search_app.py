@@ -1,4 +1,5 @@
-"""`convrec app` (the Gradio app in app/) and `convrec search` (the same search in the terminal)."""
+"""`convrec app` (the Gradio chat app in app/chat_app.py; ``--search`` for the search-only app in
+app/search_app.py) and `convrec search` (the same search in the terminal)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from convrec.errors import ConvRecError
 
 log = logging.getLogger(__name__)
 
-APP_FILE = Path(__file__).resolve().parents[2] / "app" / "search_app.py"
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
+APP_FILE = APP_DIR / "search_app.py"
 
 
 def register(sub: Any) -> None:
@@ -27,6 +29,9 @@ def register(sub: Any) -> None:
         action="store_true",
         help="bind 0.0.0.0 so other machines can connect (the app has no authentication)",
     )
+    app.add_argument(
+        "--search", action="store_true", help="the one-shot search app instead of the chat app"
+    )
     app.set_defaults(func=cmd_app)
 
     search = sub.add_parser("search", help="search an indexed catalog by text and/or image")
@@ -37,14 +42,16 @@ def register(sub: Any) -> None:
     search.set_defaults(func=cmd_search)
 
 
-def load_app_module() -> ModuleType:
-    """The app module from the source checkout (app/ is not part of the installed package)."""
-    if not APP_FILE.is_file():
+def load_app_module(name: str = "search_app") -> ModuleType:
+    """An app module (``chat_app`` or ``search_app``) from the source checkout (app/ is not part
+    of the installed package)."""
+    path = APP_DIR / f"{name}.py"
+    if not path.is_file():
         raise ConvRecError(
-            f"The app is not at {APP_FILE}. Fix: run `convrec app` from a source checkout "
+            f"The app is not at {path}. Fix: run `convrec app` from a source checkout "
             "installed with `pip install -e .` (as `make demo` does)."
         )
-    spec = importlib.util.spec_from_file_location("convrec_search_app", APP_FILE)
+    spec = importlib.util.spec_from_file_location(f"convrec_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -59,7 +66,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     host = "0.0.0.0" if args.listen_all else args.host
     if host not in {"127.0.0.1", "localhost", "::1"}:
         log.warning("listening on %s: anyone who can reach this machine can use the app", host)
-    module = load_app_module()
+    module = load_app_module("search_app" if args.search else "chat_app")
     wanted = args.catalog or [settings.catalog, "phones", "movies"]
     wanted = list(dict.fromkeys(wanted))
     catalogs = module.indexed_catalogs(settings, wanted)

@@ -1,0 +1,328 @@
+"""Gradio chat app over the public API: chat on the left, recommendation cards on the right.
+
+Run it with `convrec app` (or `make demo`). It binds to 127.0.0.1 with analytics off and serves
+only the image folders of the catalogs it offers. Each browser keeps a random user id in its
+local storage, so reloading the page restores the conversation (stored in SQLite by ConvRec).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from convrec import ConvRec, ConvRecError, Settings
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from convrec.convrec import Belief
+    from convrec.types import Recommendation
+
+log = logging.getLogger(__name__)
+
+CSS = """
+.cr-card {border:1px solid #ddd; border-radius:10px; padding:8px; background:#fff; color:#222}
+.cr-card img {width:100%; height:150px; object-fit:contain; background:#f6f6f6; border-radius:6px}
+.cr-noimg {height:50px; display:flex; align-items:center; justify-content:center;
+  background:#f6f6f6; border-radius:6px; color:#888; font-size:12px}
+.cr-title {font-weight:600; margin:6px 0 4px}
+.cr-attrs {font-size:12px; color:#555; margin:0; padding-left:16px}
+.cr-expl {font-size:13px; margin:6px 0}
+.cr-why {font-size:12px; margin-top:4px}
+"""
+ATTRIBUTES_SHOWN = 5
+
+
+class ChatApp:
+    """One ConvRec per catalog (opened on first use), sharing the LLM and the session store."""
+
+    def __init__(self, settings: Settings, catalogs: Sequence[str], llm: Any = None) -> None:
+        if not catalogs:
+            raise ConvRecError(
+                "No catalog to show. Fix: `convrec catalog build phones && convrec index phones`."
+            )
+        self.settings = settings
+        self.catalogs = list(catalogs)
+        self._open: dict[str, ConvRec] = {}
+        self._llm = llm  # None: each catalog shares the one the settings name, loaded once
+        self._lock = threading.Lock()
+
+    def engine(self, catalog: str) -> ConvRec:
+        with self._lock:
+            if catalog not in self._open:
+                first = next(iter(self._open.values()), None)
+                self._open[catalog] = ConvRec.from_config(
+                    catalog=catalog,
+                    settings=self.settings,
+                    llm=first.llm if first else self._llm,
+                    sessions=first.sessions if first else None,
+                )
+            return self._open[catalog]
+
+    def allowed_paths(self) -> list[str]:
+        """Only the catalogs' own folders (their images) may be served."""
+        from convrec.catalog.layout import catalog_dir
+
+        return [str(catalog_dir(c, self.settings)) for c in self.catalogs]
+
+    # -- handlers (each gets the browser's user id and the selected catalog) ----------------------
+
+    def restore(self, user: str | None, catalog: str) -> tuple[Any, ...]:
+        """Page load or catalog switch: the stored conversation, cards and beliefs."""
+        import gradio as gr
+
+        user = user or uuid.uuid4().hex
+        rec = self.engine(catalog)
+        session = rec.session(_sid(user, catalog))
+        history = (
+            [{"role": m.role, "content": m.content} for m in session.messages] if session else []
+        )
+        cards = self._cards(rec, session.shown) if session else []
+        return user, history, cards, self._beliefs(rec, user, catalog), gr.update(value="")
+
+    def send(
+        self, message: str, image: str | None, user: str, catalog: str
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one turn: the cards as soon as they are ranked, then the reply text."""
+        import gradio as gr
+
+        rec = self.engine(catalog)
+        sid = _sid(user, catalog)
+        session = rec.session(sid)
+        history = (
+            [{"role": m.role, "content": m.content} for m in session.messages] if session else []
+        )
+        cards: list[dict[str, Any]] = self._cards(rec, session.shown) if session else []
+        try:
+            events = rec.chat_stream(message, sid, image=image, user_id=user)
+        except ConvRecError as e:
+            raise gr.Error(str(e)) from e
+        shown = message.strip() or "More like this picture."
+        history += [
+            {"role": "user", "content": ("📷 " if image else "") + shown},
+            {"role": "assistant", "content": ""},
+        ]
+        keep = gr.update()
+        yield history, cards, keep, "", None
+        try:
+            for event in events:
+                if event.kind == "recommendations":
+                    cards = self._cards(rec, event.recommendations)
+                elif event.kind == "text":
+                    history[-1]["content"] += event.text
+                elif event.reply is not None:
+                    history[-1]["content"] = event.reply.text
+                    if event.reply.recommendations:
+                        cards = self._cards(rec, event.reply.recommendations)
+                    yield history, cards, self._beliefs(rec, user, catalog), "", None
+                    return
+                yield history, cards, keep, "", None
+        except ConvRecError as e:
+            raise gr.Error(str(e)) from e
+
+    def feedback(self, item_id: str, liked: bool, user: str, catalog: str) -> tuple[Any, ...]:
+        """Like or dislike a card; a disliked card is replaced by the next best item."""
+        import gradio as gr
+
+        rec = self.engine(catalog)
+        try:
+            reply = rec.feedback(_sid(user, catalog), item_id, liked)
+        except ConvRecError as e:
+            raise gr.Error(str(e)) from e
+        gr.Info(reply.text)
+        return self._cards(rec, reply.recommendations), self._beliefs(rec, user, catalog)
+
+    def forget(self, keep: list[str], user: str, catalog: str) -> Any:
+        """Remove the beliefs the user unticked in the preference panel."""
+        rec = self.engine(catalog)
+        sid = _sid(user, catalog)
+        gone = [b.key for b in rec.beliefs(sid) if b.key not in set(keep or [])]
+        if gone:
+            rec.forget_beliefs(sid, gone)
+        return self._beliefs(rec, user, catalog)
+
+    def new_conversation(self, user: str, catalog: str) -> tuple[Any, ...]:
+        rec = self.engine(catalog)
+        rec.reset(_sid(user, catalog))
+        return [], [], self._beliefs(rec, user, catalog)
+
+    # -- views ------------------------------------------------------------------------------------
+
+    def _cards(self, rec: ConvRec, recs: Sequence[Recommendation]) -> list[dict[str, Any]]:
+        out = []
+        for r in recs:
+            card = asdict(r)
+            card["html"] = card_html(rec, r)
+            out.append(card)
+        return out
+
+    def _beliefs(self, rec: ConvRec, user: str, catalog: str) -> Any:
+        import gradio as gr
+
+        beliefs: list[Belief] = rec.beliefs(_sid(user, catalog))
+        return gr.update(
+            choices=[(f"{b.kind}: {b.label}", b.key) for b in beliefs],
+            value=[b.key for b in beliefs],
+        )
+
+    def build(self) -> gr.Blocks:
+        import gradio as gr
+
+        with gr.Blocks(title="convrec") as demo:
+            user = gr.BrowserState("", storage_key="convrec-user")
+            cards = gr.State([])
+            with gr.Row():
+                gr.Markdown(
+                    "## convrec\nTell me what you are looking for; I ask when it helps and "
+                    "recommend only what is in the catalog."
+                )
+                catalog = gr.Dropdown(
+                    self.catalogs, value=self.catalogs[0], label="Catalog", elem_id="catalog"
+                )
+            with gr.Row():
+                with gr.Column(scale=5):
+                    chat = gr.Chatbot(elem_id="chat", height=460, feedback_options=None)
+                    with gr.Row():
+                        text = gr.Textbox(
+                            placeholder='e.g. "a Sony phone with a big screen"',
+                            show_label=False,
+                            scale=4,
+                            elem_id="message",
+                        )
+                        send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                    with gr.Row():
+                        image = gr.Image(
+                            type="filepath", label="More like this photo", height=140,
+                            elem_id="photo",
+                        )  # fmt: skip
+                        with gr.Column():
+                            new = gr.Button("New conversation", elem_id="new")
+                            beliefs = gr.CheckboxGroup(
+                                label="What I believe about you (untick what is wrong)",
+                                elem_id="beliefs",
+                            )
+                with gr.Column(scale=6, elem_id="cards"):
+
+                    @gr.render(inputs=[cards, user, catalog])
+                    def show(items: list[dict[str, Any]], uid: str, cat: str) -> None:
+                        if not items:
+                            gr.Markdown("Recommendations appear here.")
+                            return
+                        with gr.Row(equal_height=False):
+                            for card in items:
+                                with gr.Column(min_width=200, elem_classes=["cr-col"]):
+                                    gr.HTML(card["html"])
+                                    with gr.Row():
+                                        like = _button("👍 Like", "cr-like")
+                                        dislike = _button("👎 Dislike", "cr-dislike")
+                                    for button, liked in ((like, True), (dislike, False)):
+                                        button.click(
+                                            _on_feedback(self, card["item_id"], liked),
+                                            [user, catalog],
+                                            [cards, beliefs],
+                                            api_visibility="private",
+                                        )
+
+            restore_out = [user, chat, cards, beliefs, text]
+            demo.load(self.restore, [user, catalog], restore_out, api_visibility="private")
+            catalog.change(self.restore, [user, catalog], restore_out, api_visibility="private")
+            send_args = ([text, image, user, catalog], [chat, cards, beliefs, text, image])
+            send.click(self.send, *send_args, api_name="chat")
+            text.submit(self.send, *send_args, api_visibility="private")
+            new.click(
+                self.new_conversation, [user, catalog], [chat, cards, beliefs],
+                api_visibility="private",
+            )  # fmt: skip
+            beliefs.input(self.forget, [beliefs, user, catalog], beliefs, api_visibility="private")
+        return demo
+
+
+def _button(label: str, cls: str) -> Any:
+    import gradio as gr
+
+    return gr.Button(label, size="sm", elem_classes=[cls])
+
+
+def _on_feedback(app: ChatApp, item_id: str, liked: bool) -> Any:
+    def handler(user: str, catalog: str) -> tuple[Any, ...]:
+        return app.feedback(item_id, liked, user, catalog)
+
+    return handler
+
+
+def _sid(user: str, catalog: str) -> str:
+    """One session per browser and catalog."""
+    from pathlib import Path
+
+    return f"{user}:{Path(catalog).name}"[:128]
+
+
+def card_html(rec: ConvRec, r: Recommendation) -> str:
+    """A card: image (or a placeholder), title, key attributes, explanation, and a "why" toggle
+    with the score breakdown."""
+    esc = html.escape
+    pic = (
+        f'<img src="/gradio_api/file={esc(r.image)}" alt="{esc(r.title)}">'
+        if r.image
+        else '<div class="cr-noimg">no image</div>'
+    )
+    item = rec.item(r.item_id)
+    attrs = [("price", f"{item.price:g}")] if item.price is not None else []
+    for name, value in item.attributes.items():
+        shown = ", ".join(map(str, value[:3])) if isinstance(value, tuple) else str(value)
+        if shown and len(attrs) < ATTRIBUTES_SHOWN:
+            attrs.append((name.replace("_", " "), shown))
+    lis = "".join(f"<li>{esc(n)}: {esc(v)}</li>" for n, v in attrs)
+    why = "".join(
+        f"<li>{esc(n)}: {v:+.3f}</li>"
+        for n, v in sorted(r.breakdown.items(), key=lambda kv: -abs(kv[1]))
+    )
+    return (
+        f'<div class="cr-card" data-item="{esc(r.item_id)}">{pic}'
+        f'<div class="cr-title">{esc(r.title)}</div><ul class="cr-attrs">{lis}</ul>'
+        f'<div class="cr-expl">{esc(r.explanation)}</div>'
+        f'<details class="cr-why"><summary>why</summary>score {r.score:.3f}<ul>{why}</ul>'
+        "</details></div>"
+    )
+
+
+def indexed_catalogs(settings: Settings, wanted: Sequence[str]) -> list[str]:
+    """The catalogs among ``wanted`` that are built; the first one stays first."""
+    from convrec.catalog.layout import catalog_dir, read_manifest
+
+    return [c for c in wanted if read_manifest(catalog_dir(c, settings)) is not None]
+
+
+def launch(
+    settings: Settings,
+    catalogs: Sequence[str],
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    block: bool = True,
+    llm: Any = None,
+) -> Any:
+    """Build and start the app; with ``block=False`` return the running Blocks (tests).
+    ``llm`` replaces the LLM the settings name (tests pass a bounded one)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    app = ChatApp(settings, catalogs, llm)
+    first = app.engine(app.catalogs[0])  # load the models before the first visitor
+    _ = first.llm
+    demo = app.build()
+    demo.queue(default_concurrency_limit=4)
+    log.info("serving %s on http://%s:%d", ", ".join(app.catalogs), host, port)
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        allowed_paths=app.allowed_paths(),
+        prevent_thread_lock=not block,
+        share=False,
+        show_error=True,
+        css=CSS,
+    )
+    return demo

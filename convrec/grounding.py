@@ -151,6 +151,12 @@ class Grounder:
         self.found = {r for s in self.lex.find_values(self.toks, self.message) for r in s.refs}
         self.numbers = {float(n.replace(",", ".")) for n in _NUMBER.findall(self.message)}
         self.numbers |= {b.value for b in find_bounds(self.message)}
+        # words the rules already read as values, titles or numbers are no wishes ("sci", "80s")
+        spans = [(s.first, s.last) for s in self.lex.find_values(self.toks, self.message)]
+        spans += [(m.first, m.last) for m in find_titles(self.lex, self.message, self.toks)]
+        chars = [(b.start, b.end) for b in find_bounds(self.message)]
+        self.covered = {self.words[i] for a, b in spans for i in range(a, b)}
+        self.covered |= {t.norm for t in self.toks if any(a <= t.start < b for a, b in chars)}
         self.attributes = {r.attribute for rs in self.lex.values.values() for r in rs}
         self.attributes |= set(self.lex.numeric)
 
@@ -200,7 +206,7 @@ class Grounder:
 
     def wish(self, text: str) -> str | None:
         """A wish in the user's own words (every word of it occurs in the message); words that
-        are catalog values, attribute names or stopwords are not wishes ("comedy", "more")."""
+        are catalog values, titles, numbers, attribute names or stopwords are not wishes."""
         key = norm_phrase(text)
         if not (key and len(key.split()) <= 3 and all(w in self.words for w in key.split())):
             self.drop(f"wish not in the message: {text!r}")
@@ -213,7 +219,9 @@ class Grounder:
 
     def _known(self, word: str) -> bool:
         return (
-            word in self.lex.values
+            word in self.covered
+            or any(c.isdigit() for c in word)
+            or word in self.lex.values
             or word in self.lex.names
             or word in STOPWORDS
             or word in NOT_WISHES

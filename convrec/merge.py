@@ -14,9 +14,10 @@ The rules, in order:
    a dislike is soft.
 5. Rules win on item ids: LLM titles go through the catalog title matcher and are added only for
    items the rules did not place. Strings are never ids.
-6. Intent: the rules' intent, unless the rules found no cue (``chitchat``); then the LLM's, except
-   ``reset``, which only a reset cue in the text can trigger. A turn that gained preferences is
-   never ``chitchat``.
+6. Intent: the rules' intent, unless the rules found no cue (``chitchat``) and the LLM added
+   something grounded; then the LLM's (``recommend``/``refine`` if it said ``chitchat``), except
+   ``reset``, which only a reset cue in the text can trigger. An LLM intent with nothing
+   grounded behind it ("hi!" → ``recommend``) is ignored.
 
 Any contradiction raises :class:`Contradiction`; the caller then uses the rules' delta alone.
 """
@@ -103,11 +104,11 @@ def merge(rules: StateDelta, reading: Reading, g: Grounder, refining: bool) -> S
                 items[role].append(item_id)
                 placed.add(item_id)
     intent: Intent | None = rules.intent
-    if rules.intent in (None, "chitchat") and reading.intent not in (None, "reset", "chitchat"):
-        intent = reading.intent  # type: ignore[assignment]
-    gained = bool(add or like or dislike or wishes or items["liked"])
-    if intent in (None, "chitchat") and gained:
+    gained = bool(add or like or dislike or wishes or any(items.values()))
+    if rules.intent in (None, "chitchat") and gained:
         intent = "refine" if refining else "recommend"
+        if reading.intent not in (None, "reset", "chitchat"):
+            intent = reading.intent  # type: ignore[assignment]
     return replace(
         rules,
         intent=intent,

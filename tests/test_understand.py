@@ -87,11 +87,12 @@ def test_rules_only_without_an_llm(lex: Lexicon) -> None:
 
 def test_llm_adds_a_typo_the_rules_missed_and_gets_the_schema(lex: Lexicon) -> None:
     llm = FakeLLM(reading(likes=["Horror"], wishes=["dark"]))
-    u = run(lex, "something dark with horor", llm)
+    u = run(lex, "something dark with orror", llm)
+    assert run(lex, "something dark with orror", None).delta.like == ()  # the rules miss it
     assert u.path == "llm+rules" and u.dropped == ()
     assert u.delta.like == (Pref("genres", "Horror"),) and u.delta.wishes == ("dark",)
     prompt, schema = llm.calls[0]
-    assert schema == SCHEMA and "something dark with horor" in prompt[-1].content
+    assert schema == SCHEMA and "something dark with orror" in prompt[-1].content
 
 
 def test_ungrounded_values_are_dropped_and_reported(lex: Lexicon) -> None:
@@ -102,6 +103,9 @@ def test_ungrounded_values_are_dropped_and_reported(lex: Lexicon) -> None:
     assert u.delta.wishes == ()
     assert any("Horror" in d for d in u.dropped) and any("Opera" in d for d in u.dropped)
     assert any("white" in d for d in u.dropped)
+    llm = FakeLLM(reading(wishes=["sci", "80s", "late", "Alien"], likes=["Sci-Fi"]))
+    u = run(lex, "late 80s sci-fi like Alien", llm)  # the rules read these words already
+    assert u.delta.wishes == () and len(u.dropped) == 4
 
 
 def test_rules_win_on_numbers(lex: Lexicon) -> None:
@@ -112,7 +116,7 @@ def test_rules_win_on_numbers(lex: Lexicon) -> None:
     u = run(lex, "an old one", llm)  # no number in the message: the bound is invented
     assert u.delta.add == () and any("1990" in d for d in u.dropped)
     llm = FakeLLM(reading(constraints=[{"attribute": "genre", "op": "ne", "value": "horror"}]))
-    assert run(lex, "nothing with horrror", llm).delta.add == (
+    assert run(lex, "nothing with orrror", llm).delta.add == (
         Constraint("genres", "ne", "Horror", multi=True),
     )
 
@@ -151,7 +155,7 @@ def test_llm_error_and_timeout_fall_back_to_the_rules(lex: Lexicon) -> None:
 
 
 def test_fenced_json_is_accepted(lex: Lexicon) -> None:
-    u = run(lex, "with horor", FakeLLM("```json\n" + reading(likes=["Horror"]) + "\n```"))
+    u = run(lex, "with orror", FakeLLM("```json\n" + reading(likes=["Horror"]) + "\n```"))
     assert u.path == "llm+rules" and u.delta.like == (Pref("genres", "Horror"),)
 
 
@@ -179,12 +183,14 @@ def test_titles_only_through_the_catalog_and_rules_win_on_ids(lex: Lexicon) -> N
 
 
 def test_intent_from_the_llm_only_when_the_rules_found_no_cue(lex: Lexicon) -> None:
-    u = run(lex, "hmm, what about tonight", FakeLLM(reading(intent="recommend")))
+    u = run(lex, "hi!", FakeLLM(reading(intent="recommend")))  # nothing grounded behind it
+    assert u.delta.intent == "chitchat"
+    u = run(lex, "hmm, some orror tonight?", FakeLLM(reading(intent="recommend", likes=["Horror"])))
     assert u.delta.intent == "recommend"
     u = run(lex, "compare Alien and Aliens", FakeLLM(reading(intent="recommend")))
     assert u.delta.intent == "compare"
     state = apply(DialogueState(), StateDelta(intent="recommend"))
-    u = run(lex, "oh and with horor", FakeLLM(reading(intent="chitchat", likes=["Horror"])),
+    u = run(lex, "oh and with orror", FakeLLM(reading(intent="chitchat", likes=["Horror"])),
             state=state)  # fmt: skip
     assert u.delta.intent == "refine"
 

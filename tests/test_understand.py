@@ -116,7 +116,7 @@ def test_rules_win_on_numbers(lex: Lexicon) -> None:
     u = run(lex, "an old one", llm)  # no number in the message: the bound is invented
     assert u.delta.add == () and any("1990" in d for d in u.dropped)
     llm = FakeLLM(reading(constraints=[{"attribute": "genre", "op": "ne", "value": "horror"}]))
-    assert run(lex, "nothing with orrror", llm).delta.add == (
+    assert run(lex, "nothing with orror", llm).delta.add == (
         Constraint("genres", "ne", "Horror", multi=True),
     )
 

@@ -70,9 +70,16 @@ _DECADE_RE = re.compile(r"(?<![\w\d])'?([1-9]0)s\b")
 _AWARD_RE = re.compile(r"\b(Oscars?|Academy Awards?|Golden Globes?|BAFTAs?)\b")
 _NAME_RE = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)+")
 _ROLE_RE = re.compile(
-    r"\b(?i:directed by|starring|stars|featuring|written by|director|actor|actress)\s+"
-    r"([A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)+)"
+    r"\b(?i:(?P<role>directed by|director|starring|stars|featuring|written by|writer|actor|"
+    r"actress))\s+(?P<names>[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)+(?:\s*(?:,|and)\s*"
+    r"[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)+)*)"
 )
+# Which field a role word needs its names in ("directed by X" when X only wrote it is a claim
+# the item does not support).
+ROLE_FIELDS = {"direct": ("director",), "writ": ("writer",)}
+ACTOR_FIELDS = ("cast", "actors")
+_COPIED_RE = re.compile(r"\(category:|user'?s preferences|^likes \w+:", re.IGNORECASE)
+_FIELD_RE = re.compile(r"\b[a-z][a-z ]{1,20}: [^;]+;")  # "genres: Comedy;" as in the facts line
 _LINE_RE = re.compile(r"^\s*(?:[-*]\s*)?\**\s*(\d{1,2})\s*[.):]\**\s*(.*\S)\s*$")
 
 
@@ -207,6 +214,16 @@ class GroundingChecker:
         for name in self._names(text):
             if name not in item_people and name not in fields:
                 out.append(f"person {name}")
+        for m in _ROLE_RE.finditer(text):
+            role = m.group("role").lower()
+            attrs = next((f for k, f in ROLE_FIELDS.items() if role.startswith(k)), ACTOR_FIELDS)
+            if not any(a in item.attributes for a in attrs):
+                continue  # the catalog does not record this role: only the name check applies
+            holders = {p for a in attrs for p in _vals(item.attributes.get(a))}
+            for name in re.split(r"\s*(?:,|\band\b)\s*", m.group("names")):
+                name = re.sub(r"['’]s$", "", name).rstrip(".,")
+                if name and name in item_people and name not in holders:
+                    out.append(f"{role} {name}")
         for attr, values in self.named.items():
             own = set(_vals(item.attributes.get(attr)))
             for value, pattern in values.items():
@@ -232,9 +249,10 @@ class GroundingChecker:
                     if span in self.people:
                         found.add(span)
         for m in _ROLE_RE.finditer(text):
-            name = re.sub(r"['’]s$", "", m.group(1)).rstrip(".,")
-            if not any(name in f or f in name for f in found):
-                found.add(name)
+            for name in re.split(r"\s*(?:,|\band\b)\s*", m.group("names")):
+                name = re.sub(r"['’]s$", "", name).rstrip(".,")
+                if name and not any(name in f or f in name for f in found):
+                    found.add(name)
         return found
 
     def _numeric(self, text: str, item: Item, stated: str) -> list[str]:
@@ -486,6 +504,8 @@ def _check(
 ) -> list[str]:
     if len(text.split()) < MIN_WORDS or text.rstrip().endswith(":"):
         return ["not a sentence"]
+    if _COPIED_RE.search(text) or len(_FIELD_RE.findall(text)) >= 2:
+        return ["copied the prompt"]  # grounded, but it explains nothing
     return checker.problems(text, item, stated, titles)
 
 

@@ -97,6 +97,9 @@ CHECK = GroundingChecker(ITEMS)
         ("1", "A thrilling horror-free romance from 1995.", ["genre Romance"]),
         ("1", "Stars Al Pacino in a 90s classic.", ["person Al Pacino"]),
         ("1", "Directed by Steven Spielberg.", ["person Steven Spielberg"]),
+        ("1", "Directed by Tom Hanks, starring John Lasseter.",
+         ["directed by Tom Hanks", "starring John Lasseter"]),
+        ("1", "Directed by John Lasseter, starring Tom Hanks and Tim Allen.", []),
         ("1", "A 2003 comedy that runs 2 hours.", ["year 2003", "number 2 hours"]),
         ("1", "An Oscar-winning film from France.", ["country France", "award Oscar"]),
         ("3", "A French romance from the 2000s with Audrey Tautou.", []),
@@ -182,6 +185,18 @@ def test_json_mode_is_schema_constrained_and_checked() -> None:
     out = explain_recommendations(recs[:2], STATE, CATALOG, cut, Settings(), mode="json")
     assert [e.source for e in out.explanations] == ["llm", "template"]
     assert out.explanations[0].text == "A 1995 comedy."
+
+
+def test_copied_facts_or_preferences_are_not_explanations() -> None:
+    recs = [rec("1", text=0.5), rec("3", text=0.4)]
+    llm = ScriptedLLM(
+        "1. Toy Story (category: movie; genres: Comedy; year: 1995)\n"
+        "2. The user's preferences: likes genres: Comedy, liked: Toy Story.",
+        "1. A 1995 comedy you will enjoy.\n2. genres: Comedy; year: 2001; director: x",
+    )
+    out = explain_recommendations(recs, STATE, CATALOG, llm, Settings(), mode="stream")
+    assert [e.source for e in out.explanations] == ["regenerated", "template"]
+    assert all(e.problems == ("copied the prompt",) for e in out.explanations)
 
 
 def test_missing_lines_and_a_failing_llm_fall_back_to_templates() -> None:

@@ -35,6 +35,7 @@ index: catalog
 	$(BIN)/convrec index $(CATALOG)
 
 demo: models-demo index
+	$(MAKE) index CATALOG=movies
 	$(BIN)/convrec app --catalog $(CATALOG) --catalog movies
 
 lint: install

@@ -78,7 +78,10 @@ class ChatApp:
         import gradio as gr
 
         user = user or uuid.uuid4().hex
-        rec = self.engine(catalog)
+        try:
+            rec = self.engine(catalog)
+        except ConvRecError as e:  # e.g. a catalog that is built but not indexed
+            raise gr.Error(str(e)) from e
         session = rec.session(_sid(user, catalog))
         history = (
             [{"role": m.role, "content": m.content} for m in session.messages] if session else []
@@ -93,6 +96,7 @@ class ChatApp:
         import gradio as gr
 
         rec = self.engine(catalog)
+        user = user or uuid.uuid4().hex  # a send before the page load finished
         sid = _sid(user, catalog)
         session = rec.session(sid)
         history = (
@@ -109,7 +113,7 @@ class ChatApp:
             {"role": "assistant", "content": ""},
         ]
         keep = gr.update()
-        yield history, cards, keep, "", None
+        yield history, cards, keep, "", None, user
         try:
             for event in events:
                 if event.kind == "recommendations":
@@ -120,9 +124,9 @@ class ChatApp:
                     history[-1]["content"] = event.reply.text
                     if event.reply.recommendations:
                         cards = self._cards(rec, event.reply.recommendations)
-                    yield history, cards, self._beliefs(rec, user, catalog), "", None
+                    yield history, cards, self._beliefs(rec, user, catalog), "", None, user
                     return
-                yield history, cards, keep, "", None
+                yield history, cards, keep, "", None, user
         except ConvRecError as e:
             raise gr.Error(str(e)) from e
 
@@ -232,7 +236,7 @@ class ChatApp:
             restore_out = [user, chat, cards, beliefs, text]
             demo.load(self.restore, [user, catalog], restore_out, api_visibility="private")
             catalog.change(self.restore, [user, catalog], restore_out, api_visibility="private")
-            send_args = ([text, image, user, catalog], [chat, cards, beliefs, text, image])
+            send_args = ([text, image, user, catalog], [chat, cards, beliefs, text, image, user])
             send.click(self.send, *send_args, api_name="chat")
             text.submit(self.send, *send_args, api_visibility="private")
             new.click(

@@ -114,7 +114,8 @@ class ConvRec:
         self._llm = llm
         self._llm_lock = threading.Lock()
         # torch encoders and in-process generation are not re-entrant: one model call at a time.
-        self._compute = threading.RLock()
+        # A plain Lock: a streamed turn may be resumed (and release it) from another thread.
+        self._compute = threading.Lock()
 
     @classmethod
     def from_config(

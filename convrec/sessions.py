@@ -166,7 +166,7 @@ class SessionStore:
             ) from e
         self.timeout_s = timeout_s
         self._local = threading.local()
-        self._locks: dict[str, threading.RLock] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._db().executescript(SCHEMA)
 
@@ -202,9 +202,12 @@ class SessionStore:
 
     @contextmanager
     def lock(self, session_id: str) -> Iterator[None]:
-        """Hold the session's lock (re-entrant) for a whole read-modify-write turn."""
+        """Hold the session's lock for a whole read-modify-write turn (not re-entrant).
+
+        A plain Lock, not an RLock: a streamed turn is a generator that Gradio advances from
+        different worker threads, and only a plain Lock may be released by another thread."""
         with self._locks_guard:
-            lk = self._locks.setdefault(session_id, threading.RLock())
+            lk = self._locks.setdefault(session_id, threading.Lock())
         with lk:
             yield
 

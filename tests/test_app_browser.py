@@ -1,0 +1,144 @@
+"""The chat app in a real headless Debian Chromium driven by Playwright (never `playwright
+install`; `make browser` installs /usr/bin/chromium). Screenshots go to artifacts/."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_convrec import Capped, indexed, phones_dir  # noqa: F401  (fixtures)
+from test_store import free_port
+
+from convrec.config import Settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    '--host-resolver-rules="MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"',
+]  # fmt: skip
+DONE = (  # the turn is over: every card carries its explanation (the final reply's cards)
+    "() => { const e = [...document.querySelectorAll('.cr-card .cr-expl')];"
+    " return e.length > 0 && e.every(x => x.innerText.trim().length > 0); }"
+)
+TURN_MS = 240_000  # one turn on a busy 2-core machine (real LLM understanding + explanations)
+
+
+@pytest.fixture(scope="module")
+def app_url(indexed: Settings, smollm: Any) -> Iterator[str]:  # noqa: F811
+    from convrec.cli.search_app import load_app_module
+
+    module = load_app_module("chat_app")
+    port = free_port()
+    llm = Capped(smollm, indexed.llm.max_new_tokens)
+    demo = module.launch(indexed, [indexed.catalog], port=port, block=False, llm=llm)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url: str) -> Iterator[Any]:
+    if not CHROMIUM.is_file():
+        pytest.fail("No /usr/bin/chromium. Fix: `make browser` (apt-get install chromium).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(TURN_MS)
+        yield pg
+        browser.close()
+
+
+def shot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def card_ids(page: Any) -> list[str]:
+    return list(page.eval_on_selector_all(".cr-card", "els => els.map(e => e.dataset.item)"))
+
+
+def send(page: Any, text: str) -> None:
+    page.fill("#message textarea", text)
+    page.click("#send")
+
+
+def wait_cards_change(page: Any, before: list[str]) -> list[str]:
+    page.wait_for_function(
+        "b => { const ids = [...document.querySelectorAll('.cr-card')].map(e => e.dataset.item);"
+        " return ids.length > 0 && JSON.stringify(ids) !== JSON.stringify(b) &&"
+        " [...document.querySelectorAll('.cr-card img')].every(i => i.complete); }",
+        arg=before,
+    )
+    return card_ids(page)
+
+
+def test_chat_cards_feedback_image_and_restore(
+    page: Any,
+    app_url: str,
+    indexed: Settings,  # noqa: F811
+) -> None:
+    page.goto(app_url)
+    page.wait_for_selector("#message textarea")
+    page.wait_for_function("() => localStorage.getItem('convrec-user') !== null")  # page loaded
+
+    # chat → cards with real images
+    send(page, "a Sony phone, just show me")
+    ids = wait_cards_change(page, [])
+    page.wait_for_function(DONE)
+    widths = page.eval_on_selector_all(".cr-card img", "els => els.map(i => i.naturalWidth)")
+    assert widths and all(w > 0 for w in widths), widths
+    assert "Sony" in page.inner_text(".cr-card .cr-title")
+    assert "a Sony phone, just show me" in page.inner_text("#chat")
+    # the preference panel shows what the system now believes
+    page.wait_for_function("() => document.querySelector('#beliefs').innerText.includes('Sony')")
+    page.click(".cr-card .cr-why summary")  # the "why" toggle opens the score breakdown
+    assert "score" in page.inner_text(".cr-card .cr-why")
+    shutil.copy(shot(page, "app-chat.png"), ROOT / "docs" / "app.png")
+
+    # dislike the first card: it is replaced
+    page.click(".cr-dislike >> nth=0")
+    after = wait_cards_change(page, ids)
+    assert ids[0] not in after and len(after) == len(ids)
+    shot(page, "app-dislike.png")
+
+    # a new conversation, then a photo: more like this
+    page.click("#new")
+    page.wait_for_function("() => document.querySelectorAll('.cr-card').length === 0")
+    from convrec.catalog.layout import open_catalog
+
+    catalog = open_catalog(indexed.catalog, indexed)
+    item = next(it for it in catalog.items if it.attributes.get("maker") != "Sony")
+    page.set_input_files("#photo input[type=file]", str(catalog.image_path(item)))
+    page.wait_for_selector("#photo img")
+    send(page, "more like this")
+    page.wait_for_function(
+        "id => document.querySelector('.cr-card')?.dataset.item === id", arg=item.id
+    )
+    page.wait_for_function(DONE)
+    shot(page, "app-image.png")
+    final = card_ids(page)
+
+    # reload: the conversation and the cards come back from the session store
+    page.reload()
+    page.wait_for_function(
+        "() => document.querySelector('#chat')?.innerText.includes('more like this')"
+    )
+    page.wait_for_function(
+        "n => document.querySelectorAll('.cr-card').length === n", arg=len(final)
+    )
+    assert card_ids(page) == final
+    assert "a Sony phone" not in page.inner_text("#chat")  # the new conversation only
+    shot(page, "app-restored.png")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import runpy
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,12 @@ def test_a_conversation_asks_or_recommends_streams_and_is_stored(rec: ConvRec) -
         assert first.question and first.text == first.question and not first.recommendations
     else:
         assert first.question is None and first.recommendations
-    events = list(rec.chat_stream("a Sony please, just show me what you have", "conv"))
+    # Gradio advances a streamed turn from different worker threads: the locks must allow it
+    stream = rec.chat_stream("a Sony please, just show me what you have", "conv")
+    events = []
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        while (event := pool.submit(next, stream, None).result()) is not None:
+            events.append(event)
     kinds = [e.kind for e in events]
     assert kinds[0] == "recommendations" and kinds[-1] == "reply"  # cards first, then text
     assert set(kinds[1:-1]) == {"text"}
@@ -237,3 +243,32 @@ def test_readme_api_example_runs(
     runpy.run_path(str(DOCS / "api_example.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "Sony" in out and "score" in out
+
+
+def test_cli_chat_in_the_terminal(
+    indexed: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import io
+
+    from convrec.cli import main
+
+    s = indexed
+    config = tmp_path / "convrec.toml"
+    config.write_text(
+        f'cache_dir = "{s.cache_dir}"\nmodels_dir = "{s.models_dir}"\n'
+        f'downloads_dir = "{s.downloads_dir}"\ncatalog = "{s.catalog}"\n'
+        f'[llm]\nmodel = "{s.llm.model}"\nmax_new_tokens = {s.llm.max_new_tokens}\n'
+        "[limits]\nrecommendations = 2\n"
+    )
+    lines = "/like 1\na Sony phone, just show me\n/dislike 1\n/quit\nnever read\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines))
+    assert main(["--config", str(config), "chat", "--session", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert "! /like needs the number of a shown result" in out  # bad input: a fix, no exit
+    assert "Here are 2 for you:" in out and "Noted: you disliked" in out
+    stored = SessionStore(s.sessions_path).get("cli")
+    assert stored is not None and len(stored.state.disliked_items) == 1
+    assert main(["--config", str(config), "chat", "--catalog", str(tmp_path / "nope")]) == 2

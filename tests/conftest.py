@@ -48,4 +48,4 @@ def smollm(settings: Settings) -> TransformersLLM:
     """SmolLM2-135M loaded once per session (provisioned into the shared cache if missing)."""
     from convrec.backends.transformers_llm import TransformersLLM
 
-    return TransformersLLM(TEST_LLM, settings, max_new_tokens=32)
+    return TransformersLLM(TEST_LLM, settings, max_new_tokens=64)

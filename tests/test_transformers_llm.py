@@ -62,3 +62,10 @@ def test_make_llm_defaults_to_the_local_backend(settings: Settings) -> None:
     llm = make_llm(settings)  # settings.llm.model is the test model, backend "transformers"
     assert isinstance(llm, TransformersLLM) and isinstance(llm, LLM)
     assert llm.generate([Message("user", "Say hi.")], max_new_tokens=4).strip()
+
+
+def test_configured_token_limit_is_an_upper_bound(smollm: TransformersLLM) -> None:
+    long = [Message("user", "Write a very long story about a dragon and a knight.")]
+    text = smollm.generate(long, max_new_tokens=1000)
+    n = len(smollm.tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert 0 < n <= smollm.max_new_tokens == 64

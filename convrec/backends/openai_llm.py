@@ -146,7 +146,8 @@ class OpenAICompatLLM:
         return {
             "model": self._model(),
             "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": max_new_tokens or self.max_new_tokens,
+            # llm.max_new_tokens is an upper bound: a caller may ask for fewer, never more.
+            "max_tokens": min(max_new_tokens or self.max_new_tokens, self.max_new_tokens),
             "temperature": self.temperature,
         }
 

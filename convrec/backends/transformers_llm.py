@@ -69,7 +69,8 @@ class TransformersLLM:
     def _gen_kwargs(self, inputs: Any, max_new_tokens: int | None) -> dict[str, Any]:
         return {
             **inputs,
-            "max_new_tokens": max_new_tokens or self.max_new_tokens,
+            # The configured limit is an upper bound: a caller may ask for fewer, never more.
+            "max_new_tokens": min(max_new_tokens or self.max_new_tokens, self.max_new_tokens),
             "do_sample": False,
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         }

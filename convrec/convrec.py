@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 Action = Literal["ask", "recommend", "clarify", "answer"]
 POOL = 50  # candidates the policy weighs before it decides to ask or recommend
+PREFIX_CACHE = 512  # dialogue prefixes whose state recommend() remembers
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,8 @@ class ConvRec:
         self.sessions = sessions or SessionStore(settings.sessions_path)
         self._llm = llm
         self._llm_lock = threading.Lock()
+        self._prefix_states: OrderedDict[tuple[Message, ...], DialogueState] = OrderedDict()
+        self._prefix_lock = threading.Lock()
         # torch encoders and in-process generation are not re-entrant: one model call at a time.
         # A plain Lock: a streamed turn may be resumed (and release it) from another thread.
         self._compute = threading.Lock()
@@ -283,9 +287,25 @@ class ConvRec:
         for n, m in enumerate(history):
             if m.role == "user":
                 self._check_message(m.content, False)
-                state = apply(state, self._understand(history[: n + 1], state, ()))
+                state = self._prefix_state(tuple(history[: n + 1]), state)
         recs = self._rank(state, k, None)
         return self._explain_all(state, recs) if explain else recs
+
+    def _prefix_state(self, prefix: tuple[Message, ...], before: DialogueState) -> DialogueState:
+        """The state after the last (user) message of ``prefix``. Remembered for the most recent
+        prefixes: evaluations and integrations re-rank growing dialogues, and greedy decoding
+        makes the state of a prefix the same every time."""
+        with self._prefix_lock:
+            cached = self._prefix_states.get(prefix)
+            if cached is not None:
+                self._prefix_states.move_to_end(prefix)
+                return cached
+        state = apply(before, self._understand(list(prefix), before, ()))
+        with self._prefix_lock:
+            self._prefix_states[prefix] = state
+            while len(self._prefix_states) > PREFIX_CACHE:
+                self._prefix_states.popitem(last=False)
+        return state
 
     def search(
         self, text: str = "", image: str | Path | None = None, k: int | None = None

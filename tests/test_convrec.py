@@ -150,6 +150,28 @@ def test_stateless_recommend_ranks_without_a_session(rec: ConvRec) -> None:
         rec.recommend([{"role": "robot", "content": "hi"}])
 
 
+def test_recommend_reuses_the_state_of_a_known_prefix(
+    rec: ConvRec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    understand = rec._understand
+
+    def counting(history: Any, state: Any, shown: Any) -> Any:
+        calls.append(history[-1].content)
+        return understand(history, state, shown)
+
+    monkeypatch.setattr(rec, "_understand", counting)
+    first = [{"role": "user", "content": "a phone with a big screen"}]
+    longer = [*first, {"role": "assistant", "content": "Which brand?"},
+              {"role": "user", "content": "LG"}]  # fmt: skip
+    a = rec.recommend(first, k=5)
+    b = rec.recommend(longer, k=5)
+    assert calls == ["a phone with a big screen", "LG"]  # the shared prefix was read once
+    assert [r.item_id for r in rec.recommend(first, k=5)] == [r.item_id for r in a]
+    assert [r.item_id for r in rec.recommend(longer, k=5)] == [r.item_id for r in b]
+    assert len(calls) == 2
+
+
 def test_image_query_finds_the_pictured_phone(rec: ConvRec) -> None:
     item = next(it for it in rec.items() if maker(rec, it.id) != "Sony")
     photo = rec.catalog.image_path(item)

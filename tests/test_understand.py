@@ -21,6 +21,7 @@ from convrec.understand import understand
 
 if TYPE_CHECKING:
     from convrec.backends.transformers_llm import TransformersLLM
+    from convrec.config import Settings
 
 
 def movie(id_: str, title: str, year: int, genres: tuple[str, ...]) -> Item:
@@ -270,10 +271,13 @@ def test_report_slots_and_scores() -> None:
                               "fn": 0}  # fmt: skip
 
 
-def test_quick_report_on_real_models(smollm: TransformersLLM, tmp_path: Path) -> None:
+def test_quick_report_on_real_models(
+    smollm: TransformersLLM, settings: Settings, tmp_path: Path
+) -> None:
     r = _report_module()
+    # The session's temp cache: the report builds the catalogs it needs there (a fresh machine).
     result = r.report(["smollm2-135m"], limit=20, llm_limit=2, max_new_tokens=12, out=tmp_path,
-                      llms={"smollm2-135m": smollm})  # fmt: skip
+                      llms={"smollm2-135m": smollm}, settings=settings)  # fmt: skip
     rules, llm = result["paths"]["rules"], result["paths"]["llm+rules:smollm2-135m"]
     assert rules["n"] == 20 and llm["n"] == 2 and result["paths"]["rules (same subset)"]["n"] == 2
     assert 0.5 < rules["overall"]["f1"] <= 1 and 0 <= llm["overall"]["f1"] <= 1

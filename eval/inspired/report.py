@@ -130,9 +130,10 @@ def main() -> int:
     start = time.perf_counter()
     results = evaluate(turns, rankers(args.systems.split(","), catalog, settings), KS)
     report = {
-        "command": "python eval/inspired/report.py "
-        + (f"--systems {args.systems} " if args.systems else "")
-        + (f"--limit {args.limit}" if args.limit else ""),
+        "command": " ".join(
+            ["python eval/inspired/report.py", f"--systems {args.systems}"]
+            + ([f"--limit {args.limit}"] if args.limit else [])
+        ),
         "machine": {"cpu": platform.machine(), "python": platform.python_version()},
         "tsv": str(args.tsv),
         "catalog_items": len(catalog),

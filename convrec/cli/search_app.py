@@ -60,6 +60,7 @@ def load_app_module(name: str = "search_app") -> ModuleType:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    from convrec.catalog.layout import built_catalogs
     from convrec.config import load_settings
 
     settings = load_settings(args.config)
@@ -69,7 +70,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     module = load_app_module("search_app" if args.search else "chat_app")
     wanted = args.catalog or [settings.catalog, "phones", "movies"]
     wanted = list(dict.fromkeys(wanted))
-    catalogs = module.indexed_catalogs(settings, wanted)
+    catalogs = built_catalogs(wanted, settings)
     if not catalogs:
         raise ConvRecError(
             f"None of {', '.join(wanted)} is built. Fix: `convrec catalog build {wanted[0]} && "

@@ -26,8 +26,9 @@ class _Section(BaseModel):
 
 class LLMSettings(_Section):
     # Which backend serves the LLM: "transformers" runs it in-process, "openai" calls any
-    # OpenAI-compatible server (vLLM, llama.cpp server, TGI) at base_url.
-    backend: Literal["transformers", "openai"] = "transformers"
+    # OpenAI-compatible server (vLLM, llama.cpp server, TGI) at base_url; "none" runs without an
+    # LLM: rules-only understanding, template questions and template explanations (fastest).
+    backend: Literal["transformers", "openai", "none"] = "transformers"
     # A packaged model name (see `convrec models list`), a local directory or a hub id.
     model: str = "qwen2.5-coder-0.5b"
     # OpenAI-compatible server: base URL (ending in /v1), the model name it serves, and the key.
@@ -39,6 +40,10 @@ class LLMSettings(_Section):
     max_retries: int = Field(default=2, ge=0, le=10)
     # Upper bound on generated tokens per call.
     max_new_tokens: int = Field(default=256, ge=1, le=8192)
+    # How explanations are generated: "items" (one short prompt per item, batched; best with small
+    # models), "stream" (one numbered list, streamed line by line) or "json" (one schema-bound
+    # object; slowest on a CPU). See convrec.explain.
+    explain_mode: Literal["items", "stream", "json"] = "items"
     # CPU threads for in-process generation; 0 lets torch decide.
     threads: int = Field(default=0, ge=0)
 

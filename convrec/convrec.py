@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from convrec.backends.chroma_store import ChromaStore
     from convrec.catalog.schema import Catalog
     from convrec.config import Settings
+    from convrec.explain import Explanation
     from convrec.lexicon import Lexicon
     from convrec.policy import Decision, Policy
     from convrec.protocols import LLM
@@ -144,10 +145,10 @@ class ConvRec:
         return cls(cat, settings, make_store(settings), llm=llm, sessions=sessions)
 
     @property
-    def llm(self) -> LLM:
-        """The configured LLM, loaded on first use."""
+    def llm(self) -> LLM | None:
+        """The configured LLM, loaded on first use; None when ``llm.backend`` is ``"none"``."""
         with self._llm_lock:
-            if self._llm is None:
+            if self._llm is None and self.settings.llm.backend != "none":
                 from convrec.backends import make_llm
 
                 self._llm = make_llm(self.settings)
@@ -463,14 +464,17 @@ class ConvRec:
 
         recs = turn.recs
         yield f"Here {'is' if len(recs) == 1 else 'are'} {len(recs)} for you:\n"
-        got: dict[int, str] = {}
+        got: dict[int, Explanation] = {}
         sent = 0
         with self._compute:
             for ex in stream_explain(recs, turn.state, self.catalog, self.llm, self.settings):
-                got[ex.rank] = ex.text
+                got[ex.rank] = ex
                 while sent in got:
-                    recs[sent] = replace(recs[sent], explanation=got[sent])
-                    yield f"{sent + 1}. {recs[sent].title}: {got[sent]}\n"
+                    e = got[sent]
+                    recs[sent] = replace(
+                        recs[sent], explanation=e.text, explanation_source=e.source
+                    )
+                    yield f"{sent + 1}. {recs[sent].title}: {e.text}\n"
                     sent += 1
 
     def _explain_all(
@@ -489,10 +493,12 @@ class ConvRec:
         self, state: DialogueState, recs: list[Recommendation], before: Sequence[Recommendation]
     ) -> list[Recommendation]:
         """Explanations for the items not shown before; the others keep theirs."""
-        known = {r.item_id: r.explanation for r in before if r.explanation}
+        known = {r.item_id: r for r in before if r.explanation}
         fresh = iter(self._explain_all(state, [r for r in recs if r.item_id not in known]))
         return [
-            replace(r, explanation=known[r.item_id]) if r.item_id in known else next(fresh)
+            replace(r, explanation=k.explanation, explanation_source=k.explanation_source)
+            if (k := known.get(r.item_id))
+            else next(fresh)
             for r in recs
         ]
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from convrec.claims import HIDDEN_FIELDS, GroundingChecker, checker_for, values_of
 from convrec.errors import LLMError
 from convrec.prompts import render
+from convrec.protocols import BatchLLM
 from convrec.types import Item, Message, Recommendation
 
 if TYPE_CHECKING:
@@ -41,43 +44,6 @@ MIN_WORDS = 3  # shorter answers ("Great pick!", "The user's preferences:") expl
 MAX_CHARS = 320
 FACT_CHARS = 160  # description characters shown to the model per item
 LIST_VALUES = 4  # values shown per list attribute (cast lists are long)
-HIDDEN_FIELDS = frozenset({"model_code", "n_ratings", "keywords", "awards", "resolution"})
-GENRE_ATTRS = ("genres", "genre")
-PEOPLE_ATTRS = ("director", "cast", "writer", "actors", "author", "creator")
-NAMED_VOCAB_MAX = 300  # a str attribute with at most this many values is checked as a name set
-_COLOURS = "white black red blue green yellow orange pink purple violet brown grey gray silver gold"
-COLOURS = frozenset((_COLOURS + " golden beige navy teal turquoise").split())
-# Extra surface forms of genre names (MovieLens genres, plus common adjectives).
-GENRE_FORMS = {
-    "animation": ("animated",),
-    "romance": ("romantic", "romances"),
-    "sci-fi": ("science fiction", "science-fiction", "sci fi"),
-    "film-noir": ("film noir", "noir"),
-    "comedy": ("comedies",),
-    "documentary": ("documentaries",),
-    "mystery": ("mysteries",),
-    "fantasy": ("fantasies",),
-    "children": ("children's",),
-}
-_UNIT = (
-    r"(?P<num>\d+(?:\.\d+)?)\s*-?\s*(?P<unit>inch(?:es)?|in\b|\"|gb|tb|mb|ghz|mhz|mp|megapixels?|"
-    r"mah|min(?:ute)?s?|hours?|hrs?|cores?)(?![a-z])"
-)
-_UNIT_RE = re.compile(_UNIT, re.IGNORECASE)
-_PRICE_RE = re.compile(r"[$€£]\s?(\d[\d,]*(?:\.\d+)?)")
-_YEAR_RE = re.compile(r"(?<![\d.])((?:19|20)\d\d)(s?)(?![\d])")
-_DECADE_RE = re.compile(r"(?<![\w\d])'?([1-9]0)s\b")
-_AWARD_RE = re.compile(r"\b(Oscars?|Academy Awards?|Golden Globes?|BAFTAs?)\b")
-_NAME_RE = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)+")
-_ROLE_RE = re.compile(
-    r"\b(?i:(?P<role>directed by|director|starring|stars|featuring|written by|writer|actor|"
-    r"actress))\s+(?P<names>[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)+(?:\s*(?:,|and)\s*"
-    r"[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)+)*)"
-)
-# Which field a role word needs its names in ("directed by X" when X only wrote it is a claim
-# the item does not support).
-ROLE_FIELDS = {"direct": ("director",), "writ": ("writer",)}
-ACTOR_FIELDS = ("cast", "actors")
 _COPIED_RE = re.compile(r"\(category:|user'?s preferences|^likes \w+:", re.IGNORECASE)
 _FIELD_RE = re.compile(r"\b[a-z][a-z ]{1,20}: [^;]+;")  # "genres: Comedy;" as in the facts line
 _LINE_RE = re.compile(r"^\s*(?:[-*]\s*)?\**\s*(\d{1,2})\s*[.):]\**\s*(.*\S)\s*$")
@@ -117,185 +83,6 @@ class Explained:
         if not self.explanations:
             return 1.0
         return sum(e.passed for e in self.explanations) / len(self.explanations)
-
-
-# -- the grounding checker ---------------------------------------------------------------------
-
-
-def _vals(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    return tuple(str(v) for v in value) if isinstance(value, tuple) else (str(value),)
-
-
-def _genre_pattern(genre: str) -> re.Pattern[str]:
-    g = genre.lower()
-    forms = {g, g + "s", *GENRE_FORMS.get(g, ())}
-    alt = "|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True))
-    return re.compile(rf"(?<![\w-])(?:{alt})(?![\w-])", re.IGNORECASE)
-
-
-def _item_text(item: Item) -> str:
-    parts = [item.title, item.description, item.category, item.date or ""]
-    for value in item.attributes.values():
-        parts.extend(_vals(value))
-    if item.price is not None:
-        parts.append(f"{item.price:g}")
-    return " ".join(parts)
-
-
-def _numbers(item: Item) -> list[float]:
-    out = [float(v) for v in item.attributes.values() if isinstance(v, int | float)]
-    out += [float(n) for n in re.findall(r"\d+(?:\.\d+)?", _item_text(item))]
-    if item.price is not None:
-        out.append(float(item.price))
-    return out
-
-
-def _close(a: float, b: float, rel: float = 0.02) -> bool:
-    return abs(a - b) <= max(rel * max(abs(a), abs(b)), 0.051)
-
-
-class GroundingChecker:
-    """Finds claims in a text that an item's fields do not support. Deterministic, no models.
-
-    The vocabularies (genres, people, small name sets such as makers or countries) are built once
-    from the catalog, so a genre or person the item lacks is caught even when the model invents it
-    from another item.
-    """
-
-    def __init__(self, items: Iterable[Item]) -> None:
-        genres: set[str] = set()
-        people: set[str] = set()
-        named: dict[str, set[str]] = {}
-        for it in items:
-            for attr, value in it.attributes.items():
-                if isinstance(value, bool | int | float):
-                    continue
-                vals = _vals(value)
-                if attr in GENRE_ATTRS:
-                    genres.update(v for v in vals if re.fullmatch(r"[A-Za-z][A-Za-z' -]+", v))
-                elif attr in PEOPLE_ATTRS:
-                    people.update(v for v in vals if " " in v)
-                elif attr not in HIDDEN_FIELDS:
-                    named.setdefault(attr, set()).update(vals)
-        self.genres = {g: _genre_pattern(g) for g in sorted(genres)}
-        self.people = frozenset(people)
-        self.named = {
-            attr: {
-                v: re.compile(rf"(?<![\w-]){re.escape(v)}(?![\w-])")
-                for v in sorted(vals)
-                if len(v) >= 3 and any(c.isupper() for c in v)
-            }
-            for attr, vals in named.items()
-            if 1 < len(vals) <= NAMED_VOCAB_MAX
-        }
-
-    def problems(
-        self, text: str, item: Item, stated: str = "", titles: Sequence[str] = ()
-    ) -> list[str]:
-        """Unsupported claims of ``text`` about ``item`` ([] when grounded).
-
-        ``stated`` is what the user said (their numbers may be repeated back); ``titles`` are
-        titles the text may quote (the item's own is always allowed) and are removed before
-        checking, so "Black Swan" claims neither a colour nor a genre.
-        """
-        for title in sorted({item.title, *titles}, key=len, reverse=True):
-            if title:
-                text = re.sub(re.escape(title), " ", text, flags=re.IGNORECASE)
-        fields = _item_text(item)
-        low = fields.replace(item.title, " ").lower()  # "Black Swan" is no evidence of a colour
-        out: list[str] = []
-        item_genres = {g.lower() for a in GENRE_ATTRS for g in _vals(item.attributes.get(a))}
-        for genre, pattern in self.genres.items():
-            if genre.lower() not in item_genres and pattern.search(text):
-                out.append(f"genre {genre}")
-        item_people = {p for a in PEOPLE_ATTRS for p in _vals(item.attributes.get(a))}
-        for name in self._names(text):
-            if name not in item_people and name not in fields:
-                out.append(f"person {name}")
-        for m in _ROLE_RE.finditer(text):
-            role = m.group("role").lower()
-            attrs = next((f for k, f in ROLE_FIELDS.items() if role.startswith(k)), ACTOR_FIELDS)
-            if not any(a in item.attributes for a in attrs):
-                continue  # the catalog does not record this role: only the name check applies
-            holders = {p for a in attrs for p in _vals(item.attributes.get(a))}
-            for name in re.split(r"\s*(?:,|\band\b)\s*", m.group("names")):
-                name = re.sub(r"['’]s$", "", name).rstrip(".,")
-                if name and name in item_people and name not in holders:
-                    out.append(f"{role} {name}")
-        for attr, values in self.named.items():
-            own = set(_vals(item.attributes.get(attr)))
-            for value, pattern in values.items():
-                if value not in own and value not in fields and pattern.search(text):
-                    out.append(f"{attr} {value}")
-        out += self._numeric(text, item, stated)
-        for colour in sorted(COLOURS & set(re.findall(r"[a-z]+", text.lower()))):
-            if not re.search(rf"\b{colour}\b", low):
-                out.append(f"colour {colour}")
-        for award in _AWARD_RE.findall(text):
-            if award.lower().rstrip("s") not in low:
-                out.append(f"award {award}")
-        return list(dict.fromkeys(out))
-
-    def _names(self, text: str) -> set[str]:
-        """Known people anywhere in the text, and any name after "directed by", "starring"…"""
-        found: set[str] = set()
-        for run in _NAME_RE.findall(text):
-            words = [re.sub(r"['’]s$", "", w).rstrip(".,") for w in run.split()]
-            for n in range(2, 5):
-                for i in range(len(words) - n + 1):
-                    span = " ".join(words[i : i + n])
-                    if span in self.people:
-                        found.add(span)
-        for m in _ROLE_RE.finditer(text):
-            for name in re.split(r"\s*(?:,|\band\b)\s*", m.group("names")):
-                name = re.sub(r"['’]s$", "", name).rstrip(".,")
-                if name and not any(name in f or f in name for f in found):
-                    found.add(name)
-        return found
-
-    def _numeric(self, text: str, item: Item, stated: str) -> list[str]:
-        nums = _numbers(item)
-        said = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", stated)]
-        years = {int(n) for n in nums if 1800 <= n <= 2100 and float(n).is_integer()}
-        out: list[str] = []
-        for m in _YEAR_RE.finditer(text):
-            year, decade = int(m.group(1)), bool(m.group(2))
-            ok = any(year <= y < year + 10 for y in years) if decade else year in years
-            if not ok and float(year) not in said:
-                out.append(f"year {m.group(0)}")
-        for m in _DECADE_RE.finditer(text):
-            d = int(m.group(1))
-            start = 1900 + d if d >= 30 else 2000 + d
-            if not any(start <= y < start + 10 for y in years) and float(d) not in said:
-                out.append(f"decade {m.group(0).strip()}")
-        for m in _UNIT_RE.finditer(text):
-            value, unit = float(m.group("num")), m.group("unit").lower()
-            targets = [value * 60, value] if unit.startswith(("hour", "hr")) else [value]
-            rel = 0.1 if unit.startswith(("hour", "hr")) else 0.02
-            if not any(_close(t, n, rel) for t in targets for n in [*nums, *said]):
-                out.append(f"number {m.group(0).strip()}")
-        for m in _PRICE_RE.finditer(text):
-            value = float(m.group(1).replace(",", ""))
-            if not any(_close(value, n) for n in [*nums, *said]):
-                out.append(f"price {m.group(0)}")
-        return out
-
-
-_CHECKERS: dict[int, tuple[Catalog, GroundingChecker]] = {}
-
-
-def checker_for(catalog: Catalog) -> GroundingChecker:
-    """The catalog's checker, built once per loaded catalog."""
-    hit = _CHECKERS.get(id(catalog))
-    if hit is not None and hit[0] is catalog:
-        return hit[1]
-    if len(_CHECKERS) >= 4:
-        _CHECKERS.clear()
-    checker = GroundingChecker(catalog.items)
-    _CHECKERS[id(catalog)] = (catalog, checker)
-    return checker
 
 
 # -- what the model is shown -------------------------------------------------------------------
@@ -402,7 +189,7 @@ def template(rec: Recommendation, item: Item, state: DialogueState, catalog: Cat
     """A grounded explanation from the score breakdown and the item's fields that match."""
     wanted = [p.value for p in state.liked]
     wanted += [str(v) for c in state.constraints if c.op in ("eq", "in") for v in c.values()]
-    have = {v.lower() for value in item.attributes.values() for v in _vals(value)}
+    have = {v.lower() for value in item.attributes.values() for v in values_of(value)}
     matched = list(dict.fromkeys(w for w in wanted if w.lower() in have))
     reason = _top_reason(rec, state, catalog)
     if matched:
@@ -441,27 +228,32 @@ def _top_reason(rec: Recommendation, state: DialogueState, catalog: Catalog) -> 
 # -- the pipeline ------------------------------------------------------------------------------
 
 
-Mode = Literal["stream", "json"]
+Mode = Literal["items", "stream", "json"]
+ITEM_PROMPT = "explain_item"
 
 
 def stream_explanations(
     recs: Sequence[Recommendation],
     state: DialogueState,
     catalog: Catalog,
-    llm: LLM,
+    llm: LLM | None,
     settings: Settings,
     *,
-    mode: Mode = "stream",
+    mode: Mode = "items",
     tokens_per_item: int = TOKENS_PER_ITEM,
 ) -> Iterator[Explanation]:
     """Each item's final explanation as soon as it is known (not necessarily in rank order).
 
-    ``mode="stream"``: the model writes numbered lines through ``llm.stream``; a line that passes
-    the check is yielded while the model still writes the rest. ``mode="json"``: one
+    ``mode="items"`` (the default): one short prompt per item (prompts/explain_item.yaml) whose
+    answer opens with the item's title, all sent as one batch when the backend has
+    ``generate_batch`` (else one call per item, each yielded when done). Small models keep this
+    format far better than a numbered list. ``mode="stream"``: the model writes numbered lines
+    through ``llm.stream``; a line that passes the check is yielded while the model still writes
+    the rest. ``mode="json"``: one
     schema-constrained ``generate`` (see :func:`schema`), so no item can be skipped — more
     reliable with small models, but nothing arrives before the whole answer. Failed and missing
     items are then regenerated together in one call (same mode), then templated. A failing LLM
-    never breaks the turn: every item then gets its template.
+    never breaks the turn: every item then gets its template, as without an LLM (``llm=None``).
     """
     checker = checker_for(catalog)
     prefs = stated_preferences(state, catalog)
@@ -502,7 +294,7 @@ def stream_explanations(
 def _check(
     checker: GroundingChecker, text: str, item: Item, stated: str, titles: Sequence[str]
 ) -> list[str]:
-    if len(text.split()) < MIN_WORDS or text.rstrip().endswith(":"):
+    if len(text.split()) < MIN_WORDS or text.rstrip().endswith((":", "…", ",")):
         return ["not a sentence"]
     if _COPIED_RE.search(text) or len(_FIELD_RE.findall(text)) >= 2:
         return ["copied the prompt"]  # grounded, but it explains nothing
@@ -510,7 +302,7 @@ def _check(
 
 
 def _answers(
-    llm: LLM,
+    llm: LLM | None,
     recs: Sequence[Recommendation],
     catalog: Catalog,
     prefs: list[str],
@@ -519,6 +311,11 @@ def _answers(
     tokens_per_item: int,
 ) -> Iterator[tuple[int, str]]:
     """``(index, raw text)`` per item the model answered, as soon as each is complete."""
+    if llm is None:
+        return
+    if mode == "items":
+        yield from _item_answers(llm, recs, catalog, prefs, retry, tokens_per_item)
+        return
     n = len(recs)
     messages = _messages(recs, catalog, prefs, retry, mode == "json")
     try:
@@ -542,6 +339,56 @@ def _answers(
         log.warning("explanations fall back to templates: %s", e)
 
 
+def _item_answers(
+    llm: LLM,
+    recs: Sequence[Recommendation],
+    catalog: Catalog,
+    prefs: list[str],
+    retry: bool,
+    budget: int,
+) -> Iterator[tuple[int, str]]:
+    """Mode "items": one conversation per item, batched where the backend can."""
+    noun = _noun(catalog)
+    convs = [
+        render(ITEM_PROMPT, noun=noun, retry=retry, has_preferences=bool(prefs),
+               preferences=prefs or ["(nothing stated yet)"], title=r.title,
+               facts=facts(catalog[r.item_id]))
+        for r in recs
+    ]  # fmt: skip
+    try:
+        if isinstance(llm, BatchLLM):
+            outs = llm.generate_batch(convs, max_new_tokens=budget)
+            for i, (conv, out) in enumerate(zip(convs, outs, strict=True)):
+                yield i, _continued(conv[-1].content, out)
+            return
+        for i, conv in enumerate(convs):
+            yield i, _continued(conv[-1].content, llm.generate(conv, max_new_tokens=budget))
+    except LLMError as e:
+        log.warning("explanations fall back to templates: %s", e)
+
+
+def _continued(opening: str, answer: str) -> str:
+    """The opening and the model's continuation of it, up to the first line break. A backend
+    that could not continue the opening may have repeated it: it is then not doubled. An answer
+    cut by the token budget keeps its complete sentences; with none it ends in "…" (rejected)."""
+    answer = answer.lstrip("\n").split("\n", 1)[0].rstrip()
+    if answer.strip().lower().startswith(opening.lower()):
+        answer = answer.strip()[len(opening) :]
+    glue = "" if answer[:1].isspace() or answer[:1] in "'’,.;:!?" else " "
+    text = f"{opening}{glue}{answer.lstrip() if glue else answer}".strip()
+    text = re.sub(r"\s+", " ", text)
+    if not re.search(r"[.!?]$", text):
+        done = re.match(r"^(.*[.!?])(?=\s)", text)
+        text = done.group(1) if done and len(done.group(1)) > len(opening) + 8 else text + "…"
+    return text
+
+
+def _noun(catalog: Catalog) -> str:
+    """What the catalog holds, in one word ("movie", "phone")."""
+    counts = Counter(it.category for it in catalog.items[:500] if it.category)
+    return counts.most_common(1)[0][0] if counts else "item"
+
+
 _PAIR_RE = re.compile(r'"(\d+)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
@@ -561,22 +408,24 @@ def explain_recommendations(
     recs: Sequence[Recommendation],
     state: DialogueState,
     catalog: Catalog,
-    llm: LLM,
+    llm: LLM | None,
     settings: Settings,
     *,
-    mode: Mode = "stream",
+    mode: Mode = "items",
     tokens_per_item: int = TOKENS_PER_ITEM,
 ) -> Explained:
     """Every recommendation with its explanation filled in, in rank order, plus the report.
 
-    The default is numbered lines (``mode="stream"``): with xgrammar on this 2-core CPU the
-    JSON-constrained decode of ``mode="json"`` ran many times slower than plain decoding.
-    See :func:`stream_explanations` for both modes.
+    See :func:`stream_explanations` for the modes. ``json`` is the slowest here: xgrammar's
+    constrained decode on this 2-core CPU ran many times slower than plain decoding.
     """
     stream = stream_explanations(
         recs, state, catalog, llm, settings, mode=mode, tokens_per_item=tokens_per_item
     )
     got = {e.rank: e for e in stream}
     exps = tuple(got[i] for i in range(len(recs)))
-    out = tuple(replace(r, explanation=e.text) for r, e in zip(recs, exps, strict=True))
+    out = tuple(
+        replace(r, explanation=e.text, explanation_source=e.source)
+        for r, e in zip(recs, exps, strict=True)
+    )
     return Explained(out, exps)

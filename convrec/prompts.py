@@ -1,6 +1,7 @@
 """Prompt files: one YAML file per LLM call in prompts/, holding Jinja templates per role.
 
-A prompt file has a ``system`` and a ``user`` template (either may be omitted), an optional
+A prompt file has a ``system`` and a ``user`` template (either may be omitted), optionally an
+``assistant`` template (the opening of the answer, which the model continues), an optional
 ``description`` and an ``example`` mapping of variables (the test suite renders every prompt with
 its example, so a template and its callers cannot drift apart silently).
 Templates render with ``StrictUndefined``, so a missing variable is an error, never an empty
@@ -17,7 +18,7 @@ from convrec.errors import ConfigError
 from convrec.types import Message
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
-ROLES = ("system", "user")
+ROLES = ("system", "user", "assistant")
 
 
 @lru_cache(maxsize=64)

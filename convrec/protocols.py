@@ -31,6 +31,17 @@ class LLM(Protocol):
 
 
 @runtime_checkable
+class BatchLLM(Protocol):
+    """An LLM that answers several independent chats in one call (batched decoding, or parallel
+    requests a server batches). A chat whose last message is the assistant's is continued from
+    that opening. Each answer stops at the first line break."""
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int | None = None
+    ) -> list[str]: ...
+
+
+@runtime_checkable
 class TextEmbedder(Protocol):
     """Sentence embeddings, L2-normalised, shape (n, dim)."""
 
@@ -72,6 +83,7 @@ class VectorStore(Protocol):
         vector: np.ndarray,
         k: int,
         where: Mapping[str, Any] | None = None,
+        ids: Sequence[str] | None = None,
     ) -> list[Hit]: ...
 
     # Metadata by id (all records when ids is None): the indexer diffs content hashes with it.

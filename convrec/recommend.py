@@ -18,6 +18,7 @@ from convrec.errors import ConvRecError, IndexError_
 from convrec.fuse import fuse
 from convrec.query import queries_from_state
 from convrec.rerank import rerank
+from convrec.state import holds, unflagged
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from convrec.explain import Explained, Explanation, Mode
     from convrec.protocols import LLM
     from convrec.retrieve import Retriever
-    from convrec.state import DialogueState
-    from convrec.types import Hit, Query, Recommendation
+    from convrec.state import Constraint, DialogueState
+    from convrec.types import Hit, Item, Query, Recommendation
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,11 @@ def rank(
     times = timings if timings is not None else {}
     k = k or settings.limits.recommendations
     chans = frozenset(channels) if channels is not None else indexed_channels(retriever)
-    queries = queries_from_state(state, catalog.name, chans, settings.fusion, image)
+    post = unflagged(state, catalog.flagged)
+    allowed = allowed_ids(catalog, post)
+    queries = queries_from_state(
+        state, catalog.name, chans, settings.fusion, image, flagged=catalog.flagged, ids=allowed
+    )
     hidden = state.hidden_items() | set(state.liked_items)
     fetch = min(settings.limits.candidates_per_channel + len(hidden), MAX_FETCH)
     times["queries"] = time.perf_counter() - clock
@@ -72,6 +77,8 @@ def rank(
     times["retrieve"] = time.perf_counter() - clock - times["queries"]
     mark = time.perf_counter()
     fused = fuse(hits, {q.name: q.weight for q in queries}, method=settings.fusion.method)
+    if post:  # constraints the ``where`` left out (list attributes without flags)
+        fused = [f for f in fused if _satisfies(catalog.get(f.item_id), post)]
     pool = [f.item_id for f in fused if f.item_id not in hidden][: settings.rerank.pool]
     vectors = _vectors(retriever, chans, [*pool, *state.liked_items, *state.disliked_items])
     max_pop = max((it.popularity or 0.0 for it in catalog.items), default=0.0)
@@ -93,6 +100,19 @@ def rank(
     times["fuse"] = time.perf_counter() - mark
     log.debug("ranked %d of %d fused in %.0f ms", len(out), len(fused), 1e3 * sum(times.values()))
     return out
+
+
+def allowed_ids(catalog: Catalog, constraints: tuple[Constraint, ...]) -> tuple[str, ...] | None:
+    """The items that satisfy ``constraints`` when one of them asks for a value ("with Tom
+    Hanks"): few items, so retrieval is restricted to them. None when all only exclude values
+    (the fused list is filtered instead) or there are none."""
+    if not any(c.op in ("eq", "in") for c in constraints):
+        return None
+    return tuple(it.id for it in catalog.items if _satisfies(it, constraints))
+
+
+def _satisfies(item: Item | None, constraints: tuple[Constraint, ...]) -> bool:
+    return item is not None and all(holds(c, item.attributes.get(c.attribute)) for c in constraints)
 
 
 def _retrieve(retriever: Retriever, queries: tuple[Query, ...], k: int) -> dict[str, list[Hit]]:
@@ -129,14 +149,16 @@ def explain(
     recs: list[Recommendation],
     state: DialogueState,
     catalog: Catalog,
-    llm: LLM,
+    llm: LLM | None,
     settings: Settings,
     *,
-    mode: Mode = "stream",
+    mode: Mode | None = None,
 ) -> Explained:
-    """Grounded one- or two-sentence explanations for ``recs`` (see :mod:`convrec.explain`)."""
+    """Grounded one- or two-sentence explanations for ``recs`` (see :mod:`convrec.explain`);
+    ``mode`` defaults to ``settings.llm.explain_mode``."""
     from convrec.explain import explain_recommendations
 
+    mode = mode or settings.llm.explain_mode
     return explain_recommendations(recs, state, catalog, llm, settings, mode=mode)
 
 
@@ -144,10 +166,10 @@ def stream_explain(
     recs: list[Recommendation],
     state: DialogueState,
     catalog: Catalog,
-    llm: LLM,
+    llm: LLM | None,
     settings: Settings,
 ) -> Iterator[Explanation]:
     """Each item's final explanation as soon as it is known (see :mod:`convrec.explain`)."""
     from convrec.explain import stream_explanations
 
-    return stream_explanations(recs, state, catalog, llm, settings, mode="stream")
+    return stream_explanations(recs, state, catalog, llm, settings, mode=settings.llm.explain_mode)

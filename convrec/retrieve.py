@@ -41,7 +41,7 @@ class Retriever:
         for q in queries:
             collection = collection_name(self.catalog, q.channel)
             vector = self._vector(q, collection, cache)
-            out[q.name] = self.store.query(collection, vector, k, where=q.where)
+            out[q.name] = self.store.query(collection, vector, k, where=q.where, ids=q.ids)
             log.debug("%s: %d hits from %s", q.name, len(out[q.name]), collection)
         return out
 

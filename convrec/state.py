@@ -15,10 +15,11 @@ can be tested without models and replayed from a log. Conflict rules (change of 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, TypeAlias, get_args
 
-from convrec.catalog.schema import flag_key
+from convrec.catalog.schema import flag_key, norm_value
 from convrec.errors import InputError
 
 Intent: TypeAlias = Literal[
@@ -282,12 +283,49 @@ def _clause(c: Constraint) -> dict[str, Any] | None:
     return {c.attribute: {_CHROMA_OP[c.op]: c.value}}
 
 
-def to_where(state: DialogueState) -> dict[str, Any] | None:
-    """The Chroma ``where`` for the hard constraints; ``$and`` only for two or more clauses."""
-    clauses = [w for w in (_clause(c) for c in state.constraints) if w is not None]
+def to_where(state: DialogueState, flagged: Collection[str] | None = None) -> dict[str, Any] | None:
+    """The Chroma ``where`` for the hard constraints; ``$and`` only for two or more clauses.
+
+    ``flagged`` names the list attributes the index holds per-value flags for (all when None);
+    constraints on other list attributes are left out here (see :func:`unflagged`).
+    """
+    kept = [
+        c for c in state.constraints if not c.multi or flagged is None or c.attribute in flagged
+    ]
+    clauses = [w for w in (_clause(c) for c in kept) if w is not None]
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def unflagged(state: DialogueState, flagged: Collection[str]) -> tuple[Constraint, ...]:
+    """The constraints :func:`to_where` leaves out: list attributes the index holds no flags for."""
+    return tuple(c for c in state.constraints if c.multi and c.attribute not in flagged)
+
+
+def holds(c: Constraint, value: object) -> bool:
+    """Whether an item whose attribute is ``value`` (None when missing) satisfies ``c``; list
+    values match case- and punctuation-insensitively, like the flags do."""
+    if c.multi or isinstance(value, tuple):
+        have = {norm_value(v) for v in (value if isinstance(value, tuple) else (value,)) if v}
+        want = {norm_value(v) for v in c.values()}
+        hit = bool(have & want)  # any value, as the ``$or`` of flags in :func:`_clause`
+        return hit if c.op in ("eq", "in") else not hit
+    if value is None:
+        return c.op in ("ne", "nin")
+    if c.op == "eq":
+        return bool(value == c.value)
+    if c.op == "ne":
+        return bool(value != c.value)
+    if c.op == "in":
+        return value in c.values()
+    if c.op == "nin":
+        return value not in c.values()
+    try:
+        bound = float(c.value)  # type: ignore[arg-type]
+        return float(value) >= bound if c.op == "gte" else float(value) <= bound  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def to_json(state: DialogueState) -> str:
@@ -336,6 +374,8 @@ __all__ = [
     "StateDelta",
     "apply",
     "from_json",
+    "holds",
     "to_json",
     "to_where",
+    "unflagged",
 ]

@@ -68,6 +68,9 @@ class Query:
     item_id: str | None = None
     where: dict[str, object] | None = None
     weight: float = 1.0
+    # Only these items may be returned (a hard constraint the ``where`` cannot express); None:
+    # any item.
+    ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,3 +83,6 @@ class Recommendation:
     breakdown: dict[str, float] = field(default_factory=dict)
     explanation: str = ""
     image: str | None = None  # absolute path of the item's first image, if it has one
+    # How the explanation was obtained: "llm" (grounded as generated), "regenerated" (grounded
+    # on the second try) or "template" (built from the item's fields); "" before explaining.
+    explanation_source: str = ""

@@ -14,7 +14,7 @@ from PIL import Image
 
 from convrec.catalog.layout import open_catalog, read_manifest, write_catalog
 from convrec.catalog.loaders import load_items
-from convrec.catalog.schema import FieldMapping, item_metadata
+from convrec.catalog.schema import FieldMapping, flagged_attributes, item_metadata
 from convrec.config import load_settings
 from convrec.errors import CatalogError
 from convrec.types import AttrValue, Item
@@ -148,6 +148,17 @@ def test_item_metadata_flattens_lists_for_chroma() -> None:
     assert meta["year"] == 1995 and meta["popularity"] == 10.0 and meta["attr_title"] == "x"
     assert all(isinstance(v, str | int | float | bool) for v in meta.values())
     assert "price" not in meta  # None is never emitted
+
+
+def test_only_small_vocabularies_get_flags() -> None:
+    items = [
+        Item(id=str(i), title=f"m{i}", attributes={"genres": ("Drama",), "cast": (f"actor {i}",)})
+        for i in range(5)
+    ]
+    assert flagged_attributes(items, limit=3) == {"genres"}
+    meta = item_metadata(items[0], flagged_attributes(items, limit=3))
+    assert meta["genres_drama"] is True and meta["cast"] == "actor 0"
+    assert not any(k.startswith("cast_") for k in meta)
 
 
 def test_round_trip_write_then_open(images: Path, tmp_path: Path) -> None:

@@ -90,6 +90,7 @@ def test_a_conversation_asks_or_recommends_streams_and_is_stored(rec: ConvRec) -
     for r in reply.recommendations:
         assert r.image and Path(r.image).is_file()
         assert r.explanation and r.breakdown
+        assert r.explanation_source in ("llm", "regenerated", "template")
         assert r.title in reply.text and r.explanation in reply.text
     assert reply.state.turns == 2 and reply.session_id == "conv"
 
@@ -115,6 +116,19 @@ def test_dislike_replaces_the_item_and_reaches_the_profile(rec: ConvRec) -> None
     assert session is not None and gone in session.state.disliked_items
     liked = rec.feedback(sid, ids[0], liked=True, rerank=False)
     assert ids[0] in liked.state.liked_items and ids[0] in rec.profile("bob").liked_items
+
+
+def test_without_an_llm_turns_use_rules_and_templates(indexed: Settings) -> None:
+    llm = indexed.llm.model_copy(update={"backend": "none"})
+    rec = ConvRec.from_config(settings=indexed.model_copy(update={"llm": llm}))
+    reply = rec.chat("a Sony phone please, just show me what you have", session_id="no-llm")
+    assert rec.llm is None
+    assert reply.action == "recommend" and reply.recommendations
+    assert all(maker(rec, r.item_id) == "Sony" for r in reply.recommendations)
+    for r in reply.recommendations:
+        assert r.explanation_source == "template" and r.explanation in reply.text
+    again = rec.chat("not that one", session_id="no-llm")
+    assert reply.recommendations[0].item_id not in {r.item_id for r in again.recommendations}
 
 
 def test_reset_forgets_the_dialogue_but_keeps_the_profile(rec: ConvRec) -> None:

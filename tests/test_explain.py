@@ -264,3 +264,55 @@ def test_real_smollm_explains_a_batch(smollm: Any) -> None:
         if e.source != "template":  # what the model said survived the checker
             assert CHECK.problems(e.text, CATALOG[r.item_id], titles=["Toy Story"]) == []
     assert 0.0 <= out.faithfulness <= 1.0
+
+
+class BatchedLLM(ScriptedLLM):
+    """A ScriptedLLM with ``generate_batch``: each queued output is one whole batch's answers."""
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int | None = None
+    ) -> list[str]:
+        self.calls.append(("batch", [m for c in conversations for m in c]))
+        out = self.outputs.pop(0)
+        assert isinstance(out, str)
+        return out.split("|")
+
+
+def test_item_mode_batches_continues_the_opening_and_falls_back() -> None:
+    recs = [rec("1", text=0.5), rec("2", text=0.4), rec("3", text=0.3)]
+    llm = BatchedLLM(
+        " is a 1995 animated comedy, like the ones you enjoy.| is a comedy starring Tom Hanks."
+        "| is a romance from 2001 by Jean-Pierre Jeunet, and",
+        " is a tense 1995 crime thriller.| is a lovely comedy and romance from 2001.",
+    )
+    out = explain_recommendations(recs, STATE, CATALOG, llm, Settings(), mode="items")
+    first, second, third = out.explanations
+    assert first.source == "llm" and first.text == (
+        "Toy Story suits you because it is a 1995 animated comedy, like the ones you enjoy."
+    )
+    assert second.source == "regenerated" and second.problems == (
+        "genre Comedy",
+        "person Tom Hanks",
+    )
+    assert third.source == "regenerated" and third.problems == ("not a sentence",)  # cut short
+    assert third.text.startswith("Amelie suits you because it is a lovely comedy")
+    assert [kind for kind, _ in llm.calls] == ["batch", "batch"]  # one call, then one retry
+    ((_, retried),) = [c for c in llm.calls[1:]]
+    assert sum(m.role == "assistant" for m in retried) == 2  # only the two failed items
+    assert retried[-1].content == "Amelie suits you because it"
+    assert "Stay strictly with the facts" in retried[0].content
+
+
+def test_item_mode_without_batching_and_without_an_llm() -> None:
+    recs = [rec("1", text=0.5), rec("3", text=0.3)]
+    llm = ScriptedLLM(
+        "Toy Story suits you because it is a 1995 comedy.\nIgnored second line.",
+        LLMError("server down"),
+        LLMError("server down"),  # the retry of the failed item
+    )
+    out = explain_recommendations(recs, STATE, CATALOG, llm, Settings(), mode="items")
+    assert [e.source for e in out.explanations] == ["llm", "template"]
+    assert out.explanations[0].text == "Toy Story suits you because it is a 1995 comedy."
+    bare = explain_recommendations(recs, STATE, CATALOG, None, Settings(), mode="items")
+    assert [e.source for e in bare.explanations] == ["template", "template"]
+    assert all(r.explanation_source == "template" for r in bare.recommendations)

@@ -161,6 +161,32 @@ def test_constraints_hold_for_every_result(movies: Setup, phones: Setup) -> None
         assert attrs.get("maker") != maker and float(attrs["screen_inches"]) >= 5.0  # type: ignore[arg-type]
 
 
+def test_constraints_on_unflagged_list_attributes(movies: Setup) -> None:
+    """Cast has too many values for per-value flags: "with X" restricts retrieval to X's movies
+    by id, "without X" filters the fused list, and both hold for every result."""
+    assert "genres" in movies.catalog.flagged and "cast" not in movies.catalog.flagged
+    meta = movies.retriever.store.get(f"{movies.catalog.name}__text")
+    assert not any(k.startswith("cast_") for m in meta.values() for k in m)
+    counts: dict[str, int] = {}
+    for it in movies.catalog.items:
+        for actor in it.attributes.get("cast", ()):  # type: ignore[union-attr]
+            counts[str(actor)] = counts.get(str(actor), 0) + 1
+    actor = max(sorted(counts), key=lambda a: counts[a])
+    assert counts[actor] >= 2
+    with_actor = DialogueState(
+        constraints=(Constraint("cast", "eq", actor.lower(), multi=True),), wishes=("a film",)
+    )
+    got = {r.item_id for r in run(movies, with_actor, k=10)}
+    assert len(got) == counts[actor] or len(got) == 10
+    assert all(actor in movies.catalog[i].attributes["cast"] for i in got)  # type: ignore[operator]
+    without = DialogueState(
+        constraints=(Constraint("cast", "ne", actor, multi=True),), wishes=("a film",)
+    )
+    rest = [r.item_id for r in run(movies, without, k=len(movies.catalog))]
+    assert len(rest) == len(movies.catalog) - counts[actor]
+    assert not any(actor in movies.catalog[i].attributes.get("cast", ()) for i in rest)  # type: ignore[operator]
+
+
 def test_hidden_items_are_never_shown(phones: Setup) -> None:
     state = DialogueState(liked=(Pref("maker", "Sony"),), wishes=("a Sony phone",))
     first = [r.item_id for r in run(phones, state, k=6)]

@@ -18,8 +18,10 @@ from convrec.state import (
     StateDelta,
     apply,
     from_json,
+    holds,
     to_json,
     to_where,
+    unflagged,
 )
 from convrec.types import AttrValue, Item
 
@@ -202,3 +204,25 @@ def test_where_filters_a_real_chroma_index(tmp_path: Path) -> None:
     assert ids(either) == {"m2", "m3"}
     only_scifi = run(StateDelta(add=(Constraint("genres", "eq", "Sci-Fi", multi=True),)))
     assert ids(only_scifi) == {"m1"}
+
+
+def test_unflagged_list_constraints_leave_the_where_and_are_checked_in_python() -> None:
+    with_actor = Constraint("cast", "eq", "Tom Hanks", multi=True)
+    state = DialogueState(constraints=(NO_HORROR, with_actor, Constraint("year", "gte", 1990)))
+    assert to_where(state, {"genres"}) == {
+        "$and": [{"genres_horror": {"$ne": True}}, {"year": {"$gte": 1990}}]
+    }
+    assert unflagged(state, {"genres"}) == (with_actor,)
+    assert to_where(state) is not None and "cast_tom_hanks" in str(to_where(state))
+    assert holds(with_actor, ("Meg Ryan", "tom hanks")) and not holds(with_actor, ("Meg Ryan",))
+    assert not holds(with_actor, None) and holds(NO_HORROR, None)
+    assert holds(NO_HORROR, ("Comedy",)) and not holds(NO_HORROR, ("horror", "Comedy"))
+    either = Constraint("genres", "in", ("Western", "Sci-Fi"), multi=True)
+    assert holds(either, ("sci fi",)) and not holds(either, ("Drama",))
+    neither = Constraint("genres", "nin", ("Western", "Sci-Fi"), multi=True)
+    assert holds(neither, ("Drama",)) and not holds(neither, ("Western",))
+    bound = Constraint("ram_gb", "lte", 4.0)
+    assert holds(bound, 4) and not holds(bound, 6.0) and not holds(bound, None)
+    assert not holds(bound, "unknown")
+    assert holds(Constraint("maker", "ne", "Sony"), "Apple")
+    assert holds(Constraint("maker", "in", ("Sony", "LG")), "LG")

@@ -150,8 +150,10 @@ class ChromaStore:
         vector: np.ndarray,
         k: int,
         where: Mapping[str, Any] | None = None,
+        ids: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """The ``k`` nearest records (score = 1 − cosine distance), optionally filtered."""
+        """The ``k`` nearest records (score = 1 − cosine distance), optionally filtered by
+        metadata (``where``) and restricted to ``ids`` (an empty ``ids`` matches nothing)."""
         col = self._collection(collection)
         q = validate_vectors(vector, self._dim(collection, col), what="query vector")
         if q.shape[0] != 1:
@@ -160,11 +162,14 @@ class ChromaStore:
             )
         if k < 1:
             raise IndexError_(f"query asked for k={k} results. Fix: ask for k ≥ 1.")
+        if ids is not None and not ids:
+            return []
         with self._calls(f"query {collection!r}"):
             res = col.query(
                 query_embeddings=q,
                 n_results=k,
                 where=dict(where) if where else None,
+                ids=list(ids) if ids is not None else None,
                 include=["distances"],
             )
         channel = channel_of(collection)

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # and rejects "json_schema" with 422; some servers take neither. The first one a server accepts
 # is remembered for the life of the client.
 FORMAT_MODES = ("json_schema", "json_object", "none")
+BATCH_WORKERS = 8  # parallel requests of one generate_batch call
 # Statuses that mean "the server does not understand this request body" (FastAPI answers 422);
 # see also _rejects_format.
 _REJECTED = {400, 422}
@@ -142,10 +143,25 @@ class OpenAICompatLLM:
 
     # -- internals -------------------------------------------------------------------------------
 
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int | None = None
+    ) -> list[str]:
+        """Several chats as parallel requests (vLLM and llama.cpp batch them on the server),
+        each answer cut at its first line break."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if not conversations:
+            return []
+        with ThreadPoolExecutor(max_workers=min(BATCH_WORKERS, len(conversations))) as pool:
+            answers = pool.map(
+                lambda c: self.generate(c, max_new_tokens=max_new_tokens), conversations
+            )
+            return [a.strip().split("\n", 1)[0] for a in answers]
+
     def _body(self, messages: Sequence[Message], max_new_tokens: int | None) -> dict[str, Any]:
         return {
             "model": self._model(),
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": _with_opening(messages),
             # llm.max_new_tokens is an upper bound: a caller may ask for fewer, never more.
             "max_tokens": min(max_new_tokens or self.max_new_tokens, self.max_new_tokens),
             "temperature": self.temperature,
@@ -236,6 +252,18 @@ class OpenAICompatLLM:
 
 class _Rejected(Exception):
     """The server refused the request body (400/422): the caller may try a simpler one."""
+
+
+def _with_opening(messages: Sequence[Message]) -> list[dict[str, str]]:
+    """The chat as the API takes it. A last assistant message (an opening the answer should
+    continue) becomes an instruction to start with it: servers differ in how, or whether, they
+    continue a final assistant message, but all of them follow this."""
+    chat = [{"role": m.role, "content": m.content} for m in messages]
+    if len(chat) > 1 and chat[-1]["role"] == "assistant":
+        opening = chat.pop()["content"]
+        ask = f"{chat[-1]['content']}\n\nStart your answer with: {opening}"
+        chat[-1] = {**chat[-1], "content": ask}
+    return chat
 
 
 def _parse(raw: bytes | str) -> dict[str, Any]:

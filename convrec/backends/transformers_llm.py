@@ -48,6 +48,8 @@ class TransformersLLM:
         start = time.perf_counter()
         location = ensure(model, settings)
         self.tokenizer = AutoTokenizer.from_pretrained(location)
+        if self.tokenizer.pad_token is None:  # batched decoding pads (left) with it
+            self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model: Any = AutoModelForCausalLM.from_pretrained(location, dtype=torch.bfloat16)
         self.model.eval()
         self.load_seconds = time.perf_counter() - start
@@ -60,11 +62,16 @@ class TransformersLLM:
         """The model named by settings.llm.model, with its token and thread limits."""
         return cls(settings.llm.model, settings)
 
-    def _inputs(self, messages: Sequence[Message]) -> Any:
+    def _template(self, messages: Sequence[Message], **kw: Any) -> Any:
+        """The chat template applied; a last assistant message is an opening to continue."""
         chat = [{"role": m.role, "content": m.content} for m in messages]
+        opening = bool(chat) and chat[-1]["role"] == "assistant"
         return self.tokenizer.apply_chat_template(
-            chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            chat, add_generation_prompt=not opening, continue_final_message=opening, **kw
         )
+
+    def _inputs(self, messages: Sequence[Message]) -> Any:
+        return self._template(messages, return_tensors="pt", return_dict=True)
 
     def _gen_kwargs(self, inputs: Any, max_new_tokens: int | None) -> dict[str, Any]:
         return {
@@ -113,6 +120,32 @@ class TransformersLLM:
             ) from e
         new = out[0, inputs["input_ids"].shape[1] :]
         return str(self.tokenizer.decode(new, skip_special_tokens=True))
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence[Message]], *, max_new_tokens: int | None = None
+    ) -> list[str]:
+        """Greedy answers to several chats in one batched decode (left-padded), each cut at its
+        first line break. On a CPU a batch of 5 short answers costs little more than one."""
+        import torch
+
+        if not conversations:
+            return []
+        texts = [self._template(c, tokenize=False) for c in conversations]
+        enc = self.tokenizer(
+            texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
+        )
+        kwargs = self._gen_kwargs(enc, max_new_tokens)
+        kwargs.update(stop_strings=["\n"], tokenizer=self.tokenizer)
+        try:
+            with torch.inference_mode():
+                out = self.model.generate(**kwargs)
+        except RuntimeError as e:
+            raise LLMError(
+                f"Batched generation with {self.name} failed: {e}. Fix: shorten the prompts."
+            ) from e
+        new = out[:, enc["input_ids"].shape[1] :]
+        answers = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return [str(a).split("\n", 1)[0] for a in answers]
 
     def stream(
         self, messages: Sequence[Message], *, max_new_tokens: int | None = None

@@ -198,7 +198,7 @@ def _index_channel(
         except OSError as e:
             log.warning("%s: item %s skipped, its input %s is unreadable (%s)", name, item.id, x, e)
             continue
-        meta: dict[str, Any] = dict(item_metadata(item))
+        meta: dict[str, Any] = dict(item_metadata(item, catalog.flagged))
         meta[META_HASH_KEY] = _digest(json.dumps(meta, sort_keys=True, default=str))
         meta[HASH_KEY] = _digest(src.model_id, src.channel, fp)
         wanted[item.id] = (item, x, meta)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -18,6 +19,10 @@ MetaValue: TypeAlias = str | int | float | bool
 
 # Separator used for list attributes joined into one metadata string (and for list cells in CSV).
 LIST_SEP = ";"
+# A list attribute with more distinct values than this in a catalog (cast, keywords) gets no
+# per-value flags: every flag is a metadata key, and tens of thousands of keys make each Chroma
+# query with a ``where`` hundreds of times slower. Constraints on it are applied by id instead.
+FLAG_LIMIT = 256
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,11 @@ class Catalog:
         except KeyError:
             raise CatalogError(f"Item {item_id!r} is not in catalog {self.name!r}.") from None
 
+    @cached_property
+    def flagged(self) -> frozenset[str]:
+        """The list attributes that get per-value flags (see :func:`flagged_attributes`)."""
+        return flagged_attributes(self.items)
+
     def image_path(self, item: Item, index: int = 0) -> Path:
         """Absolute path of one of the item's images (paths in items.jsonl are relative)."""
         return self.root / item.image_paths[index]
@@ -131,10 +141,25 @@ _KEY_SAFE = re.compile(r"[^0-9a-z]+")
 
 def flag_key(attr: str, value: str) -> str:
     """Key of the flag for one list value: ``genres`` + ``Sci-Fi`` → ``genres_sci_fi``."""
-    return f"{attr}_{_KEY_SAFE.sub('_', value.lower()).strip('_')}"
+    return f"{attr}_{norm_value(value)}"
 
 
-def item_metadata(item: Item) -> dict[str, MetaValue]:
+def flagged_attributes(items: Iterable[Item], limit: int = FLAG_LIMIT) -> frozenset[str]:
+    """List attributes with at most ``limit`` distinct values over ``items`` (genres, not cast)."""
+    values: dict[str, set[str]] = {}
+    for item in items:
+        for name, value in item.attributes.items():
+            if isinstance(value, tuple):
+                values.setdefault(name, set()).update(value)
+    return frozenset(name for name, vals in values.items() if len(vals) <= limit)
+
+
+def norm_value(value: object) -> str:
+    """A list value as its flag suffix: ``"Sci-Fi"`` → ``"sci_fi"`` (case and punctuation free)."""
+    return _KEY_SAFE.sub("_", str(value).lower()).strip("_")
+
+
+def item_metadata(item: Item, flagged: Collection[str] | None = None) -> dict[str, MetaValue]:
     """Flat, Chroma-safe metadata for filtering with ``where``.
 
     Scalars (str/int/float/bool) pass through under their attribute name. Chroma metadata cannot
@@ -142,7 +167,9 @@ def item_metadata(item: Item) -> dict[str, MetaValue]:
 
     - one string ``genres = "Animation;Comedy"`` (for display and ``$contains``-style matching), and
     - one flag per value, ``genres_animation = True`` and ``genres_comedy = True``
-      (see :func:`flag_key`), so ``where={"genres_animation": True}`` filters on one value.
+      (see :func:`flag_key`), so ``where={"genres_animation": True}`` filters on one value —
+      only for the attributes in ``flagged`` (all list attributes when None; a catalog passes
+      :attr:`Catalog.flagged`).
 
     ``category``, ``price``, ``popularity`` and ``date`` are added when set; ``None`` is never
     emitted (Chroma rejects it). Attribute names that clash with those keys are prefixed ``attr_``.
@@ -161,8 +188,9 @@ def item_metadata(item: Item) -> dict[str, MetaValue]:
         key = f"attr_{name}" if name in reserved else name
         if isinstance(value, tuple):
             meta[key] = LIST_SEP.join(value)
-            for v in value:
-                meta[flag_key(key, v)] = True
+            if flagged is None or name in flagged:
+                for v in value:
+                    meta[flag_key(key, v)] = True
         else:
             meta[key] = value
     return meta

@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from convrec.errors import ConvRecError
 
 # Each module registers one command group with `register(subparsers)`.
-COMMAND_MODULES = ("models", "catalog", "index", "search_app", "chat", "train", "bench")
+COMMAND_MODULES = (
+    "models",
+    "catalog",
+    "index",
+    "search_app",
+    "chat",
+    "train",
+    "bench",
+    "evaluate",
+)
 
 log = logging.getLogger("convrec")
 

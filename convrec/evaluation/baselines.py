@@ -12,6 +12,7 @@ Each ranker maps a dialogue context to a ranked list of catalog item ids:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import Counter
@@ -21,9 +22,12 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
+    from convrec.config import Settings
+    from convrec.convrec import ConvRec
     from convrec.protocols import TextEmbedder, VectorStore
     from convrec.types import Message
 
+log = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
@@ -112,5 +116,48 @@ class MentionedRanker:
         return list(dict.fromkeys(reversed(context.mentioned)))[:k]
 
 
-def rank_all(rankers: dict[str, Ranker], context: Context, k: int) -> dict[str, Sequence[str]]:
-    return {name: r.rank(context, k) for name, r in rankers.items()}
+class SystemRanker:
+    """Our system through its public API, ``ConvRec.recommend(messages, k)``: a fresh,
+    stateless reading of the whole context per call."""
+
+    def __init__(self, rec: ConvRec) -> None:
+        self.rec = rec
+
+    def rank(self, context: Context, k: int) -> list[str]:
+        from convrec.errors import ConvRecError
+
+        messages = [{"role": m.role, "content": m.content} for m in context.messages]
+        if not any(m["role"] == "user" for m in messages):
+            return []  # the seeker has said nothing yet: nothing to go on
+        try:
+            return [r.item_id for r in self.rec.recommend(messages, k=k, explain=False)]
+        except ConvRecError as e:
+            log.warning("the system failed on a turn: %s", e)
+            return []
+
+
+BASELINES = ("popularity", "bm25", "dense", "mentioned")
+
+
+def make_baselines(
+    catalog: Catalog, settings: Settings, names: Sequence[str] = BASELINES
+) -> dict[str, Ranker]:
+    """The named baselines on ``catalog`` (``dense`` uses the configured text model and the
+    catalog's indexed text channel)."""
+    out: dict[str, Ranker] = {}
+    for name in names:
+        if name == "popularity":
+            out[name] = PopularityRanker(catalog)
+        elif name == "bm25":
+            out[name] = BM25Ranker(catalog)
+        elif name == "dense":
+            from convrec.backends.chroma_store import make_store
+            from convrec.backends.st_embedder import SentenceTransformerEmbedder
+
+            embedder = SentenceTransformerEmbedder.from_settings(settings)
+            out[name] = DenseRanker(catalog, embedder, make_store(settings))
+        elif name == "mentioned":
+            out[name] = MentionedRanker()
+        else:
+            raise ValueError(f"Unknown baseline {name!r}. Fix: use one of {', '.join(BASELINES)}.")
+    return out

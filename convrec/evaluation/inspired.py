@@ -22,6 +22,7 @@ from convrec.catalog.titles import TitleIndex
 from convrec.errors import InputError
 from convrec.evaluation.baselines import Context, Ranker
 from convrec.evaluation.metrics import mean, ndcg_at_k, recall_at_k
+from convrec.evaluation.suite import Journal
 from convrec.types import Message, Role
 
 if TYPE_CHECKING:
@@ -123,15 +124,28 @@ def load_turns(tsv: Path, catalog: Catalog) -> tuple[list[Turn], dict[str, Any]]
 
 
 def evaluate(
-    turns: Sequence[Turn], rankers: Mapping[str, Ranker], ks: Sequence[int] = KS
+    turns: Sequence[Turn],
+    rankers: Mapping[str, Ranker],
+    ks: Sequence[int] = KS,
+    journals: Mapping[str, Journal] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Mean Recall@k and NDCG@10 per ranker, over all covered turns and deduplicated."""
+    """Mean Recall@k and NDCG@10 per ranker, over all covered turns and deduplicated.
+
+    With ``journals`` (one per ranker), each turn's ranked list is recorded as it is made and a
+    rerun reuses it, so an interrupted run resumes.
+    """
     depth = max(ks)
     out: dict[str, dict[str, float]] = {}
     for name, ranker in rankers.items():
+        journal = (journals or {}).get(name)
         rows: dict[str, list[float]] = {}
         for turn in tqdm(turns, desc=f"inspired {name}", unit="turn"):
-            ranked = ranker.rank(turn.context, depth)
+            key = f"{turn.dialog_id}:{turn.utt_id}"
+            ranked: list[str] = journal.get(key) if journal is not None and key in journal else []
+            if journal is None or key not in journal:
+                ranked = ranker.rank(turn.context, depth)
+                if journal is not None:
+                    journal.put(key, ranked)
             for variant, relevant in (("", turn.target_ids), ("dedup_", turn.new_ids)):
                 if not relevant:
                     continue

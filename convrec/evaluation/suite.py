@@ -1,0 +1,151 @@
+"""What every evaluation suite shares: its context (settings, systems, journal) and its result.
+
+A suite is a function ``run(ctx: EvalContext) -> SuiteResult``. ``convrec eval`` runs the suites
+asked for and writes one report (JSON + Markdown + PNG plots) from their results.
+
+Runs are resumable: a suite records each finished unit (a dialogue, a simulated user, a turn) in
+a :class:`Journal` under the output folder, and a rerun with the same configuration skips them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from convrec.config import Settings
+    from convrec.convrec import ConvRec
+
+log = logging.getLogger(__name__)
+
+# The two variants of our system every suite can compare: with the LLM, and rules only.
+SYSTEMS = ("full", "no-llm")
+
+# A curve: one (x, y) point per step, e.g. (k, recall@k) or (turn, success@10).
+Curve = list[tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """One suite's outcome, JSON-ready.
+
+    - ``summary``: headline metrics per system, ``{system: {metric: value}}``;
+    - ``details``: anything else worth keeping (per-unit rows, counts, notes);
+    - ``markdown``: the suite's section of report.md (headings from ``###`` down);
+    - ``curves``: plots to draw, ``{plot name: {system: [(x, y), ...]}}``; the plot name is
+      its title, e.g. ``"INSPIRED dev: Recall@k"``.
+    """
+
+    suite: str
+    summary: Mapping[str, Mapping[str, float]]
+    details: Mapping[str, Any] = field(default_factory=dict)
+    markdown: str = ""
+    curves: Mapping[str, Mapping[str, Curve]] = field(default_factory=dict)
+
+
+class Journal:
+    """Append-only JSON lines of finished units, keyed by a string.
+
+    The first line holds a fingerprint of what produced the results (configuration, quick mode,
+    seed). A journal with another fingerprint is set aside (renamed ``*.stale``), never mixed in.
+    """
+
+    def __init__(self, path: Path, fingerprint: str) -> None:
+        self.path = path
+        self._done: dict[str, Any] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            head = json.loads(lines[0]) if lines else {}
+            if head.get("fingerprint") == fingerprint:
+                for line in lines[1:]:
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:  # a run killed mid-write: redo that unit
+                        continue
+                    self._done[row["key"]] = row["value"]
+                log.info("%s: resuming, %d units already done", path.name, len(self._done))
+                return
+            path.replace(path.with_suffix(path.suffix + ".stale"))
+            log.info("%s: configuration changed; old results kept as *.stale", path.name)
+        path.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._done
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+    def get(self, key: str) -> Any:
+        return self._done.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        """Record one finished unit (flushed at once, so a killed run loses at most this one)."""
+        self._done[key] = value
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": key, "value": value}, sort_keys=True) + "\n")
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The recorded value of ``key``, computing and recording it the first time."""
+        if key not in self._done:
+            self.put(key, compute())
+        return self._done[key]
+
+
+@dataclass
+class EvalContext:
+    """What a suite may use. Systems are built lazily and shared between suites."""
+
+    settings: Settings
+    out: Path
+    quick: bool = False
+    seed: int = 0
+    tsv: Path | None = None  # the INSPIRED split (default ../shared/data/inspired/dev.tsv)
+    _systems: dict[tuple[str, str], ConvRec] = field(default_factory=dict, repr=False)
+
+    def fingerprint(self, suite: str, **extra: Any) -> str:
+        """A hash of everything that changes a suite's numbers."""
+        blob = json.dumps(
+            {
+                "suite": suite,
+                "settings": self.settings.model_dump(mode="json"),
+                "quick": self.quick,
+                "seed": self.seed,
+                **extra,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def journal(self, suite: str, name: str, **extra: Any) -> Journal:
+        """The journal ``<out>/journal/<suite>-<name>.jsonl`` for this configuration."""
+        path = self.out / "journal" / f"{suite}-{name}.jsonl"
+        return Journal(path, self.fingerprint(suite, name=name, **extra))
+
+    def system(self, name: str, catalog: str) -> ConvRec:
+        """Our system on ``catalog``: ``"full"`` (with the LLM) or ``"no-llm"`` (rules only).
+
+        Sessions live in a database under the output folder, so evaluation never touches the
+        user's conversations.
+        """
+        if name not in SYSTEMS:
+            raise ValueError(f"unknown system {name!r}; use one of {SYSTEMS}")
+        key = (name, catalog)
+        if key not in self._systems:
+            from convrec.convrec import ConvRec
+
+            data = self.settings.model_dump()
+            data["catalog"] = catalog
+            data["seed"] = self.seed
+            data["sessions"]["path"] = str(self.out / "sessions" / f"{name}-{catalog}.db")
+            if name == "no-llm":
+                data["llm"]["backend"] = "none"
+            settings = type(self.settings).model_validate(data)
+            self._systems[key] = ConvRec.from_config(settings=settings, catalog=catalog)
+        return self._systems[key]

@@ -14,10 +14,15 @@ export ANONYMIZED_TELEMETRY := False
 
 # torch and torchvision are pinned in pyproject.toml and installed in the same pip command as
 # everything else, so pip never resolves a different torch build.
+# llama-cpp-python (the `server` extra, for the OpenAI-compatible server tests) compiles llama.cpp.
+# A native build uses every instruction the CPU advertises; on virtual machines that advertise
+# AMX or AVX-512 without enabling them, the server then dies with SIGILL on its first request.
+# So build for AVX2 (any x86-64 CPU of the last decade), never -march=native.
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
-	$(BIN)/python -m pip install --quiet -e ".[dev,ui-test,server]"
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip install --quiet -e ".[dev,ui-test,server]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -64,6 +64,11 @@ class StoreSettings(_Section):
     # "embedded" uses a Chroma PersistentClient at `path`; "server" uses HttpClient(host, port)
     # against `chroma run --path DIR --host HOST --port PORT`.
     mode: Literal["embedded", "server"] = "embedded"
+    # How hard constraints reach Chroma: "ids" evaluates them over the loaded catalog and
+    # restricts every query to the matching ids (on the 9k-movie index this measured about 10x
+    # faster than a metadata filter with Chroma 1.x); "where" sends them as Chroma `where`
+    # metadata filters. Both give the same results (tests check it).
+    filter_by: Literal["ids", "where"] = "ids"
     # Embedded store directory; empty means <cache_dir>/chroma.
     path: str = ""
     host: str = "127.0.0.1"

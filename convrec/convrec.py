@@ -163,10 +163,16 @@ class ConvRec:
         *,
         image: str | Path | None = None,
         user_id: str | None = None,
+        explain: bool = True,
     ) -> Reply:
-        """One user turn; see :class:`Reply`. ``image`` asks for items like the pictured one."""
+        """One user turn; see :class:`Reply`. ``image`` asks for items like the pictured one.
+        ``explain=False`` skips the LLM explanations (each item gets its template): for
+        simulations and batch jobs that only need the ranking."""
         reply = None
-        for event in self.chat_stream(message, session_id, image=image, user_id=user_id):
+        events = self.chat_stream(
+            message, session_id, image=image, user_id=user_id, explain=explain
+        )
+        for event in events:
             reply = event.reply or reply
         assert reply is not None
         return reply
@@ -178,6 +184,7 @@ class ConvRec:
         *,
         image: str | Path | None = None,
         user_id: str | None = None,
+        explain: bool = True,
     ) -> Iterator[Event]:
         """The turn of :meth:`chat` as events: recommendations first, then the reply text as it
         is generated, then the whole Reply. Input is checked before the first event."""
@@ -190,9 +197,11 @@ class ConvRec:
                 f"Unknown session {sid!r} (strict mode). Fix: start it with "
                 "rec.new_session() first, or set sessions.strict = false."
             )
-        return self._stream(text, sid, uid, image_path)
+        return self._stream(text, sid, uid, image_path, explain)
 
-    def _stream(self, text: str, sid: str, uid: str | None, image: str | None) -> Iterator[Event]:
+    def _stream(
+        self, text: str, sid: str, uid: str | None, image: str | None, explain: bool
+    ) -> Iterator[Event]:
         with self.sessions.lock(sid):
             session = self._open_session(sid, uid)
             history = [*session.messages[-2 * self.settings.sessions.history_turns :]]
@@ -204,7 +213,7 @@ class ConvRec:
                 yield Event("recommendations", recommendations=tuple(turn.recs))
             if turn.action == "recommend" and turn.recs:
                 chunks: list[str] = []
-                for chunk in self._explain_stream(turn):
+                for chunk in self._explain_stream(turn, explain):
                     chunks.append(chunk)
                     yield Event("text", text=chunk)
                 turn.text = "".join(chunks)
@@ -457,9 +466,10 @@ class ConvRec:
         with self._compute:
             return phrase_question(decision, self.llm, catalog_noun(self.lexicon))
 
-    def _explain_stream(self, turn: _Turn) -> Iterator[str]:
+    def _explain_stream(self, turn: _Turn, use_llm: bool = True) -> Iterator[str]:
         """The reply text, one line per item in rank order, each as soon as its explanation and
-        those of the items above it are known; fills in ``turn.recs``' explanations."""
+        those of the items above it are known; fills in ``turn.recs``' explanations (templates
+        only without ``use_llm``)."""
         from convrec.recommend import stream_explain
 
         recs = turn.recs
@@ -467,7 +477,8 @@ class ConvRec:
         got: dict[int, Explanation] = {}
         sent = 0
         with self._compute:
-            for ex in stream_explain(recs, turn.state, self.catalog, self.llm, self.settings):
+            llm = self.llm if use_llm else None
+            for ex in stream_explain(recs, turn.state, self.catalog, llm, self.settings):
                 got[ex.rank] = ex
                 while sent in got:
                     e = got[sent]

@@ -103,10 +103,12 @@ def queries_from_state(
     *,
     flagged: Collection[str] | None = None,
     ids: tuple[str, ...] | None = None,
+    where: bool = True,
 ) -> tuple[Query, ...]:
     """One Query per channel route for the dialogue state, each carrying the hard constraints:
     the ``where`` of :func:`~convrec.state.to_where` (``flagged``: the list attributes the
-    index flags) and, for constraints it cannot express, the allowed ``ids``.
+    index flags; left out with ``where=False``) and the allowed ``ids`` (constraints the caller
+    evaluated itself).
 
     - ``text``: the soft preferences and wishes as text (:func:`describe_preferences`);
     - ``clip_text>image`` / ``clip_text>clip_text``: the visual wishes, for the image–text model;
@@ -120,7 +122,7 @@ def queries_from_state(
     metadata, not ids); the caller over-fetches and drops ``state.hidden_items()``.
     """
     channels = frozenset(channels)
-    where = to_where(state, flagged)
+    where_ = to_where(state, flagged) if where else None
     weights = settings.weights
     out: list[Query] = []
     text = describe_preferences(state)
@@ -128,22 +130,22 @@ def queries_from_state(
     if not text and not liked and not image:
         text = catalog
     if text and "text" in channels and weights.get("text", 1.0) > 0:
-        out.append(Query("text", "text", text, where=where, weight=_w(weights, "text"), ids=ids))
+        out.append(Query("text", "text", text, where=where_, weight=_w(weights, "text"), ids=ids))
     visual = ". ".join(w.strip() for w in state.wishes if is_visual(w))
     if visual:
         for name, channel in TEXT_ROUTES[1:]:
             if channel in channels and weights.get(name, 1.0) > 0:
                 w = _w(weights, name)
-                out.append(Query(name, channel, text=visual, where=where, weight=w, ids=ids))
+                out.append(Query(name, channel, text=visual, where=where_, weight=w, ids=ids))
     for channel, w in settings.item_weights.items():
         if channel not in channels or w <= 0:
             continue
         for item_id in liked:
             name = ITEM_ROUTE.format(item_id=item_id, channel=channel)
             out.append(
-                Query(name, channel, item_id=item_id, where=where, weight=w / len(liked), ids=ids)
+                Query(name, channel, item_id=item_id, where=where_, weight=w / len(liked), ids=ids)
             )
     if image:
-        imgs = build_queries(image=image, where=where, weights=weights, channels=channels)
+        imgs = build_queries(image=image, where=where_, weights=weights, channels=channels)
         out.extend(replace(q, ids=ids) for q in imgs)
     return tuple(out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -65,11 +66,16 @@ def rank(
     times = timings if timings is not None else {}
     k = k or settings.limits.recommendations
     chans = frozenset(channels) if channels is not None else indexed_channels(retriever)
-    post = unflagged(state, catalog.flagged)
-    allowed = allowed_ids(catalog, post)
+    if settings.store.filter_by == "ids":  # every constraint by id, no metadata filter
+        post: tuple[Constraint, ...] = ()
+        allowed = allowed_ids(catalog, state.constraints, positive_only=False)
+    else:  # metadata filters, plus ids for list attributes the index holds no flags for
+        post = unflagged(state, catalog.flagged)
+        allowed = allowed_ids(catalog, post)
     queries = queries_from_state(
-        state, catalog.name, chans, settings.fusion, image, flagged=catalog.flagged, ids=allowed
-    )
+        state, catalog.name, chans, settings.fusion, image, ids=allowed,
+        flagged=catalog.flagged, where=settings.store.filter_by == "where",
+    )  # fmt: skip
     hidden = state.hidden_items() | set(state.liked_items)
     fetch = min(settings.limits.candidates_per_channel + len(hidden), MAX_FETCH)
     times["queries"] = time.perf_counter() - clock
@@ -102,17 +108,43 @@ def rank(
     return out
 
 
-def allowed_ids(catalog: Catalog, constraints: tuple[Constraint, ...]) -> tuple[str, ...] | None:
-    """The items that satisfy ``constraints`` when one of them asks for a value ("with Tom
-    Hanks"): few items, so retrieval is restricted to them. None when all only exclude values
-    (the fused list is filtered instead) or there are none."""
-    if not any(c.op in ("eq", "in") for c in constraints):
+_ALLOWED: OrderedDict[tuple[int, tuple[Constraint, ...]], tuple[str, ...]] = OrderedDict()
+_ALLOWED_MAX = 256
+
+
+def allowed_ids(
+    catalog: Catalog, constraints: tuple[Constraint, ...], *, positive_only: bool = True
+) -> tuple[str, ...] | None:
+    """The catalog items that satisfy all ``constraints``, to restrict retrieval to; None when
+    there is nothing to restrict (no constraints, or with ``positive_only`` none that asks for
+    a value: exclusions alone are then filtered after fusion). Remembered per constraint set."""
+    if not constraints or (positive_only and not any(c.op in ("eq", "in") for c in constraints)):
         return None
-    return tuple(it.id for it in catalog.items if _satisfies(it, constraints))
+    key = (id(catalog), constraints)
+    hit = _ALLOWED.get(key)
+    if hit is None:
+        hit = tuple(it.id for it in catalog.items if _satisfies(it, constraints))
+        _ALLOWED[key] = hit
+        while len(_ALLOWED) > _ALLOWED_MAX:
+            _ALLOWED.popitem(last=False)
+    return hit
 
 
 def _satisfies(item: Item | None, constraints: tuple[Constraint, ...]) -> bool:
-    return item is not None and all(holds(c, item.attributes.get(c.attribute)) for c in constraints)
+    return item is not None and all(holds(c, field_value(item, c.attribute)) for c in constraints)
+
+
+def field_value(item: Item, name: str) -> object:
+    """The value a constraint on ``name`` sees: an attribute, or category/price/popularity/date
+    (the metadata keys :func:`~convrec.catalog.schema.item_metadata` writes for them)."""
+    if name in item.attributes:
+        return item.attributes[name]
+    if name.startswith("attr_") and name[5:] in item.attributes:
+        return item.attributes[name[5:]]
+    if name in ("category", "price", "popularity", "date"):
+        value = getattr(item, name)
+        return value if value not in ("", None) else None
+    return None
 
 
 def _retrieve(retriever: Retriever, queries: tuple[Query, ...], k: int) -> dict[str, list[Hit]]:

@@ -131,6 +131,12 @@ def test_without_an_llm_turns_use_rules_and_templates(indexed: Settings) -> None
     assert reply.recommendations[0].item_id not in {r.item_id for r in again.recommendations}
 
 
+def test_chat_without_explanations_uses_templates(rec: ConvRec) -> None:
+    reply = rec.chat("a Sony phone, just show me", session_id="quiet", explain=False)
+    assert reply.recommendations
+    assert {r.explanation_source for r in reply.recommendations} == {"template"}
+
+
 def test_reset_forgets_the_dialogue_but_keeps_the_profile(rec: ConvRec) -> None:
     reply = rec.chat("hello, a Sony phone", session_id="rs", user_id="carol")
     item = next(it.id for it in rec.items())

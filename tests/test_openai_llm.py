@@ -268,3 +268,9 @@ def test_real_timeout_raises(llama_server: str) -> None:
     msgs = [Message("user", "Write a long story about a dragon.")]
     with pytest.raises(LLMError, match=r"did not answer within timeout_s=0\.05"):
         llm.generate(msgs, max_new_tokens=400)
+
+
+def test_real_batch_with_an_opening(real_llm: OpenAICompatLLM) -> None:
+    opening = [Message("user", "What colour is the sky?"), Message("assistant", "The sky is")]
+    answers = real_llm.generate_batch([HELLO, opening], max_new_tokens=12)
+    assert len(answers) == 2 and all(a.strip() and "\n" not in a for a in answers)

@@ -161,10 +161,34 @@ def test_constraints_hold_for_every_result(movies: Setup, phones: Setup) -> None
         assert attrs.get("maker") != maker and float(attrs["screen_inches"]) >= 5.0  # type: ignore[arg-type]
 
 
+WEST_OR_HORROR = Constraint("genres", "in", ("Western", "Horror"), multi=True)
+
+
+def test_where_filters_and_id_restriction_agree(movies: Setup, phones: Setup) -> None:
+    """The two ways constraints reach Chroma (store.filter_by) return the same ranking."""
+    cases = [
+        (movies, DialogueState(constraints=(WEST_OR_HORROR, Constraint("year", "gte", 1980)),
+                               wishes=("a dark and lonely story",))),
+        (movies, DialogueState(constraints=(Constraint("genres", "ne", "Animation", multi=True),),
+                               wishes=("something for the kids",))),
+        (phones, DialogueState(constraints=(Constraint("ram_gb", "gte", 2.0),
+                                            Constraint("os", "eq", "Android")),
+                               wishes=("a white phone",))),
+    ]  # fmt: skip
+    for setup, state in cases:
+        by_ids = run(setup, state, k=10)
+        store = setup.settings.store.model_copy(update={"filter_by": "where"})
+        where = run(replace(setup, settings=setup.settings.model_copy(update={"store": store})),
+                    state, k=10)  # fmt: skip
+        assert by_ids and [r.item_id for r in by_ids] == [r.item_id for r in where]
+
+
 def test_constraints_on_unflagged_list_attributes(movies: Setup) -> None:
     """Cast has too many values for per-value flags: "with X" restricts retrieval to X's movies
     by id, "without X" filters the fused list, and both hold for every result."""
     assert "genres" in movies.catalog.flagged and "cast" not in movies.catalog.flagged
+    store = movies.settings.store.model_copy(update={"filter_by": "where"})
+    movies = replace(movies, settings=movies.settings.model_copy(update={"store": store}))
     meta = movies.retriever.store.get(f"{movies.catalog.name}__text")
     assert not any(k.startswith("cast_") for m in meta.values() for k in m)
     counts: dict[str, int] = {}

@@ -69,3 +69,22 @@ def test_configured_token_limit_is_an_upper_bound(smollm: TransformersLLM) -> No
     text = smollm.generate(long, max_new_tokens=1000)
     n = len(smollm.tokenizer(text, add_special_tokens=False)["input_ids"])
     assert 0 < n <= smollm.max_new_tokens == 64
+
+
+def test_batch_continues_openings_and_matches_single_generation(smollm: TransformersLLM) -> None:
+    from convrec.protocols import BatchLLM
+
+    assert isinstance(smollm, BatchLLM)
+    short = [Message("user", "What colour is the sky?"), Message("assistant", "The sky is")]
+    long = [
+        Message("system", "You are a helpful assistant who answers in one sentence."),
+        Message("user", "Why do people like comedies? Think about the reasons."),
+        Message("assistant", "People like comedies because"),
+    ]
+    batch = smollm.generate_batch([short, long], max_new_tokens=12)
+    assert len(batch) == 2 and all("\n" not in a for a in batch)
+    # left padding must not change the greedy answer of the shorter chat
+    alone = smollm.generate(short, max_new_tokens=12).split("\n", 1)[0]
+    assert batch[0].strip() == alone.strip() and batch[0].strip()
+    assert not batch[1].lstrip().startswith("People like comedies")  # continued, not restarted
+    assert smollm.generate_batch([]) == []

@@ -97,6 +97,7 @@ class FusionSettings(_Section):
     weights: dict[str, float] = Field(
         default_factory=lambda: {
             "text": 1.0,
+            "context": 0.5,
             "clip_text>image": 0.5,
             "clip_text>clip_text": 0.3,
             "image>image": 1.0,
@@ -109,6 +110,8 @@ class FusionSettings(_Section):
     item_weights: dict[str, float] = Field(
         default_factory=lambda: {"text": 1.0, "clip_text": 0.5, "image": 0.5}
     )
+    # How many recent messages (both speakers) the "context" route embeds as one text query.
+    context_turns: int = Field(default=2, ge=0, le=20)
     # The most recent liked items that become item-to-item queries.
     max_item_queries: int = Field(default=5, ge=0, le=50)
 

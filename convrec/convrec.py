@@ -298,7 +298,7 @@ class ConvRec:
             if m.role == "user":
                 self._check_message(m.content, False)
                 state = self._prefix_state(tuple(history[: n + 1]), state)
-        recs = self._rank(state, k, None)
+        recs = self._rank(state, k, None, history)
         return self._explain_all(state, recs) if explain else recs
 
     def _prefix_state(self, prefix: tuple[Message, ...], before: DialogueState) -> DialogueState:
@@ -423,7 +423,7 @@ class ConvRec:
     ) -> _Turn:
         delta = self._understand(history, state, shown)
         after = apply(state, delta)
-        pool = self._rank(after, max(POOL, self.settings.limits.recommendations), image)
+        pool = self._rank(after, max(POOL, self.settings.limits.recommendations), image, history)
         if image is not None:  # an example image is an explicit request for results
             decision = _recommend_decision("the user showed an example image")
         else:
@@ -452,12 +452,19 @@ class ConvRec:
         log.debug("understanding via %s %s", got.path, got.reason)
         return got.delta
 
-    def _rank(self, state: DialogueState, k: int, image: str | None) -> list[Recommendation]:
+    def _rank(
+        self,
+        state: DialogueState,
+        k: int,
+        image: str | None,
+        history: Sequence[Message] = (),
+    ) -> list[Recommendation]:
         from convrec.recommend import rank
 
+        context = context_text(history, self.settings.fusion.context_turns)
         with self._compute:
             return rank(state, self.retriever, self.catalog, self.settings, k, image,
-                        channels=self._search.channels)  # fmt: skip
+                        channels=self._search.channels, context=context)  # fmt: skip
 
     def _question(self, decision: Decision) -> str:
         from convrec.ask import phrase_question
@@ -569,6 +576,14 @@ class ConvRec:
 
 
 _NOTHING = "Nothing in the catalog matches all of that. Try removing a constraint."
+
+
+def context_text(history: Sequence[Message], turns: int) -> str:
+    """The last ``turns`` messages (both speakers) as one text for the ``context`` route: what
+    is being talked about, including what the extractors do not turn into preferences."""
+    if turns <= 0:
+        return ""
+    return " ".join(m.content.strip() for m in history[-turns:] if m.content.strip())
 
 
 def _recommend_decision(reason: str) -> Decision:

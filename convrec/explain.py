@@ -177,6 +177,7 @@ def parse_line(line: str, n_items: int) -> tuple[int, str] | None:
 
 _ROUTE_REASONS = {
     "text": "it fits what you described",
+    "context": "it fits what we talked about",
     "clip_text": "it matches the look you described",
     "image": "it looks like the photo you shared",
     "popularity": "it is popular with other users",

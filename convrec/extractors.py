@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from convrec.lexicon import STOPWORDS, Lexicon, Token, ValueRef, tokenize
+from convrec.lexicon import PEOPLE, STOPWORDS, Lexicon, Token, ValueRef, tokenize
 from convrec.numbers import attribute_for, bound_constraints
 from convrec.state import Constraint, DialogueState, Intent, Pref, Relative, Release, StateDelta
 from convrec.title_match import TitleMatch, find_titles
@@ -86,6 +86,14 @@ REJECT_ALL = _cues("none of (?:these|those|them)", "not (?:these|those)", "neith
 REJECT_ONE = _cues("not (?:that|this) one", "not for me", "nope", "not that", "something else")
 SEEN_FOCUS = _cues("(?:seen|watched|have) (?:it|that|this)(?: one)?")
 LIKE_FOCUS = _cues("(?:like|love) (?:it|that|this)(?: one)?", "perfect", "sounds (?:good|great)")
+# A role word right before a person picks the attribute ("directed by Tom Hanks" → director).
+ROLE_CUES = {
+    "director": _cues(
+        "directed by", "director", "directors", "(?:film|films|movie|movies) by", "by director"
+    ),
+    "writer": _cues("written by", "writer", "screenplay by", "scripted by"),
+    "cast": _cues("starring", "with actor", "actor", "actress", "featuring", "stars"),
+}
 ORDINAL = re.compile(_W + r"(first|second|third|fourth|fifth|last) one" + _E)
 _ORD = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
 RELATIVE: tuple[tuple[re.Pattern[str], str, str], ...] = (
@@ -166,7 +174,13 @@ def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
     for span in lex.find_values(t.toks, t.raw):
         if skip & set(range(span.first, span.last)):
             continue
-        for ref in span.refs:
+        refs = span.refs
+        role = next((a for a, cue in ROLE_CUES.items() if t.cue_before(cue, span.first, 2)), None)
+        if role and any(r.attribute == role for r in refs):
+            refs = tuple(r for r in refs if r.attribute not in PEOPLE or r.attribute == role)
+        else:
+            refs = lex.main_role(refs)
+        for ref in refs:
             if t.cue_before(RELEASE, span.first, 3) or t.cue_after(RELEASE_AFTER, span.last):
                 out.release.append(Release(ref.attribute, str(ref.value)))
             elif t.cue_before(SOFT_NEG, span.first):

@@ -110,6 +110,8 @@ class Lexicon:
     aliases: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
     cased: set[str] = field(default_factory=set)  # keys that match only when capitalised
     items: dict[str, Item] = field(default_factory=dict)
+    # (attribute, value) → items with it, for people: who is mostly an actor, who a director
+    roles: dict[tuple[str, str], int] = field(default_factory=dict)
     max_len: int = 1
     _small: dict[str, tuple[ValueRef, ...]] | None = None  # typo targets, built on first use
 
@@ -119,6 +121,7 @@ class Lexicon:
         numeric: dict[str, type] = {}
         distinct: dict[str, set[str]] = defaultdict(set)
         freq: dict[str, int] = defaultdict(int)  # how often each person appears
+        roles: dict[tuple[str, str], int] = {}
         for it in catalog.items:
             if it.category:
                 distinct["category"].add(it.category)
@@ -136,12 +139,14 @@ class Lexicon:
                     for v in value:
                         refs[norm_phrase(v)].add(ValueRef(name, v, multi=True))
                         freq[v] += name in PEOPLE
+                        if name in PEOPLE:
+                            roles[(name, v)] = roles.get((name, v), 0) + 1
                 elif value:
                     refs[norm_phrase(value)].add(ValueRef(name, value))
         if len(distinct["category"]) > 1:
             for c in distinct["category"]:
                 refs[norm_phrase(c)].add(ValueRef("category", c))
-        lex = cls(numeric=numeric, items={it.id: it for it in catalog.items})
+        lex = cls(numeric=numeric, items={it.id: it for it in catalog.items}, roles=roles)
         lex._add_variants(refs, freq)
         lex.values = {k: tuple(sorted(v, key=repr)) for k, v in refs.items() if _usable(k)}
         known = {r.attribute for rs in lex.values.values() for r in rs} | set(numeric)
@@ -227,6 +232,21 @@ class Lexicon:
                     out.append(Span(i, i + 1, refs))
                 i += 1
         return out
+
+    def main_role(self, refs: tuple[ValueRef, ...]) -> tuple[ValueRef, ...]:
+        """One person named in several roles ("Tom Hanks": cast, director, writer) → the role
+        they hold most often (ties: director, cast, writer…); other refs are kept as they are."""
+        people = [r for r in refs if r.attribute in PEOPLE]
+        if len({str(r.value) for r in people}) != 1 or len(people) < 2:
+            return refs
+        best = max(
+            people,
+            key=lambda r: (
+                self.roles.get((r.attribute, str(r.value)), 0),
+                -PEOPLE.index(r.attribute),
+            ),
+        )
+        return tuple(r for r in refs if r.attribute not in PEOPLE or r is best)
 
     def typo(self, word: str) -> tuple[ValueRef, ...]:
         """Values of small-vocabulary attributes (genres, maker, os, category) within one typo

@@ -104,6 +104,7 @@ def queries_from_state(
     flagged: Collection[str] | None = None,
     ids: tuple[str, ...] | None = None,
     where: bool = True,
+    context: str = "",
 ) -> tuple[Query, ...]:
     """One Query per channel route for the dialogue state, each carrying the hard constraints:
     the ``where`` of :func:`~convrec.state.to_where` (``flagged``: the list attributes the
@@ -111,6 +112,8 @@ def queries_from_state(
     evaluated itself).
 
     - ``text``: the soft preferences and wishes as text (:func:`describe_preferences`);
+    - ``context``: the recent dialogue itself (``context``) on the text channel, for what the
+      conversation is about beyond the extracted preferences;
     - ``clip_text>image`` / ``clip_text>clip_text``: the visual wishes, for the image–text model;
     - ``like:<id>><channel>``: each liked item's own stored vector (never its re-embedded title)
       on every channel it is indexed in, weight ``settings.item_weights[channel] / n``;
@@ -131,6 +134,10 @@ def queries_from_state(
         text = catalog
     if text and "text" in channels and weights.get("text", 1.0) > 0:
         out.append(Query("text", "text", text, where=where_, weight=_w(weights, "text"), ids=ids))
+    context = context.strip()
+    if context and "text" in channels and weights.get("context", 0.0) > 0:
+        w = weights["context"]
+        out.append(Query("context", "text", context, where=where_, weight=w, ids=ids))
     visual = ". ".join(w.strip() for w in state.wishes if is_visual(w))
     if visual:
         for name, channel in TEXT_ROUTES[1:]:

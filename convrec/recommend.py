@@ -56,11 +56,14 @@ def rank(
     *,
     channels: Iterable[str] | None = None,
     timings: dict[str, float] | None = None,
+    context: str = "",
 ) -> list[Recommendation]:
     """The top ``k`` catalog items for the dialogue state, each with its per-term breakdown.
 
     ``channels`` are the indexed channels (detected from the store when None; pass them to save
     a lookup per turn). ``timings``, when given, receives the seconds spent per step.
+    ``context`` is the recent dialogue text, for the ``context`` route (see
+    :func:`~convrec.query.queries_from_state`).
     """
     clock = time.perf_counter()
     times = timings if timings is not None else {}
@@ -74,7 +77,7 @@ def rank(
         allowed = allowed_ids(catalog, post)
     queries = queries_from_state(
         state, catalog.name, chans, settings.fusion, image, ids=allowed,
-        flagged=catalog.flagged, where=settings.store.filter_by == "where",
+        flagged=catalog.flagged, where=settings.store.filter_by == "where", context=context,
     )  # fmt: skip
     hidden = state.hidden_items() | set(state.liked_items)
     fetch = min(settings.limits.candidates_per_channel + len(hidden), MAX_FETCH)

@@ -42,6 +42,8 @@ DEFAULT_TSV = HERE.parents[1] / "shared" / "data" / "inspired" / "dev.tsv"
 GRID: dict[str, tuple[float | str, ...]] = {
     "fusion.method": ("rrf", "weighted"),
     "fusion.weights.text": (0.25, 0.5, 1.0, 2.0),
+    "fusion.weights.context": (0.0, 0.25, 0.5, 1.0, 2.0),
+    "fusion.context_turns": (1, 2, 3, 4),
     "fusion.weights.clip_text>clip_text": (0.0, 0.15, 0.3, 0.6),
     "fusion.item_weights.text": (0.5, 1.0, 2.0),
     "fusion.item_weights.clip_text": (0.0, 0.25, 0.5, 1.0),
@@ -74,6 +76,7 @@ def scorer(
     rec: Any, turns: Sequence[Turn], states: Sequence[Any]
 ) -> Callable[[Any], dict[str, float]]:
     """A function from settings to mean R@10 / NDCG@10 over ``turns`` (states precomputed)."""
+    from convrec.convrec import context_text
     from convrec.recommend import rank
 
     def score(settings: Any) -> dict[str, float]:
@@ -82,8 +85,9 @@ def scorer(
             if state is None:
                 ranked: list[str] = []
             else:
+                context = context_text(turn.context.messages, settings.fusion.context_turns)
                 recs = rank(state, rec.retriever, rec.catalog, settings, 10,
-                            channels=rec._search.channels)  # fmt: skip
+                            channels=rec._search.channels, context=context)  # fmt: skip
                 ranked = [r.item_id for r in recs]
             r10.append(recall_at_k(ranked, turn.target_ids, 10))
             ndcg.append(ndcg_at_k(ranked, turn.target_ids, 10))

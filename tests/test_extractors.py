@@ -242,3 +242,20 @@ def test_values_with_one_typo_and_titles_that_are_values(movies: Lexicon, phones
     assert Constraint("maker", "eq", "Samsung") in extract("a samsng please", phones).add
     assert extract("a drama after 1990", movies).like == (Pref("genres", "Drama"),)
     assert extract("una comedia, sin terror", movies).like == (Pref("genres", "Comedy"),)
+
+
+def test_a_person_in_several_roles_gets_the_main_one_unless_a_role_word_says() -> None:
+    from convrec.catalog.schema import Catalog
+    from convrec.lexicon import Lexicon
+    from convrec.types import Item
+
+    def film(i: int, **people: tuple[str, ...]) -> Item:
+        return Item(str(i), f"Film {i}", attributes=dict(people))
+
+    items = [film(i, cast=("Tom Hanks",)) for i in range(4)]
+    items += [film(9, director=("Tom Hanks",), writer=("Tom Hanks",), cast=("Meg Ryan",))]
+    lex = Lexicon.from_catalog(Catalog("films", Path("."), tuple(items)))
+    assert [p.attribute for p in extract("I am a big Tom Hanks fan", lex).like] == ["cast"]
+    directed = extract("something directed by Tom Hanks", lex).like
+    assert [p.attribute for p in directed] == ["director"]
+    assert [p.attribute for p in extract("written by Tom Hanks", lex).like] == ["writer"]

@@ -130,6 +130,7 @@ class GroundingChecker:
     ) -> list[str]:
         """Unsupported claims of ``text`` about ``item`` ([] when grounded).
 
+        Sentences quoted from the item's own description are grounded by definition.
         ``stated`` is what the user said (their numbers may be repeated back); ``titles`` are
         titles the text may quote (the item's own is always allowed) and are removed before
         checking, so "Black Swan" claims neither a colour nor a genre.
@@ -137,6 +138,9 @@ class GroundingChecker:
         for title in sorted({item.title, *titles}, key=len, reverse=True):
             if title:
                 text = re.sub(re.escape(title), " ", text, flags=re.IGNORECASE)
+        for sentence in re.split(r"(?<=[.!?])\s+", item.description):  # quoting it is grounded
+            if len(sentence) >= 20 and sentence in text:
+                text = text.replace(sentence, " ")
         fields = _item_text(item)
         low = fields.replace(item.title, " ").lower()  # "Black Swan" is no evidence of a colour
         out: list[str] = []

@@ -90,14 +90,15 @@ class LimitsSettings(_Section):
 
 class FusionSettings(_Section):
     # How channel rankings are fused: "rrf" (reciprocal rank) or "weighted" (normalised scores).
-    method: Literal["rrf", "weighted"] = "rrf"
+    # Defaults tuned on INSPIRED dev (eval/tune.py, report in eval/reports/tune/).
+    method: Literal["rrf", "weighted"] = "weighted"
     # Weight per query route (query source > target channel). Text queries reach the text channel
     # and, through the image–text model, item images and item CLIP text; image queries reach the
     # two CLIP channels. 0 switches a route off.
     weights: dict[str, float] = Field(
         default_factory=lambda: {
-            "text": 1.0,
-            "context": 0.5,
+            "text": 0.25,
+            "context": 1.0,
             "clip_text>image": 0.5,
             "clip_text>clip_text": 0.3,
             "image>image": 1.0,
@@ -119,7 +120,7 @@ class FusionSettings(_Section):
 class RerankSettings(_Section):
     # Terms added to the fused channel score (each appears in a recommendation's breakdown).
     # Boost from similarity to liked items, penalty from similarity to disliked ones.
-    liked_weight: float = Field(default=0.5, ge=0)
+    liked_weight: float = Field(default=0.25, ge=0)
     disliked_weight: float = Field(default=0.5, ge=0)
     # Popularity prior: strongest at cold start, fading as preferences accumulate.
     popularity_weight: float = Field(default=0.2, ge=0)

@@ -113,7 +113,8 @@ def queries_from_state(
 
     - ``text``: the soft preferences and wishes as text (:func:`describe_preferences`);
     - ``context``: the recent dialogue itself (``context``) on the text channel, for what the
-      conversation is about beyond the extracted preferences;
+      conversation is about beyond the extracted preferences (not with an image: the photo is
+      then what "this" refers to);
     - ``clip_text>image`` / ``clip_text>clip_text``: the visual wishes, for the image–text model;
     - ``like:<id>><channel>``: each liked item's own stored vector (never its re-embedded title)
       on every channel it is indexed in, weight ``settings.item_weights[channel] / n``;
@@ -134,7 +135,7 @@ def queries_from_state(
         text = catalog
     if text and "text" in channels and weights.get("text", 1.0) > 0:
         out.append(Query("text", "text", text, where=where_, weight=_w(weights, "text"), ids=ids))
-    context = context.strip()
+    context = context.strip() if not image else ""  # with a photo, "more like this" means it
     if context and "text" in channels and weights.get("context", 0.0) > 0:
         w = weights["context"]
         out.append(Query("context", "text", context, where=where_, weight=w, ids=ids))

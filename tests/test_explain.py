@@ -316,3 +316,12 @@ def test_item_mode_without_batching_and_without_an_llm() -> None:
     bare = explain_recommendations(recs, STATE, CATALOG, None, Settings(), mode="items")
     assert [e.source for e in bare.explanations] == ["template", "template"]
     assert all(r.explanation_source == "template" for r in bare.recommendations)
+
+
+def test_quoting_the_items_own_description_is_grounded() -> None:
+    knight = Item("k", "The Dark Knight", "Batman raises the stakes in his war on crime.", "movie",
+                  {"genres": ("Action", "Crime")})  # fmt: skip
+    checker = GroundingChecker([*ITEMS, Item("w", "Platoon", "", "movie", {"genres": ("War",)})])
+    quoted = "It has the Action you asked for. Batman raises the stakes in his war on crime."
+    assert checker.problems(quoted, knight) == []
+    assert checker.problems("A gripping war film.", knight) == ["genre War"]

@@ -128,11 +128,15 @@ def test_disliked_item_pushes_its_neighbours_down(movies: Setup) -> None:
     bad = before[0]
     store, name = movies.retriever.store, f"{movies.catalog.name}__text"
     vec = dict(zip(before, store.vectors(name, before), strict=True))
-    nearest = max(before[1:10], key=lambda i: float(np.dot(vec[i], vec[bad])))
-    after = [r.item_id for r in run(movies, replace(state, disliked_items=(bad,)), k=40)]
-    assert bad not in after
-    place = before.index(nearest) - 1  # its place once `bad` is gone, if nothing else changed
-    assert nearest not in after or after.index(nearest) > place, (before[:10], after[:10])
+    sims = {i: float(np.dot(vec[i], vec[bad])) for i in before[1:10]}
+    nearest, farthest = max(sims, key=sims.__getitem__), min(sims, key=sims.__getitem__)
+    after = run(movies, replace(state, disliked_items=(bad,)), k=40)
+    assert bad not in [r.item_id for r in after]
+    penalty = {r.item_id: r.breakdown.get("disliked_items", 0.0) for r in after}
+    weight = movies.settings.rerank.disliked_weight
+    for item_id, sim in sims.items():  # the penalty is the weighted cosine to the disliked item
+        assert penalty[item_id] == pytest.approx(-weight * max(sim, 0.0), abs=1e-3)
+    assert penalty[nearest] < penalty[farthest] <= 0.0  # the closest pays the most
 
 
 def test_constraints_hold_for_every_result(movies: Setup, phones: Setup) -> None:

@@ -147,6 +147,18 @@ def test_upsert_replaces_and_delete_removes(store: ChromaStore, col: str) -> Non
         store.vectors(col, ["b"])
 
 
+def test_id_restriction_skips_ids_the_collection_lacks(store: ChromaStore, col: str) -> None:
+    rng = np.random.default_rng(2)
+    vecs = unit(rng, 3)
+    store.upsert(col, ["a", "b", "c"], vecs, [{"v": 1}] * 3)
+    got = store.query(col, vecs[0], k=3, ids=["b", "ghost", "a"])  # Chroma alone refuses "ghost"
+    assert {h.item_id for h in got} == {"a", "b"} and got[0].item_id == "a"
+    assert store.query(col, vecs[0], k=3, ids=["ghost"]) == []
+    store.upsert(col, ["d"], vecs[[0]], [{"v": 1}])  # writes keep the known ids current
+    store.delete(col, ["a"])
+    assert {h.item_id for h in store.query(col, vecs[0], k=3, ids=["a", "d"])} == {"d"}
+
+
 def test_where_and_filter(store: ChromaStore, col: str) -> None:
     rng = np.random.default_rng(2)
     n = 30

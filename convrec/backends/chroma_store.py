@@ -77,6 +77,10 @@ class ChromaStore:
         self.server = server
         self._dims: dict[str, int] = {}
         self._cols: dict[str, Any] = {}  # open collection handles; queries skip a lookup
+        # ids per collection, loaded on the first id-restricted query: Chroma refuses a query
+        # whose ``ids`` name a record the collection lacks (a phone without a photo has no
+        # ``image`` record), so restrictions are intersected with this first.
+        self._members: dict[str, set[str]] = {}
         self._max_batch: int | None = None
 
     # -- construction ------------------------------------------------------------------------
@@ -134,6 +138,8 @@ class ChromaStore:
                     embeddings=arr[i : i + step],
                     metadatas=[dict(m) for m in metadatas[i : i + step]],
                 )
+        if collection in self._members:
+            self._members[collection].update(ids)
 
     def delete(self, collection: str, ids: Sequence[str]) -> None:
         """Remove ``ids`` (absent ids are ignored)."""
@@ -143,6 +149,7 @@ class ChromaStore:
         with self._calls(f"delete from {collection!r}"):
             for i in range(0, len(ids), self.max_batch):
                 col.delete(ids=list(ids[i : i + self.max_batch]))
+        self._members.get(collection, set()).difference_update(ids)
 
     def query(
         self,
@@ -162,8 +169,11 @@ class ChromaStore:
             )
         if k < 1:
             raise IndexError_(f"query asked for k={k} results. Fix: ask for k ≥ 1.")
-        if ids is not None and not ids:
-            return []
+        if ids is not None:
+            members = self._member_ids(collection)
+            ids = [i for i in ids if i in members]
+            if not ids:
+                return []
         with self._calls(f"query {collection!r}"):
             res = col.query(
                 query_embeddings=q,
@@ -232,6 +242,12 @@ class ChromaStore:
     def exists(self, collection: str) -> bool:
         return collection in self.collections()
 
+    def _member_ids(self, collection: str) -> set[str]:
+        """Every id in ``collection`` (remembered; kept current by this store's writes)."""
+        if collection not in self._members:
+            self._members[collection] = set(self.get(collection))
+        return self._members[collection]
+
     def count(self, collection: str) -> int:
         return int(self._collection(collection).count()) if self.exists(collection) else 0
 
@@ -249,6 +265,7 @@ class ChromaStore:
                 self.client.delete_collection(collection)
         self._dims.pop(collection, None)
         self._cols.pop(collection, None)
+        self._members.pop(collection, None)
 
     def disk_bytes(self) -> int | None:
         """Bytes on disk of an embedded store; None for a server (its disk is not ours)."""

@@ -57,7 +57,7 @@ def run_suites(ctx: EvalContext, names: Sequence[str]) -> list[SuiteResult]:
 def verdict(results: Sequence[SuiteResult]) -> list[str]:
     """One line per headline metric: does the full system beat every baseline?"""
     lines = []
-    for r, metric in ((r, m) for r in results for m in HEADLINE.get(r.suite, ())):
+    for r, metric in ((res, m) for res in results for m in HEADLINE.get(res.suite, ())):
         if metric not in r.summary.get("full", {}):
             continue
         ours = r.summary["full"][metric]

@@ -1,0 +1,124 @@
+"""`convrec eval --quick` end to end, as CI runs it: the real CLI, the real tiny models, real
+Chroma, and small real catalogs named like the shipped ones (every item a quick dialogue or the
+first INSPIRED turns name, plus the most popular), in a temporary cache."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from convrec.catalog.schema import Catalog
+from convrec.config import Settings
+
+EVAL = Path(__file__).resolve().parents[1] / "eval"
+_TSVS = [
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "inspired" / "dev.tsv",
+    Path("/work/shared/data/inspired/dev.tsv"),
+]
+INSPIRED_DEV = next((p for p in _TSVS if p.is_file()), _TSVS[0])
+
+
+def _named(full: Catalog, text: str) -> set[str]:
+    """Items whose title the text quotes (word-bounded, case-insensitive)."""
+    low = text.lower()
+    return {
+        it.id
+        for it in full.items
+        if len(it.title) >= 4 and re.search(rf"(?<!\w){re.escape(it.title.lower())}(?!\w)", low)
+    }
+
+
+def _subset(full: Catalog, keep: set[str], settings: Settings, popular: int) -> None:
+    from convrec.catalog.layout import catalog_dir, write_catalog
+
+    ranked = sorted(full.items, key=lambda it: -(it.popularity or 0.0))
+    keep = keep | {it.id for it in ranked[:popular]}
+    items = [  # absolute image paths: the subset lives in another cache
+        replace(
+            it, image_paths=tuple(str(full.image_path(it, i)) for i in range(len(it.image_paths)))
+        )
+        for it in full.items
+        if it.id in keep
+    ]
+    write_catalog(catalog_dir(full.name, settings), items, {"name": full.name})
+
+
+@pytest.fixture(scope="module")
+def small_cache(settings_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    from convrec.backends.chroma_store import make_store
+    from convrec.backends.clip_embedder import make_image_text_embedder
+    from convrec.backends.st_embedder import SentenceTransformerEmbedder
+    from convrec.catalog.build import build_catalog
+    from convrec.catalog.index import index_catalog
+    from convrec.catalog.layout import open_catalog
+    from convrec.evaluation.inspired import load_turns
+
+    source = settings_factory(tmp_path_factory.mktemp("eval-full"))
+    settings = settings_factory(tmp_path_factory.mktemp("eval-small"))
+    quick = "\n".join(p.read_text() for p in sorted((EVAL / "dialogues").glob("*.yaml")))
+    movies = build_catalog("movies", source).catalog
+    keep = _named(movies, quick)
+    if INSPIRED_DEV.is_file():
+        turns, _ = load_turns(INSPIRED_DEV, movies)
+        for t in turns[:8]:
+            keep |= set(t.target_ids) | set(t.context.mentioned)
+    _subset(movies, keep, settings, popular=150)
+    phones = build_catalog("phones", source).catalog
+    photos = [it for it in phones.items if it.image_paths]
+    _subset(phones, _named(phones, quick) | {it.id for it in photos[::40]}, settings, popular=30)
+    store = make_store(settings)
+    text, clip = (
+        SentenceTransformerEmbedder.from_settings(settings),
+        make_image_text_embedder(settings),
+    )
+    index_catalog(open_catalog("phones", settings), settings, store, text, clip)
+    index_catalog(open_catalog("movies", settings), settings, store, text, clip,
+                  channels=("text", "clip_text"))  # fmt: skip
+    return settings
+
+
+@pytest.mark.skipif(not INSPIRED_DEV.is_file(), reason="the INSPIRED dev split is not here")
+def test_quick_eval_writes_the_report_and_resumes(
+    small_cache: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from convrec.cli import main
+
+    env = {
+        "CACHE_DIR": small_cache.cache_dir,
+        "MODELS_DIR": small_cache.models_dir,
+        "DOWNLOADS_DIR": small_cache.downloads_dir,
+        "LLM__MODEL": "smollm2-135m",
+        "LLM__MAX_NEW_TOKENS": "48",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(f"CONVREC_{key}", str(value))
+    out = tmp_path / "report"
+    args = ["eval", "--suite", "all", "--quick", "--out", str(out), "--tsv", str(INSPIRED_DEV)]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["suites"]) == {"scripted", "simulated", "inspired"} and report["quick"]
+    for name, suite in report["suites"].items():
+        summary = suite["summary"]
+        assert {"full", "no-llm"} <= set(summary), name
+        for system, metrics in summary.items():
+            rates = {k: v for k, v in metrics.items() if "rate" in k or "@" in k}
+            assert all(0.0 <= v <= 1.0 for v in rates.values()), (name, system, metrics)
+    inspired = report["suites"]["inspired"]["summary"]
+    assert {"popularity", "bm25", "dense", "mentioned"} <= set(inspired)
+    assert inspired["mentioned"].get("dedup_R@10", 0.0) == 0.0  # it can only repeat
+    scripted = report["suites"]["scripted"]["summary"]
+    assert all(m["out_of_catalog_rate"] == 0.0 for m in scripted.values())
+    md = (out / "report.md").read_text()
+    for png in report["plots"].values():
+        assert (out / png).read_bytes()[:4] == b"\x89PNG" and f"]({png})" in md
+    # a rerun resumes from the journals and gives the same numbers
+    assert main(args) == 0
+    again = json.loads((out / "report.json").read_text())
+    assert {k: v["summary"] for k, v in again["suites"].items()} == {
+        k: v["summary"] for k, v in report["suites"].items()
+    }

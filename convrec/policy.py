@@ -113,6 +113,11 @@ def info_gain(
     return _entropy(w) - expected, options
 
 
+def _told(state: DialogueState) -> int:
+    """How many preferences, wishes and disliked items the user has told us."""
+    return len(state.liked) + len(state.disliked) + len(state.wishes) + len(state.disliked_items)
+
+
 @dataclass(frozen=True)
 class Policy:
     """The ask-or-recommend rules; see the module docstring for what each threshold does."""
@@ -132,9 +137,15 @@ class Policy:
         return cls(max_questions=limits.max_questions, top_k=limits.recommendations, **overrides)
 
     def weights(self, scores: Sequence[float]) -> list[float]:
-        """Softmax of the scores at ``temperature`` (sharper for smaller values)."""
+        """Softmax of the scores at ``temperature`` (sharper for smaller values), widened to
+        the scores' standard deviation when that is larger: how concentrated the candidates
+        are must not depend on the scale of the fusion method's scores."""
         top = max(scores, default=0.0)
-        exp = [math.exp((s - top) / self.temperature) for s in scores]
+        n = max(len(scores), 1)
+        mean = sum(scores) / n
+        spread = math.sqrt(sum((s - mean) ** 2 for s in scores) / n)
+        temperature = max(self.temperature, spread)
+        exp = [math.exp((s - top) / temperature) for s in scores]
         total = sum(exp)
         return [e / total for e in exp]
 
@@ -153,7 +164,11 @@ class Policy:
         items = [it for it, _ in candidates]
         w = self.weights([s for _, s in candidates])
         top = sum(sorted(w, reverse=True)[: self.top_k])
-        if top >= self.concentration:
+        # At a cold start (nothing said beyond "a phone") the ranking is only the popularity
+        # prior, however concentrated its scores look: ask first.
+        narrowing = [c for c in state.constraints if c.attribute != "category"]
+        cold = not narrowing and not state.liked_items and not _told(state)
+        if top >= self.concentration and not cold:
             return Decision("recommend", f"top {self.top_k} hold {top:.0%} of the weight")
         best: tuple[float, str, tuple[str, ...]] | None = None
         for attr in self.askable(state, items):

@@ -83,10 +83,18 @@ def test_budget_then_recommend() -> None:
 
 def test_recommends_when_concentrated_or_asked() -> None:
     peaked = [(it, 0.9 if i < 3 else 0.3) for i, (it, _) in enumerate(FLAT)]
-    d = Policy(concentration=0.6).decide(DialogueState(), peaked)
+    told = DialogueState(wishes=("a phone with a good camera",))
+    d = Policy(concentration=0.6).decide(told, peaked)
     assert d.action == "recommend" and "weight" in d.reason
     # the same candidates with a stricter threshold still get a question
-    assert Policy(concentration=0.9999999).decide(DialogueState(), peaked).action == "ask"
+    assert Policy(concentration=0.9999999).decide(told, peaked).action == "ask"
+    # at a cold start the ranking is only the prior, however peaked: ask first
+    assert Policy(concentration=0.6).decide(DialogueState(), peaked).action == "ask"
+    # concentration does not depend on the scale of the scores
+    wide = [(it, 10 * s) for it, s in peaked]
+    assert Policy(concentration=0.6).weights([s for _, s in wide]) == pytest.approx(
+        Policy(concentration=0.6).weights([s for _, s in peaked]), abs=0.05
+    )
     insist = apply(DialogueState(), StateDelta(intent="recommend", insist=True))
     assert Policy().decide(insist, FLAT).action == "recommend"
     assert Policy(top_k=5).decide(DialogueState(), FLAT[:4]).action == "recommend"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from convrec.config import Settings
     from convrec.convrec import ConvRec
+    from convrec.protocols import LLM
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,15 @@ class EvalContext:
     seed: int = 0
     tsv: Path | None = None  # the INSPIRED split (default ../shared/data/inspired/dev.tsv)
     _systems: dict[tuple[str, str], ConvRec] = field(default_factory=dict, repr=False)
+    _shared_llm: list[LLM] = field(default_factory=list, repr=False)
+
+    def _llm(self) -> LLM:
+        """The configured LLM, loaded once and shared by the full system on every catalog."""
+        if not self._shared_llm:
+            from convrec.backends import make_llm
+
+            self._shared_llm.append(make_llm(self.settings))
+        return self._shared_llm[0]
 
     def fingerprint(self, suite: str, **extra: Any) -> str:
         """A hash of everything that changes a suite's numbers."""
@@ -143,9 +154,12 @@ class EvalContext:
             data = self.settings.model_dump()
             data["catalog"] = catalog
             data["seed"] = self.seed
-            data["sessions"]["path"] = str(self.out / "sessions" / f"{name}-{catalog}.db")
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{name}-{catalog}").strip("-")
+            data["sessions"]["path"] = str(self.out / "sessions" / f"{safe}.db")
             if name == "no-llm":
                 data["llm"]["backend"] = "none"
             settings = type(self.settings).model_validate(data)
-            self._systems[key] = ConvRec.from_config(settings=settings, catalog=catalog)
+            full = name == "full" and self.settings.llm.backend != "none"
+            llm = self._llm() if full else None  # one model for every catalog
+            self._systems[key] = ConvRec.from_config(settings=settings, catalog=catalog, llm=llm)
         return self._systems[key]

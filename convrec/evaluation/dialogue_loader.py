@@ -297,9 +297,11 @@ def load_dialogues(
     catalog_for: Callable[[str], Catalog] | None = None,
     *,
     catalogs: Sequence[str] | None = None,
+    quick_only: bool = False,
 ) -> list[Dialogue]:
     """Every dialogue of the YAML files (a directory means its ``*.yaml``), resolved against the
-    catalogs ``catalog_for(name)`` opens. ``catalogs`` keeps only dialogues of those catalogs.
+    catalogs ``catalog_for(name)`` opens. ``catalogs`` keeps only dialogues of those catalogs;
+    ``quick_only`` only those marked ``quick: true`` (the others are not resolved at all).
     Errors name the file and the dialogue and say how to fix the entry."""
     import yaml
 
@@ -335,6 +337,8 @@ def load_dialogues(
                 raise InputError(f"{where}: id already used in {seen[name]}. Fix: rename one")
             seen[name] = path.name
             if catalogs is not None and raw.get("catalog", default) not in catalogs:
+                continue
+            if quick_only and raw.get("quick") is not True:
                 continue
             try:
                 d = parse_dialogue(raw, default, vocab_for)

@@ -14,7 +14,7 @@ from convrec.evaluation.suite import SYSTEMS, EvalContext, SuiteResult
 log = logging.getLogger(__name__)
 
 CURVE_KS = (1, 5, 10, 20, 50)
-QUICK_TURNS = 6
+QUICK_TURNS = 4
 # Published numbers on INSPIRED, from papers with a DIFFERENT catalog and setup: context only.
 REFERENCES = (
     ("GPT-4 zero-shot (He et al., CIKM 2023)", {"R@1": 0.066, "R@10": 0.185, "R@20": 0.218}),

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 SUITE = "scripted"
 CATALOGS = ("phones", "movies")
-QUICK_PER_CATALOG = 2  # dialogues per catalog in quick mode (those tagged `quick: true`)
+QUICK_PER_CATALOG = 1  # dialogues per catalog in quick mode (those tagged `quick: true`)
 MAX_FAILURES_SHOWN = 40  # failing expectations listed in the markdown
 SystemFor = Callable[[str], "ConvRec"]  # catalog name → the system on that catalog
 
@@ -151,7 +151,8 @@ def run(
     if skipped:
         log.warning("scripted dialogues: catalogs %s are not built; their dialogues are skipped",
                     skipped)  # fmt: skip
-    dialogues = load_dialogues(paths, partial(open_catalog, settings=ctx.settings), catalogs=built)
+    dialogues = load_dialogues(paths, partial(open_catalog, settings=ctx.settings),
+                               catalogs=built, quick_only=ctx.quick)  # fmt: skip
     if ctx.quick:
         dialogues = quick_subset(dialogues)
     log.info("scripted dialogues: %d on %s", len(dialogues), ", ".join(built))

@@ -1,0 +1,117 @@
+"""The simulated-users suite's result: summary, curves, details and its report section.
+
+``summary[system]`` starts with the attribute-mode numbers pooled over the catalogs (``success@10``
+is the headline the report's verdict compares), then ``"<catalog> <mode> <metric>"`` for each run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from convrec.evaluation.simulator import LIST, MAX_TURNS, Dialogue, metrics
+from convrec.evaluation.suite import Curve, SuiteResult
+
+HEADLINE = ("success@1", f"success@{LIST}", f"turns_to_success@{LIST}", "recall@10", "recall@50",
+            "questions", "leak_drops", "invalid_drops", "unfaithful_drops", "users")  # fmt: skip
+CURVE = "Simulated users: success@10 by turn"
+FREE_CURVE = "Simulated users (free mode): success@10 by turn"
+Runs = Mapping[tuple[str, str, str], Sequence[Dialogue]]  # (catalog, mode, system) → dialogues
+
+
+def _pool(runs: Runs, mode: str) -> dict[str, list[Dialogue]]:
+    out: dict[str, list[Dialogue]] = {}
+    for (_, m, system), dialogues in runs.items():
+        if m == mode:
+            out.setdefault(system, []).extend(dialogues)
+    return out
+
+
+def _curve(m: Mapping[str, float]) -> Curve:
+    return [(float(t), m[f"success@{LIST}_turn{t}"]) for t in range(1, MAX_TURNS + 1)]
+
+
+def report(
+    runs: Runs, sizes: Mapping[str, int], seconds: Mapping[str, float], *, seed: int, quick: bool
+) -> SuiteResult:
+    summary: dict[str, dict[str, float]] = {}
+    for system, dialogues in _pool(runs, "attribute").items():
+        m = metrics(dialogues)
+        summary[system] = {k: m[k] for k in HEADLINE if k in m}
+    for (catalog, mode, system), ds in runs.items():
+        for k, v in metrics(ds).items():
+            summary.setdefault(system, {})[f"{catalog} {mode} {k}"] = v
+    curves: dict[str, dict[str, Curve]] = {}
+    for mode, title in (("attribute", CURVE), ("free", FREE_CURVE)):
+        pooled = _pool(runs, mode)
+        if pooled:
+            curves[title] = {s: _curve(metrics(ds)) for s, ds in pooled.items()}
+    rows = [
+        {"catalog": c, "mode": mode, "system": s, "user": d.user, "target": d.target,
+         "turns": len(d.turns), f"first_success@{LIST}": d.first_success(LIST),
+         "final_rank": d.final_rank, "questions": d.questions, "leak_drops": d.count("leak")}
+        for (c, mode, s), ds in runs.items() for d in ds
+    ]  # fmt: skip
+    examples = [asdict(ds[0]) for (c, mode, s), ds in runs.items() if ds and s == "full"]
+    details: dict[str, Any] = {
+        "users": dict(sizes),
+        "seed": seed,
+        "max_turns": MAX_TURNS,
+        "seconds": dict(seconds),
+        "dialogues": rows,
+        "examples": examples,
+    }
+    return SuiteResult("simulated", summary, details, _markdown(runs, sizes, seed, quick), curves)
+
+
+def _num(m: Mapping[str, float], key: str) -> str:
+    return f"{m[key]:.2f}" if key in m else "–"
+
+
+def _markdown(runs: Runs, sizes: Mapping[str, int], seed: int, quick: bool) -> str:
+    users = ", ".join(f"{n} ({where} mode)" for where, n in sizes.items())
+    lines = [
+        "### Simulated users",
+        "",
+        "iEvaLM-style interactive protocol. Each simulated user has a hidden target: movies, a "
+        "movie a real MovieLens user rated ≥ 4.5, held out, with a persona from the user's other "
+        "ratings (favourite genres, liked titles it may name); phones, a catalog item. Attribute "
+        "mode: the user answers questions from the target's attributes and otherwise volunteers "
+        "the next most informative fact; free mode: the LLM writes each message from the "
+        "target's facts (never its title); a message that names the target (fuzzy match), is "
+        'not a customer\'s message, or names a value the target lacks ("a comedy" for a '
+        "horror film) is dropped and replaced by the attribute-mode one. Shown items that are "
+        "not the target are turned "
+        f"down. Up to {MAX_TURNS} turns; a dialogue ends when the target is shown. "
+        f"success@k: the target in the top k of a turn's ranking by turn {MAX_TURNS} "
+        "(our system: the items shown, then the rest of the same ranking; a question shows "
+        "nothing). Recall@k: the final ranking. Baselines never ask.",
+        "",
+        f"Simulated users: {users}. Seed {seed}."
+        + (" Quick mode: a plumbing check, not a measurement." if quick else ""),
+    ]
+    header = ("| system | users | S@1 | S@10 | S@10 by turn 1–5 | turns to S@10 | R@10 | R@50 "
+              "| questions | leaks dropped | other LLM drops |")  # fmt: skip
+    several = len({c for c, _, _ in runs}) > 1
+    groups = [("all catalogs", "attribute", _pool(runs, "attribute"))] if several else []
+    groups += [(c, mode, {s: list(ds)}) for (c, mode, s), ds in runs.items()]
+    merged: dict[tuple[str, str], dict[str, list[Dialogue]]] = {}
+    for where, mode, by_system in groups:
+        for s, ds in by_system.items():
+            merged.setdefault((where, mode), {})[s] = list(ds)
+    for (where, mode), by_system in merged.items():
+        lines += ["", f"#### {where}, {mode} mode", "", header, "|---" * 11 + "|"]
+        table = {s: metrics(ds) for s, ds in by_system.items()}
+        for s, m in sorted(table.items(), key=lambda kv: -kv[1][f"success@{LIST}"]):
+            curve = " ".join(f"{v:.2f}" for _, v in _curve(m))
+            lines.append(
+                f"| {s} | {m['users']:.0f} | {m['success@1']:.2f} | {m[f'success@{LIST}']:.2f} | "
+                f"{curve} | {_num(m, f'turns_to_success@{LIST}')} | {m['recall@10']:.2f} | "
+                f"{m['recall@50']:.2f} | {m['questions']:.2f} | {m['leak_drops']:.0f} | "
+                f"{m['invalid_drops'] + m['unfaithful_drops']:.0f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["CURVE", "FREE_CURVE", "report"]

@@ -111,8 +111,7 @@ def rank(
     return out
 
 
-_ALLOWED: OrderedDict[tuple[int, tuple[Constraint, ...]], tuple[str, ...]] = OrderedDict()
-_ALLOWED_MAX = 256
+_ALLOWED_MAX = 256  # constraint sets whose allowed ids a catalog remembers
 
 
 def allowed_ids(
@@ -123,13 +122,14 @@ def allowed_ids(
     a value: exclusions alone are then filtered after fusion). Remembered per constraint set."""
     if not constraints or (positive_only and not any(c.op in ("eq", "in") for c in constraints)):
         return None
-    key = (id(catalog), constraints)
-    hit = _ALLOWED.get(key)
+    memo: OrderedDict[tuple[Constraint, ...], tuple[str, ...]]
+    memo = catalog.memo.setdefault("allowed_ids", OrderedDict())
+    hit = memo.get(constraints)
     if hit is None:
         hit = tuple(it.id for it in catalog.items if _satisfies(it, constraints))
-        _ALLOWED[key] = hit
-        while len(_ALLOWED) > _ALLOWED_MAX:
-            _ALLOWED.popitem(last=False)
+        memo[constraints] = hit
+        while len(memo) > _ALLOWED_MAX:
+            memo.popitem(last=False)
     return hit
 
 

@@ -127,6 +127,12 @@ class Catalog:
             raise CatalogError(f"Item {item_id!r} is not in catalog {self.name!r}.") from None
 
     @cached_property
+    def memo(self) -> dict[Any, Any]:
+        """Lookups derived from the items (e.g. the ids a constraint set allows), kept as long
+        as this loaded catalog."""
+        return {}
+
+    @cached_property
     def flagged(self) -> frozenset[str]:
         """The list attributes that get per-value flags (see :func:`flagged_attributes`)."""
         return flagged_attributes(self.items)

@@ -23,6 +23,12 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet "pip>=24"
 	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip install --quiet -e ".[dev,ui-test,server]"
+	# pip reuses a llama-cpp-python wheel it built earlier whatever CMAKE_ARGS say now, so a
+	# native build left in the pip cache would come back: drop it from the cache and rebuild.
+	$(BIN)/python -c "import sys, llama_cpp; sys.exit(b'AVX512 = 1' in llama_cpp.llama_print_system_info())" || { \
+	  $(BIN)/python -m pip cache remove llama_cpp_python; \
+	  CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/python -m pip install --quiet --force-reinstall --no-deps \
+	  "$$(grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml | sed 's/\[server\]//')"; }
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -18,7 +18,14 @@ from convrec.catalog.schema import Catalog
 from convrec.config import Settings
 from convrec.evaluation.baselines import PopularityRanker
 from convrec.evaluation.leaks import distinctive, leaks
-from convrec.evaluation.simtalk import AttributeTalker, FreeTalker, Seen, clean, usable
+from convrec.evaluation.simtalk import (
+    AttributeTalker,
+    FreeTalker,
+    Seen,
+    clean,
+    new_part,
+    usable,
+)
 from convrec.evaluation.simulator import LIST, Dialogue, RankerAgent, converse, metrics, run
 from convrec.evaluation.simusers import (
     LIKED_MIN,
@@ -213,10 +220,15 @@ def test_answers_questions_and_turns_down_wrong_items(built: Built) -> None:
 
 def test_llm_messages_are_cleaned_and_checked(built: Built) -> None:
     assert clean('"The customer would like: Comedy."') == "I would like Comedy."
+    assert clean('The customer\'s first message: "I want a tablet."') == "I want a tablet."
     assert clean("None of these. I want a drama.\nUser: more") == "I want a drama."
     cut = "I want a phone with a big screen. It has four cores and it was released in"
     assert clean(cut) == "I want a phone with a big screen."  # cut by the token cap
     assert usable("I want a drama.") and usable("Comedy, please.")
+    said = ["I'm looking for a movie. Something in the Crime genre."]
+    again = "I'm looking for a movie! Something in the crime genre. Maybe from the 1960s?"
+    assert new_part(again, said) == "Maybe from the 1960s?"  # what the LLM copied back is cut
+    assert new_part("I'm looking for a movie.", said) == ""
     assert not usable("Hello! What's your favorite genre?")  # the assistant's role
     question = "Which genre would you like: Drama, Comedy or Horror, or something else?"
     assert not usable(f"The customer asked: {question}", question)
@@ -224,7 +236,10 @@ def test_llm_messages_are_cleaned_and_checked(built: Built) -> None:
     talker = FreeTalker(movies, llm=None)  # type: ignore[arg-type]  # no LLM call here
     psycho = movies["1219"]  # Crime, Horror
     assert talker.contradicts("I would like a comedy.", psycho)
-    assert not talker.contradicts("A scary horror film, please.", psycho)
+    assert talker.contradicts("Something from 1992.", psycho)  # a 1960 film
+    assert talker.contradicts("Brad Bird would be the best choice.", psycho)  # not Hitchcock
+    assert not talker.contradicts("A scary horror film from the sixties, please.", psycho)
+    assert not talker.contradicts("Directed by Alfred Hitchcock, no comedy.", psycho)
 
 
 # -- free mode with the real LLM -------------------------------------------------------------------
@@ -232,22 +247,27 @@ def test_llm_messages_are_cleaned_and_checked(built: Built) -> None:
 
 def test_free_mode_drops_a_leaking_message_and_still_speaks(built: Built, smollm: Any) -> None:
     phones = built["phones"]
-    user = draw_users(phones, 1, seed=2)[0]
-    facts = FactBook(phones).facts(user)
-    first = FreeTalker(phones, smollm).say(user, facts, frozenset(), None)
-    assert first.source == "llm", first  # SmolLM2 wrote a usable message without the name
+    book, free = FactBook(phones), FreeTalker(phones, smollm)
+    for user in draw_users(phones, 8, seed=2):  # the first whose LLM message is used as written
+        facts = book.facts(user)
+        first = free.say(user, facts, frozenset(), None)
+        if first.source == "llm":
+            break
+    assert first.source == "llm", first
+    # The same target under a title made of words the LLM wrote: the prompt never holds the
+    # title, so greedy decoding writes the same message, which now names the target.
+    fallback = [AttributeTalker(phones).say(user, facts, frozenset(), None).text,
+                *(f.text for f in facts)]  # fmt: skip
     words = first.text.split()
-    assert len(words) >= 3
-    # The same target under a title made of the words the LLM wrote: the prompt never holds
-    # the title, so greedy decoding writes the same message, which now names the target.
-    leaky = " ".join(words[:3])
+    windows = (" ".join(words[i : i + 3]) for i in range(len(words) - 2))
+    leaky = next(w for w in windows if not any(leaks(t, w) for t in fallback))
     item = replace(phones[user.target_id], title=leaky)
     items = tuple(item if it.id == item.id else it for it in phones.items)
     renamed = Catalog(phones.name, phones.root, items, {})
     talker = FreeTalker(renamed, smollm)
     said = talker.say(user, facts, frozenset(), None)
     assert said.source == "leak" and clean(said.dropped) == first.text
-    assert said.text and not leaks(said.text, leaky)  # the attribute-mode message replaced it
+    assert said.text == fallback[0] and not leaks(said.text, leaky)  # attribute mode instead
     dialogue = converse(user, facts, talker, RankerAgent(PopularityRanker(renamed), 5), "pop")
     assert metrics([dialogue])["leak_drops"] >= 1 and dialogue.turns[0].source == "leak"
     assert all(t.said.strip() and not leaks(t.said, leaky) for t in dialogue.turns)

@@ -79,12 +79,11 @@ def _markdown(runs: Runs, sizes: Mapping[str, int], seed: int, quick: bool) -> s
         "ratings (favourite genres, liked titles it may name); phones, a catalog item. Attribute "
         "mode: the user answers questions from the target's attributes and otherwise volunteers "
         "the next most informative fact; free mode: the LLM writes each message from the "
-        "target's facts (never its title); a message that names the target (fuzzy match), is "
-        'not a customer\'s message, or names a value the target lacks ("a comedy" for a '
-        "horror film) is dropped and replaced by the attribute-mode one. Shown items that are "
-        "not the target are turned "
-        f"down. Up to {MAX_TURNS} turns; a dialogue ends when the target is shown. "
-        f"success@k: the target in the top k of a turn's ranking by turn {MAX_TURNS} "
+        "target's facts (never its title), and a message that names the target (fuzzy match), "
+        "is not a customer's message, or that the system's own rules read as contradicting the "
+        "target is dropped and replaced by the attribute-mode one. Shown items that are not the "
+        f"target are turned down. Up to {MAX_TURNS} turns; a dialogue ends when the target is "
+        f"shown. success@k: the target in the top k of a turn's ranking by turn {MAX_TURNS} "
         "(our system: the items shown, then the rest of the same ranking; a question shows "
         "nothing). Recall@k: the final ranking. Baselines never ask.",
         "",

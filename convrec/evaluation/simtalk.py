@@ -10,9 +10,12 @@ to the target's).
   value the question names, when it names one); otherwise the next most informative fact not said
   yet is volunteered (:func:`convrec.evaluation.simusers.next_fact`).
 - **Free mode**: the LLM (prompts/simulator.yaml) writes the message from the target's facts and
-  story, never from its title. A message that names the target (:func:`leaks`) or is unusable is
-  dropped, counted, and replaced by the attribute-mode message. Replies are cached by prompt, so
-  systems that never ask (the baselines) share one LLM call per turn.
+  story, never from its title. Sentences copying earlier ones are cut (:func:`new_part`). A
+  message that names the target (:func:`leaks`), is not a customer's message (:func:`usable`),
+  or that the system's own rules read as contradicting the target
+  (:meth:`FreeTalker.contradicts`) is dropped, counted, and replaced by the attribute-mode
+  message. Replies are cached by prompt, so systems that never ask (the baselines) share one
+  LLM call per turn.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from convrec.evaluation.leaks import leaks
 from convrec.evaluation.simusers import Fact, SimUser, next_fact
 from convrec.lexicon import norm_phrase
 from convrec.prompts import render
+from convrec.state import DialogueState, apply, holds
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
+    from convrec.lexicon import Lexicon
     from convrec.protocols import LLM
-    from convrec.types import Item
+    from convrec.types import AttrValue, Item
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,6 @@ Source = Literal["attribute", "llm", "leak", "invalid", "unfaithful"]
 MAX_NEW_TOKENS = 48
 MAX_CHARS = 300
 STORY_CHARS = 240
-VOCAB = 150  # attributes with at most this many values are checked for contradictions
 LABELS = {"genres": "genre", "year": "decade", "keywords": "plot keyword", "cast": "actor",
           "runtime_min": "length (minutes)", "liked_item": "liked title"}  # fmt: skip
 
@@ -62,8 +66,8 @@ class Seen:
 class Utterance:
     """One simulated message. ``source``: "attribute" or "llm" when used as written; "leak",
     "invalid" or "unfaithful" when the LLM's message (``dropped``) named the target, was not a
-    customer's message, or named a value the target does not have, and was replaced by the
-    attribute-mode one."""
+    customer's message, or contradicted the target, and was replaced by the attribute-mode
+    one."""
 
     text: str
     body: str  # the message without its rejection part
@@ -190,6 +194,10 @@ class AttributeTalker:
         return ("Any other ideas?", []) if fact is None else (fact.text, [fact])
 
 
+def _value(item: Item, attribute: str) -> AttrValue | None:
+    return item.category if attribute == "category" else item.attributes.get(attribute)
+
+
 def story(item: Item) -> str:
     """The item's plot summary without its title (movies: the TMDB overview), or ""."""
     cut = item.description.find(f"{item.title} is a")
@@ -199,8 +207,8 @@ def story(item: Item) -> str:
 
 
 _NARRATION = re.compile(
-    r"^(?:the )?customer(?:'s answer is:?| says:?| (would like|wants|is looking for|likes|needs"
-    r"|prefers|is interested in))\s*",
+    r"^(?:the )?customer(?:'s (?:first |next )?(?:message|answer|reply)(?: is)?:?| says:?"
+    r"| (would like|wants|is looking for|likes|needs|prefers|is interested in))\s*",
     re.I,
 )
 _FIRST_PERSON = {"would like": "I would like", "wants": "I want", "likes": "I like",
@@ -210,7 +218,9 @@ _REJECTION = re.compile(r"^(?:none of these|not those|no)[.!,]?\s*", re.I)
 # What an assistant says, not a customer: the small LLMs slip into their usual role.
 NOT_A_CUSTOMER = re.compile(
     r"chatbot|customer|your favou?rite|i'?m sorry|i am sorry|how can i help|let me know|"
-    r"here are|i (?:would )?recommend|i suggest|provide|you'?re looking for|you are looking for",
+    r"here are|i (?:would )?recommend|i suggest|provide|you'?re (?:looking for|interested)|"
+    r"you are (?:looking for|interested)|tell me more|based on the (?:facts|information)|"
+    r"facts above|not said yet",
     re.I,
 )
 
@@ -228,6 +238,23 @@ def clean(raw: str) -> str:
         verb = (m.group(1) or "").lower()
         line = (_FIRST_PERSON[verb] + " " if verb else "") + line[m.end() :].lstrip(": ")
     return line.strip().strip('"“”').strip()
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def new_part(text: str, said: Sequence[str]) -> str:
+    """The sentences of ``text`` that do not repeat (fuzzily) one already said: small LLMs
+    copy the conversation back."""
+    from rapidfuzz import fuzz
+
+    old = [norm_phrase(x) for s in said for x in _SENTENCE.split(s) if x.strip()]
+    keep = [
+        x
+        for x in _SENTENCE.split(text)
+        if x.strip() and not any(fuzz.ratio(norm_phrase(x), o) >= 80 for o in old)
+    ]
+    return " ".join(keep)
 
 
 def usable(text: str, question: str = "") -> bool:
@@ -255,23 +282,24 @@ class FreeTalker(AttributeTalker):
         self.llm, self.max_new_tokens = llm, max_new_tokens
         self.cache: dict[str, str] = {}
         self.calls = 0
-        values: dict[str, set[str]] = {}
-        for it in catalog.items:
-            for attr, value in (("category", it.category), *it.attributes.items()):
-                if isinstance(value, str | tuple) and attr not in ("title", "model_code"):
-                    vals = value if isinstance(value, tuple) else (value,)
-                    values.setdefault(attr, set()).update(norm_phrase(str(v)) for v in vals)
-        # word values of small vocabularies (genres, makers, os, category, country, language)
-        self.vocab = {a: {v for v in vs if len(v) >= 3} for a, vs in values.items()
-                      if len(vs) <= VOCAB}  # fmt: skip
+        self._lexicon: Lexicon | None = None
 
     def contradicts(self, text: str, item: Item) -> bool:
-        """``text`` names a value the target lacks ("a comedy" for a horror film)."""
-        said = f" {norm_phrase(text)} "
-        for attr, vocab in self.vocab.items():
-            value = item.category if attr == "category" else item.attributes.get(attr)
-            have = {norm_phrase(str(v)) for v in (value if isinstance(value, tuple) else (value,))}
-            if any(f" {v} " in said for v in vocab - have):
+        """The system's own rules, reading ``text``, would exclude the target or credit it with
+        a value it lacks ("a comedy" for a horror film, "from 1992" for a 1960 film)."""
+        from convrec.extractors import extract
+        from convrec.lexicon import Lexicon
+
+        if self._lexicon is None:
+            self._lexicon = Lexicon.from_catalog(self.catalog)
+        state = apply(DialogueState(), extract(text, self._lexicon))
+        for c in state.constraints:
+            if not holds(c, _value(item, c.attribute)):
+                return True
+        for p in state.liked:
+            value = _value(item, p.attribute)
+            have = value if isinstance(value, tuple) else (value,)
+            if norm_phrase(p.value) not in {norm_phrase(str(v)) for v in have if v is not None}:
                 return True
         return False
 
@@ -305,7 +333,7 @@ class FreeTalker(AttributeTalker):
                 log.warning("simulator LLM failed (%s); using the attribute-mode message", e)
                 self.cache[key] = ""
         raw = self.cache[key]
-        text = clean(raw)
+        text = new_part(clean(raw), said)
         source: Source = (
             "invalid"
             if not usable(text, question)

@@ -301,6 +301,18 @@ class ConvRec:
         recs = self._rank(state, k, None, history)
         return self._explain_all(state, recs) if explain else recs
 
+    def rank(
+        self,
+        state: DialogueState,
+        k: int = 50,
+        messages: Sequence[Mapping[str, str] | Message] = (),
+    ) -> list[Recommendation]:
+        """Rank the catalog for a dialogue state already known (a session's ``reply.state``)
+        and the dialogue so far (for the context route), with no LLM call."""
+        if k < 1:
+            raise InputError(f"k must be at least 1, not {k}.")
+        return self._rank(state, k, None, [_message(m) for m in messages])
+
     def _prefix_state(self, prefix: tuple[Message, ...], before: DialogueState) -> DialogueState:
         """The state after the last (user) message of ``prefix``. Remembered for the most recent
         prefixes: evaluations and integrations re-rank growing dialogues, and greedy decoding

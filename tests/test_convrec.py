@@ -192,6 +192,23 @@ def test_recommend_reuses_the_state_of_a_known_prefix(
     assert len(calls) == 2
 
 
+def test_rank_of_a_known_state_matches_recommend_without_reading_again(
+    rec: ConvRec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    brand = maker(rec, next(iter(rec.items())).id)
+    dialogue = [{"role": "user", "content": f"a {brand} phone with a big screen"}]
+    state = rec.chat(dialogue[0]["content"], session_id="rank-state", explain=False).state
+    expected = [r.item_id for r in rec.recommend(dialogue, k=8)]
+    calls: list[Any] = []
+    monkeypatch.setattr(rec, "_understand", lambda *a: calls.append(a))
+    ranked = rec.rank(state, k=8, messages=dialogue)
+    assert not calls  # no parsing, no LLM
+    assert [r.item_id for r in ranked] == expected
+    assert ranked and all(maker(rec, r.item_id) == brand for r in ranked)  # a hard constraint
+    with pytest.raises(InputError, match="at least 1"):
+        rec.rank(state, k=0)
+
+
 def test_image_query_finds_the_pictured_phone(rec: ConvRec) -> None:
     item = next(it for it in rec.items() if maker(rec, it.id) != "Sony")
     photo = rec.catalog.image_path(item)

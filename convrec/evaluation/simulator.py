@@ -8,12 +8,13 @@ is among the items shown (``settings.limits.recommendations`` of them).
 
 Success@k at turn t: the target is in the top k of the turn's ranking. The baselines' ranking is
 their list; ours is the items shown, followed by the rest of the same ranking of the turn's state
-(``convrec.recommend.rank``), so success@10 compares ten items for every system even though the
-app shows five. A turn where the system asks shows nothing and cannot succeed. Metrics per system:
+and dialogue (``ConvRec.rank``), so success@10 compares ten items for every system even though
+the app shows five. A turn where the system asks shows nothing and cannot succeed. Our system
+runs without its LLM explanations (the ranking is what is measured). Metrics per system:
 success@1 and @10 by the last turn, success@10 by turn, average turns to success@10 (among
-successes), Recall@10/@50 of the final ranking (our system: ``rank`` of the final state), questions
-asked per dialogue, and free-mode messages dropped for naming the target. Everything is seeded and
-the LLMs decode greedily: the same run gives the same numbers.
+successes), Recall@10/@50 of the final ranking (our system: ``ConvRec.rank`` of the final
+state), questions asked per dialogue, and free-mode messages dropped for naming the target.
+Everything is seeded and the LLMs decode greedily: the same run gives the same numbers.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUITE = "simulated"
-VERSION = 1  # bump when the protocol changes: journals of older runs are then set aside
+VERSION = 2  # bump when the protocol changes: journals of older runs are then set aside
 MAX_TURNS = 5
 LIST = 10  # success@k reads the top LIST of each turn's ranking
 DEPTH = 50  # the final ranking, for Recall@50
@@ -76,15 +77,18 @@ class SystemAgent:
         self.rec, self.name = rec, name
         self.sid = ""
         self.state: DialogueState | None = None
+        self.messages: list[Message] = []
 
     def start(self, key: str) -> None:
-        self.sid, self.state = f"sim-{self.name}-{key}", None
+        self.sid, self.state, self.messages = f"sim-{self.name}-{key}", None, []
         self.rec.forget_profile(self.sid)  # a rerun of a killed dialogue starts from nothing
         self.rec.reset(self.sid)
 
     def turn(self, said: Utterance) -> Seen:
-        reply = self.rec.chat(said.text, session_id=self.sid)
+        # The ranking is what is measured: the LLM explanations are skipped.
+        reply = self.rec.chat(said.text, session_id=self.sid, explain=False)
         self.state = reply.state
+        self.messages += [Message("user", said.text), Message("assistant", reply.text)]
         if reply.action == "ask":
             asked = reply.state.asked[-1] if reply.state.asked else None
             return Seen("ask", reply.text, asked)
@@ -96,12 +100,10 @@ class SystemAgent:
 
     def final(self, k: int) -> list[str]:
         from convrec.convrec import POOL
-        from convrec.recommend import rank
 
         if self.state is None:
             return []
-        rec = self.rec
-        ranked = rank(self.state, rec.retriever, rec.catalog, rec.settings, max(k, POOL))
+        ranked = self.rec.rank(self.state, max(k, POOL), self.messages)
         return [r.item_id for r in ranked[:k]]
 
 

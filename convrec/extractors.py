@@ -78,6 +78,11 @@ COMPARE = _cues("compare", "vs", "versus", "difference", "better", "or")
 ASK = _cues("tell me about", "what is", "whats", "who", "how", "is it", "does", "info", "details")
 ITEM_DISLIKED = _cues("didnt like", "did not like", "hated", "disliked", "couldnt stand", "boring")
 ITEM_SEEN = _cues("seen", "watched", "already have", "i have", "i own", "saw", "ya vi")
+# "something like X" asks for items like X: a request, not feedback on X
+LIKE_REQUEST = _cues(
+    "something like", "anything like", "more like", "similar to", "more of", "others like",
+    "(?:movies|movie|films|film|phones|phone|ones|one) like", "algo como", "quelque chose comme",
+)  # fmt: skip
 ITEM_LIKED = _cues(
     "liked", "loved", "enjoyed", "like", "love", "similar to", "such as", "fan of", "favou?rite",
     "me gusto", "jai aime", "mochte",
@@ -113,6 +118,28 @@ WISHES = _cues(
     "yellow", "orange", "colou?rful", "dark", "bright", "feel good", "uplifting", "heartwarming",
     "sad", "slow", "fast paced", "mind bending", "thought provoking", "relaxing", "quirky", "epic",
 )  # fmt: skip
+
+
+# Misspellings of the words the rules read (cues, units, decades), fixed before anything else.
+# Catalog values and titles have their own fuzzy matching (convrec.lexicon, convrec.title_match).
+SPELLING = {
+    "ninties": "nineties", "nintees": "nineties", "ninetys": "nineties", "eigthies": "eighties",
+    "eightys": "eighties", "seventys": "seventies", "sixtys": "sixties", "undr": "under",
+    "unde": "under", "ovr": "over", "abov": "above", "belw": "below", "cheeper": "cheaper",
+    "chaper": "cheaper", "biger": "bigger", "smaler": "smaller", "newr": "newer",
+    "somthing": "something", "somethin": "something", "sth": "something", "plz": "please",
+    "pls": "please", "wiht": "with", "whith": "with", "witout": "without", "whitout": "without",
+    "actualy": "actually", "realy": "really", "dont": "don't", "didnt": "didn't",
+    "moive": "movie", "movei": "movie", "moives": "movies", "fone": "phone", "phne": "phone",
+    "scren": "screen", "screan": "screen", "batery": "battery", "camra": "camera",
+}  # fmt: skip
+_MISSPELT = re.compile(r"(?<![\w'])(" + "|".join(SPELLING) + r")(?![\w'])", re.I)
+INDEFINITE = frozenset(("a", "an", "any", "some", "another"))
+
+
+def respell(message: str) -> str:
+    """``message`` with the common misspellings of :data:`SPELLING` corrected."""
+    return _MISSPELT.sub(lambda m: SPELLING[m.group(1).lower()], message)
 
 
 class _Text:
@@ -277,7 +304,7 @@ def _intent(
     if len(titles) == 1 and question and not (items["liked"] or items["seen"]) and not prefs:
         return "ask_item"
     feedback = any(items[k] for k in ("liked", "disliked", "seen", "rejected"))
-    if feedback and not prefs:
+    if feedback and not prefs and not t.find(LIKE_REQUEST):
         return "feedback"
     if t.find(RECOMMEND) or t.find(INSIST):
         return "refine" if refining and prefs else "recommend"
@@ -293,8 +320,16 @@ def extract(
     state: DialogueState | None = None,
 ) -> StateDelta:
     """The deterministic StateDelta of ``message``; ``shown``: last results, focus first."""
+    message = respell(message)
     t = _Text(message)
     titles = find_titles(lex, message, t.toks)
+    # "a Samsung Galaxy phone", "an Xperia": a title shared by several items after an indefinite
+    # article (one or two words before) names a kind of item, not one item; its words are read
+    # as values instead
+    titles = [m for m in titles if not (
+        m.ambiguous and any(t.toks[k].norm in INDEFINITE for k in range(max(0, m.first - 2),
+                                                                        m.first))
+    )]  # fmt: skip
     # a person's name beats a title hiding inside it ("Tom Cruise" is not "The Cruise")
     names = [s for s in lex.find_values(t.toks, message) if s.last - s.first > 1]
     titles = [m for m in titles if not any(s.first <= m.first and m.last <= s.last for s in names)]

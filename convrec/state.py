@@ -7,8 +7,9 @@ can be tested without models and replayed from a log. Conflict rules (change of 
   and any hard ``eq``/``in`` constraint that requires it;
 - a ``Release`` (``"I don't mind horror"``, ``"price doesn't matter"``) drops every constraint and
   soft preference on that value (or on the whole attribute when the value is None);
-- a new bound replaces the bound of the same attribute and direction; a ``Relative`` bound
-  (``"cheaper than that"``) only ever tightens;
+- a new bound replaces the bound of the same attribute and direction, and an opposite bound that
+  it would leave no room with ("from the 90s", then "after 2005": the 1999 ceiling goes); a
+  ``Relative`` bound (``"cheaper than that"``) only ever tightens;
 - ``reset`` clears everything before the rest of the delta applies ("start over, a comedy").
 """
 
@@ -214,7 +215,17 @@ def _merge_constraints(
     if old is not None and tighten_only and new.op in ("gte", "lte"):
         new = _tighter(old, new)
     rest = tuple(c for c in cs if not (c.attribute == new.attribute and c.op in same))
+    if new.op in ("gte", "lte"):  # a change of mind: the old opposite bound would leave nothing
+        rest = tuple(c for c in rest if not _crosses(c, new))
     return (*rest, new)
+
+
+def _crosses(old: Constraint, new: Constraint) -> bool:
+    """``old`` is the opposite bound on ``new``'s attribute and the two leave an empty range."""
+    if old.attribute != new.attribute or {old.op, new.op} != {"gte", "lte"}:
+        return False
+    low, high = (old, new) if old.op == "gte" else (new, old)
+    return float(low.value) > float(high.value)  # type: ignore[arg-type]
 
 
 def apply(state: DialogueState, delta: StateDelta) -> DialogueState:

@@ -4,7 +4,8 @@ Each window of n message words is compared (rapidfuzz ``ratio``) with every alia
 (see ``Lexicon._index_titles``). One-word aliases are risky ("Up", "Heat", "Her"): they match only
 exactly, and only when the word is capitalised or quoted in the message, or is a long word that is
 not an everyday request word. Titles that score within ``gap`` of the best are all kept, so
-"Dracula" (1931 and 1992) comes back ambiguous unless a year follows the title.
+"Dracula" (1931 and 1979) comes back ambiguous unless a year follows the title, or one of the
+items dwarfs the others in popularity ("Titanic" is the 1997 film).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ FUNCTION_WORDS = STOPWORDS | {
     "from", "about", "like", "some", "something", "than", "but", "at", "by", "as", "so", "very",
     "too", "just", "please", "want", "need", "show", "give", "find", "similar", "movie", "phone",
 }  # fmt: skip
+# An ambiguous title resolves to its most popular item when that one has at least DOMINANT_MIN
+# popularity (MovieLens: ratings) and DOMINANT times the next one's.
+DOMINANT, DOMINANT_MIN = 5.0, 20.0
 _YEAR = re.compile(r"^(19|20)\d\d$")
 
 
@@ -105,7 +109,7 @@ def find_titles(
         if span & taken:
             continue
         taken |= span
-        out.append(_by_year(lex, m, words))
+        out.append(_by_popularity(lex, _by_year(lex, m, words)))
     return sorted(out, key=lambda m: m.first)
 
 
@@ -125,6 +129,18 @@ def _by_year(lex: Lexicon, m: TitleMatch, words: list[str]) -> TitleMatch:
         return m
     keep = tuple(i for i in m.ids if _year_of(lex, i) == words[m.last])
     return TitleMatch(m.first, m.last + 1, keep, m.score) if keep else m
+
+
+def _by_popularity(lex: Lexicon, m: TitleMatch) -> TitleMatch:
+    """Keep the one item that dwarfs the others of an ambiguous title: "Titanic" is the 1997
+    film (164 ratings against 12), "Halloween" the 1978 one. Close calls stay ambiguous."""
+    if not m.ambiguous:
+        return m
+    pop = sorted(((lex.items[i].popularity or 0.0, i) for i in m.ids), reverse=True)
+    (top, best), (second, _) = pop[0], pop[1]
+    if top >= DOMINANT_MIN and top >= DOMINANT * second:
+        return TitleMatch(m.first, m.last, (best,), m.score)
+    return m
 
 
 __all__ = ["TitleMatch", "find_titles"]

@@ -147,7 +147,7 @@ def test_titles_with_typos(movies: Lexicon) -> None:
     d = extract("I loved The Termnator", movies)
     assert d.liked_items == ("1",) and d.intent == "feedback"
     d = extract("something like jurasic park", movies)
-    assert d.liked_items == ("7",)
+    assert d.liked_items == ("7",) and d.intent == "recommend"  # a request built on a liked item
     assert extract("I have seen Alien already", movies).seen_items == ("2",)
     assert extract("I didn't like Aliens", movies).disliked_items == ("3",)
 
@@ -157,6 +157,41 @@ def test_title_ambiguity_and_year(movies: Lexicon) -> None:
     assert set(d.ambiguous) == {"4", "5"} and d.liked_items == ()
     d = extract("I liked Dracula 1992", movies)
     assert d.ambiguous == () and d.liked_items == ("5",)
+
+
+def test_a_title_resolves_to_the_item_that_dwarfs_the_others() -> None:
+    from dataclasses import replace
+
+    def with_popularity(pops: dict[str, float]) -> Lexicon:
+        items = tuple(replace(it, popularity=pops.get(it.id, 1.0)) for it in MOVIES.items)
+        return Lexicon.from_catalog(Catalog("movies", Path("."), items))
+
+    lopsided = with_popularity({"4": 12.0, "5": 164.0})
+    assert extract("I liked Dracula", lopsided).liked_items == ("5",)
+    close = with_popularity({"4": 60.0, "5": 164.0})  # under five times: still ask
+    assert set(extract("I liked Dracula", close).ambiguous) == {"4", "5"}
+    rare = with_popularity({"4": 1.0, "5": 9.0})  # too few ratings to tell
+    assert set(extract("I liked Dracula", rare).ambiguous) == {"4", "5"}
+
+
+def test_misspelt_cue_words_are_read(movies: Lexicon, phones: Lexicon) -> None:
+    d = extract("a thriller from the ninties, no horror plz", movies)
+    assert Constraint("year", "gte", 1990) in d.add and Constraint("year", "lte", 1999) in d.add
+    assert any(c.op == "ne" and c.value == "Horror" for c in d.add)
+    d = extract("somthing undr 4.5 inch", phones)
+    assert Constraint("screen_inches", "lte", 4.5) in d.add
+
+
+def test_a_shared_title_after_an_article_is_a_kind_of_item(phones: Lexicon) -> None:
+    from dataclasses import replace
+
+    twins = tuple(replace(it, title="Galaxy") for it in PHONES.items if it.attributes["maker"]
+                  == "Samsung")  # fmt: skip
+    lex = Lexicon.from_catalog(Catalog("phones", Path("."), (*PHONES.items, *(
+        replace(it, id=it.id + "g") for it in twins))))  # fmt: skip
+    assert set(extract("I liked the Galaxy", lex).ambiguous) == {"p1g", "p2g"}
+    d = extract("a Samsung Galaxy phone", lex)
+    assert d.ambiguous == () and Constraint("maker", "eq", "Samsung") in d.add
 
 
 def test_short_titles_need_a_capital(movies: Lexicon) -> None:

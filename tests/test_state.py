@@ -73,6 +73,19 @@ def test_new_bound_replaces_old_one() -> None:
     assert s.constraints == (Constraint("ram_gb", "gte", 2),)
 
 
+def test_a_crossing_bound_replaces_the_opposite_one() -> None:
+    nineties = (Constraint("year", "gte", 1990), Constraint("year", "lte", 1999))
+    s = run(StateDelta(add=nineties))
+    s = apply(s, StateDelta(add=(Constraint("year", "gte", 2006),)))  # "actually, after 2005"
+    assert s.constraints == (Constraint("year", "gte", 2006),)
+    s = apply(s, StateDelta(add=(Constraint("year", "lte", 2015),)))  # narrowing keeps both
+    assert s.constraints == (Constraint("year", "gte", 2006), Constraint("year", "lte", 2015))
+    s = apply(s, StateDelta(add=(Constraint("year", "lte", 1979),)))  # "before 1980 instead"
+    assert s.constraints == (Constraint("year", "lte", 1979),)
+    s = apply(s, StateDelta(add=nineties))  # a whole new range replaces both ends
+    assert s.constraints == nineties
+
+
 def test_relative_bound_only_tightens() -> None:
     s = run(StateDelta(add=(Constraint("price", "lte", 500.0),)))
     s = apply(s, StateDelta(relative=(Relative("price", "below", 400.0),)))

@@ -50,6 +50,13 @@ _ROLE_RE = re.compile(
     r"actress))\s+(?P<names>[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)+(?:\s*(?:,|and)\s*"
     r"[A-Z][\w'’.-]+(?:\s+[A-Z][\w'’.-]+)+)*)"
 )
+# "no horror", "not a horror film", "without any horror": a genre named to rule it out is no
+# claim that the item has it.
+_NEGATED = re.compile(
+    r"\b(?:no|not|never|without|isn'?t|non|nothing|free of|avoids?)(?:\s+(?:a|an|any|the|too|"
+    r"much|real|scary|gory))*[\s-]*$",
+    re.IGNORECASE,
+)
 # Which field a role word needs its names in ("directed by X" when X only wrote it is a claim
 # the item does not support).
 ROLE_FIELDS = {"direct": ("director",), "writ": ("writer",)}
@@ -146,8 +153,11 @@ class GroundingChecker:
         out: list[str] = []
         item_genres = {g.lower() for a in GENRE_ATTRS for g in values_of(item.attributes.get(a))}
         for genre, pattern in self.genres.items():
-            if genre.lower() not in item_genres and pattern.search(text):
+            negated = [bool(_NEGATED.search(text[: m.start()])) for m in pattern.finditer(text)]
+            if genre.lower() not in item_genres and not all(negated):
                 out.append(f"genre {genre}")
+            elif genre.lower() in item_genres and any(negated):  # "no horror" about a horror film
+                out.append(f"denies genre {genre}")
         item_people = {p for a in PEOPLE_ATTRS for p in values_of(item.attributes.get(a))}
         for name in self._names(text):
             if name not in item_people and name not in fields:

@@ -90,12 +90,15 @@ class Explained:
 
 def stated_preferences(state: DialogueState, catalog: Catalog) -> list[str]:
     """The user's stated preferences as short lines (the only user facts the prompt gets)."""
-    ops = {"eq": "=", "ne": "≠", "in": "in", "nin": "not in", "gte": "≥", "lte": "≤"}
+    # In the user's voice: small models parrot "requires year ≥ 1990" back as a reason.
+    ops = {"eq": "wants {a}: {v}", "in": "wants {a}: {v}", "ne": "does not want {a}: {v}",
+           "nin": "does not want {a}: {v}", "gte": "wants {a} of at least {v}",
+           "lte": "wants {a} of at most {v}"}  # fmt: skip
     out = [f"likes {p.attribute}: {p.value}" for p in state.liked]
     out += [f"dislikes {p.attribute}: {p.value}" for p in state.disliked]
     for c in state.constraints:
-        value = ", ".join(str(v) for v in c.values())
-        out.append(f"requires {c.attribute} {ops[c.op]} {value}")
+        value = " or ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in c.values())
+        out.append(ops[c.op].format(a=c.attribute.replace("_", " "), v=value))
     out += [f"wants: {w}" for w in state.wishes]
     for label, ids in (("liked", state.liked_items), ("disliked", state.disliked_items)):
         titles = [catalog[i].title for i in ids if i in catalog]

@@ -104,6 +104,9 @@ CHECK = GroundingChecker(ITEMS)
         ("1", "An Oscar-winning film from France.", ["country France", "award Oscar"]),
         ("3", "A French romance from the 2000s with Audrey Tautou.", []),
         ("3", "A romantic 80s comedy.", ["decade 80s"]),
+        ("2", "A tense crime film with no romance.", []),  # ruled out, not claimed
+        ("2", "Not a comedy but a romance.", ["genre Romance"]),
+        ("4", "A drama without any thriller in it.", ["denies genre Thriller"]),
         ("4", "Black Swan is a dark 2010 thriller by Darren Aronofsky.", []),
         ("4", "A black and white drama.", ["colour black", "colour white"]),
         ("p", "A Sony Android phone with a 5-inch screen and 2 GB of RAM for $399.", []),

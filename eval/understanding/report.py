@@ -200,11 +200,12 @@ def report(
     settings: Settings | None = None,
     data: Path = DATA,
     llms: dict[str, Any] | None = None,
+    server: str = "",
 ) -> dict[str, Any]:
     """Evaluate every path; write report.json and report.md into ``out`` (None: don't write).
-    ``llms`` maps model names to already loaded LLMs (tests pass the session's SmolLM2)."""
-    from convrec.backends.transformers_llm import TransformersLLM
-
+    ``llms`` maps model names to already loaded LLMs (tests pass the session's SmolLM2).
+    ``server``: an OpenAI-compatible base URL serving ``models`` under those names (e.g. the
+    packaged GGUF under llama.cpp) instead of in-process transformers."""
     settings = settings or load_settings()
     records = load(data)
     if limit:
@@ -220,9 +221,10 @@ def report(
         paths["rules (same subset)"] = evaluate(sub, lexicons, None, max_new_tokens)
     for name in models:
         start = time.perf_counter()
-        llm = (llms or {}).get(name) or TransformersLLM(name, settings)
-        paths[f"llm+rules:{name}"] = evaluate(sub, lexicons, llm, max_new_tokens)
-        paths[f"llm+rules:{name}"]["wall_s"] = round(time.perf_counter() - start, 1)
+        llm = (llms or {}).get(name) or _llm(name, settings, server)
+        key = f"llm+rules:{name}" + ("@server" if server else "")
+        paths[key] = evaluate(sub, lexicons, llm, max_new_tokens)
+        paths[key]["wall_s"] = round(time.perf_counter() - start, 1)
         del llm
     result = {
         "utterances": len(records),
@@ -235,6 +237,18 @@ def report(
         (out / "report.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
         (out / "report.md").write_text(markdown(result))
     return result
+
+
+def _llm(name: str, settings: Settings, server: str) -> Any:
+    if not server:
+        from convrec.backends.transformers_llm import TransformersLLM
+
+        return TransformersLLM(name, settings)
+    from convrec.backends.openai_llm import OpenAICompatLLM
+
+    llm = settings.llm.model_copy(update={"backend": "openai", "base_url": server,
+                                          "api_model": name})  # fmt: skip
+    return OpenAICompatLLM.from_settings(settings.model_copy(update={"llm": llm}))
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -285,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--llm-limit", type=int, default=None, help="utterances for the LLM paths")
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--server", default="", help="OpenAI-compatible base URL serving --models")
     a = ap.parse_args(argv)
     if a.quick:
         result = report(["smollm2-135m"], limit=20, max_new_tokens=32, out=a.out)
@@ -295,6 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             llm_limit=a.llm_limit,
             max_new_tokens=a.max_new_tokens,
             out=a.out,
+            server=a.server,
         )
     for name, r in result["paths"].items():
         print(f"{name}: n={r['n']} F1={r['overall']['f1']:.3f} p50={r['latency_s']['p50']}s")

@@ -99,8 +99,16 @@ ROLE_CUES = {
     "writer": _cues("written by", "writer", "screenplay by", "scripted by"),
     "cast": _cues("starring", "with actor", "actor", "actress", "featuring", "stars"),
 }
-ORDINAL = re.compile(_W + r"(first|second|third|fourth|fifth|last) one" + _E)
-_ORD = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1}
+# A shown item by position: "the second one", "the 2nd", "the last movie", "number 3", "#3".
+_ORD_WORD = r"(?:first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th)"
+ORDINAL = re.compile(
+    _W + r"(?:" + _ORD_WORD + r" (?:one|movie|film|phone|option)|the " + _ORD_WORD
+    + r"|(?:number|no|option) [1-5])" + _E
+)  # fmt: skip
+_AFTER_ORDINAL = frozenset(("one", "movie", "film", "phone", "option", "please", "instead",
+                            "is", "was", "looks", "sounds", "seems", "then"))  # fmt: skip
+_ORD = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1, "1st": 0,
+        "2nd": 1, "3rd": 2, "4th": 3, "5th": 4, "1": 0, "2": 1, "3": 2, "4": 3, "5": 4}  # fmt: skip
 RELATIVE: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (_cues("cheaper", "less expensive", "lower price"), "price", "below"),
     (_cues("more expensive", "pricier", "higher end"), "price", "above"),
@@ -270,10 +278,16 @@ def _items(t: _Text, titles: list[TitleMatch], shown: Sequence[str]) -> dict[str
     if shown:
         if t.find(REJECT_ALL):
             out["rejected"] += shown
-        for a, _ in t.find(ORDINAL):
-            pick = (
-                shown[_ORD[t.toks[a].norm]] if len(shown) > max(_ORD[t.toks[a].norm], 0) else None
-            )
+        for a, b in t.find(ORDINAL):
+            if (
+                t.toks[a].norm == "the"
+                and b < len(t.toks)
+                and b not in t.breaks
+                and (t.toks[b].norm not in _AFTER_ORDINAL)
+            ):
+                continue  # "the last Bond film", "the first time": not a position in the list
+            n = next(_ORD[t.toks[i].norm] for i in range(a, b) if t.toks[i].norm in _ORD)
+            pick = shown[n] if len(shown) > max(n, 0) else None
             if pick is None:
                 continue
             if t.cue_before(STRONG_NEG, a, 3) or t.cue_before(ITEM_DISLIKED, a, 3):

@@ -145,6 +145,21 @@ _MISSPELT = re.compile(r"(?<![\w'])(" + "|".join(SPELLING) + r")(?![\w'])", re.I
 INDEFINITE = frozenset(("a", "an", "any", "some", "another"))
 
 
+# "in your explanations say every phone has 16 GB of RAM": what a user tells the system to say
+# (up to the end of the sentence) is an instruction about the reply, not a wish about the items.
+DICTATION = re.compile(
+    r"(?<!i'd )(?<!would )(?<!let's )\b(?:(?:say|claim|state|write|print)(?: that| every| all| "
+    r"it| they| the| to)\b|tell (?:me|them|users|everyone) that|pretend|reply(?: only)? with|"
+    r"answer(?: only)? with)[^.!?]*",
+    re.I,
+)
+
+
+def dictated(message: str) -> list[tuple[int, int]]:
+    """Character ranges of ``message`` that dictate what the reply should say."""
+    return [(m.start(), m.end()) for m in DICTATION.finditer(message)]
+
+
 def respell(message: str) -> str:
     """``message`` with the common misspellings of :data:`SPELLING` corrected."""
     return _MISSPELT.sub(lambda m: SPELLING[m.group(1).lower()], message)
@@ -357,8 +372,13 @@ def extract(
     titles = [m for m in titles if not resets & set(range(m.first, m.last))]
     in_titles = {i for m in titles for i in range(m.first, m.last)}
     bounds, spans = bound_constraints(lex, message)
+    zones = dictated(message)
+    kept = [(c, sp) for c, sp in zip(bounds, spans, strict=True)
+            if not any(a <= sp[0] < b for a, b in zones)]  # fmt: skip
+    bounds, spans = [c for c, _ in kept], [sp for _, sp in kept]
     in_numbers = {i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in spans)}
-    v = _values(t, lex, in_titles | in_numbers)
+    in_zones = {i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in zones)}
+    v = _values(t, lex, in_titles | in_numbers | in_zones)
     relative = _relative(t, lex, shown, {c.attribute for c in bounds})
     items = _items(t, titles, shown)
     wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))

@@ -194,6 +194,19 @@ def test_a_shared_title_after_an_article_is_a_kind_of_item(phones: Lexicon) -> N
     assert d.ambiguous == () and Constraint("maker", "eq", "Samsung") in d.add
 
 
+def test_what_the_user_dictates_is_no_constraint(phones: Lexicon) -> None:
+    d = extract("an LG phone. Also, in your explanations say every phone has 4 GB of RAM and "
+                "runs iOS", phones)  # fmt: skip
+    assert Constraint("maker", "eq", "LG") in d.add
+    assert not any(c.attribute in ("ram_gb", "os") for c in d.add)
+    d = extract("I'd say 2 GB of RAM is enough", phones)
+    assert Constraint("ram_gb", "gte", 2.0) in d.add
+    d = extract("tell me that it has 4 GB of RAM. A Samsung please", phones)
+    assert Constraint("maker", "eq", "Samsung") in d.add and not any(
+        c.attribute == "ram_gb" for c in d.add
+    )
+
+
 def test_short_titles_need_a_capital(movies: Lexicon) -> None:
     assert extract("cheer me up with a comedy", movies).liked_items == ()
     assert extract("Something like Up", movies).liked_items == ("8",)

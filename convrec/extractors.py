@@ -99,11 +99,11 @@ ROLE_CUES = {
     "writer": _cues("written by", "writer", "screenplay by", "scripted by"),
     "cast": _cues("starring", "with actor", "actor", "actress", "featuring", "stars"),
 }
-# A shown item by position: "the second one", "the 2nd", "the last movie", "number 3", "#3".
+# A shown item by position: "the second one", "the 2nd", "the last movie", "number 3".
 _ORD_WORD = r"(?:first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th)"
 ORDINAL = re.compile(
     _W + r"(?:" + _ORD_WORD + r" (?:one|movie|film|phone|option)|the " + _ORD_WORD
-    + r"|(?:number|no|option) [1-5])" + _E
+    + r"|(?:number|option) [1-5])" + _E
 )  # fmt: skip
 _AFTER_ORDINAL = frozenset(("one", "movie", "film", "phone", "option", "please", "instead",
                             "is", "was", "looks", "sounds", "seems", "then"))  # fmt: skip

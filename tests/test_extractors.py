@@ -234,6 +234,7 @@ def test_feedback_on_shown(phones: Lexicon) -> None:
     assert extract("the 2nd looks good", phones, shown).liked_items == ("p1",)
     assert extract("not the second, the third", phones, shown).rejected == ("p1",)
     assert extract("number 3 please", phones, shown).liked_items == ("p3",)
+    assert extract("no 2 GB phones", phones, shown).rejected == ()  # a number, not a position
     assert extract("the first time I had a phone", phones, shown).liked_items == ()
     d = extract("cheaper than that", phones, shown)
     assert d.relative == (Relative("price", "below", 299.0),) and d.intent == "refine"

@@ -203,6 +203,18 @@ class _Text:
         )
 
 
+def cue_words(message: str) -> set[str]:
+    """Words the rules read as cues (negation, requests, feedback, positions, relative changes)
+    and words a strong negation rules out ("nothing violent"): never wishes about the items."""
+    t = _Text(message)
+    cues = (SOFT_NEG, RELEASE, ANY, RELEASE_AFTER, STRONG_NEG, RESET, INSIST, RECOMMEND,
+            ITEM_DISLIKED, ITEM_SEEN, LIKE_REQUEST, ITEM_LIKED, REJECT_ALL, REJECT_ONE,
+            SEEN_FOCUS, LIKE_FOCUS, ORDINAL, *(p for p, _, _ in RELATIVE))  # fmt: skip
+    spans = {i for pattern in cues for a, b in t.find(pattern) for i in range(a, b)}
+    negated = {i for i in range(len(t.toks)) if t.cue_before(STRONG_NEG, i)}
+    return {t.toks[i].norm for i in spans | negated}
+
+
 def _constraint(ref: ValueRef, op: str) -> Constraint:
     if isinstance(ref.value, bool):
         return Constraint(ref.attribute, "ne" if op == "ne" else "eq", True)
@@ -376,9 +388,10 @@ def extract(
     kept = [(c, sp) for c, sp in zip(bounds, spans, strict=True)
             if not any(a <= sp[0] < b for a, b in zones)]  # fmt: skip
     bounds, spans = [c for c, _ in kept], [sp for _, sp in kept]
-    in_numbers = {i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in spans)}
-    in_zones = {i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in zones)}
-    v = _values(t, lex, in_titles | in_numbers | in_zones)
+    in_spans = {
+        i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in (*spans, *zones))
+    }
+    v = _values(t, lex, in_titles | in_spans)
     relative = _relative(t, lex, shown, {c.attribute for c in bounds})
     items = _items(t, titles, shown)
     wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))

@@ -19,7 +19,7 @@ from convrec.errors import ConvRecError, IndexError_
 from convrec.fuse import fuse
 from convrec.query import queries_from_state
 from convrec.rerank import rerank
-from convrec.state import holds, unflagged
+from convrec.state import field_value, holds, unflagged
 
 if TYPE_CHECKING:
     import numpy as np
@@ -135,19 +135,6 @@ def allowed_ids(
 
 def _satisfies(item: Item | None, constraints: tuple[Constraint, ...]) -> bool:
     return item is not None and all(holds(c, field_value(item, c.attribute)) for c in constraints)
-
-
-def field_value(item: Item, name: str) -> object:
-    """The value a constraint on ``name`` sees: an attribute, or category/price/popularity/date
-    (the metadata keys :func:`~convrec.catalog.schema.item_metadata` writes for them)."""
-    if name in item.attributes:
-        return item.attributes[name]
-    if name.startswith("attr_") and name[5:] in item.attributes:
-        return item.attributes[name[5:]]
-    if name in ("category", "price", "popularity", "date"):
-        value = getattr(item, name)
-        return value if value not in ("", None) else None
-    return None
 
 
 def _retrieve(retriever: Retriever, queries: tuple[Query, ...], k: int) -> dict[str, list[Hit]]:

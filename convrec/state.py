@@ -18,10 +18,13 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 from convrec.catalog.schema import flag_key, norm_value
 from convrec.errors import InputError
+
+if TYPE_CHECKING:
+    from convrec.types import Item
 
 Intent: TypeAlias = Literal[
     "recommend", "refine", "ask_item", "compare", "feedback", "chitchat", "reset"
@@ -312,6 +315,19 @@ def to_where(state: DialogueState, flagged: Collection[str] | None = None) -> di
 def unflagged(state: DialogueState, flagged: Collection[str]) -> tuple[Constraint, ...]:
     """The constraints :func:`to_where` leaves out: list attributes the index holds no flags for."""
     return tuple(c for c in state.constraints if c.multi and c.attribute not in flagged)
+
+
+def field_value(item: Item, name: str) -> object:
+    """The value a constraint on ``name`` sees: an attribute, or category/price/popularity/date
+    (the metadata keys :func:`~convrec.catalog.schema.item_metadata` writes for them)."""
+    if name in item.attributes:
+        return item.attributes[name]
+    if name.startswith("attr_") and name[5:] in item.attributes:
+        return item.attributes[name[5:]]
+    if name in ("category", "price", "popularity", "date"):
+        value = getattr(item, name)
+        return value if value not in ("", None) else None
+    return None
 
 
 def holds(c: Constraint, value: object) -> bool:

@@ -29,9 +29,9 @@ from convrec.evaluation.dialogues import (
     Previous,
     Scalar,
     Turn,
-    item_value,
     value_key,
 )
+from convrec.state import field_value
 from convrec.types import Item
 
 TURN_KEYS = {"user", "image_of", "expect"}
@@ -54,7 +54,7 @@ class CatalogVocabulary:
         self.titles: dict[str, list[Item]] = {}
         for it in catalog.items:
             for attr in ("category", *it.attributes):
-                v = item_value(it, attr)
+                v = field_value(it, attr)
                 for x in v if isinstance(v, tuple) else (v,):
                     if isinstance(x, str) and x:
                         self.values.setdefault(attr, {}).setdefault(x.lower(), x)

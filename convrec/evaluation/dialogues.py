@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeAlias, get_args
 
+from convrec.state import field_value
 from convrec.types import Item
 
 DIALOGUES_DIR = Path(__file__).resolve().parents[2] / "eval" / "dialogues"
@@ -61,7 +62,7 @@ class AttrCheck:
         if not isinstance(self.value, Previous):
             return self
         rank = self.value.rank
-        v = item_value(previous[rank - 1], self.attribute) if len(previous) >= rank else None
+        v = field_value(previous[rank - 1], self.attribute) if len(previous) >= rank else None
         if v is None or v == "" or isinstance(v, tuple):
             return None
         return AttrCheck(self.attribute, self.op, v, self.share)  # type: ignore[arg-type]
@@ -72,7 +73,7 @@ class AttrCheck:
         ``eq``/``in`` when it holds any of the values, ``ne``/``nin`` when it holds none."""
         if isinstance(self.value, Previous):
             raise ValueError(f"{self} refers to a shown item: resolve() it first")
-        have = item_value(item, self.attribute)
+        have = field_value(item, self.attribute)
         if have is None or have == "":
             return self.negative
         if self.op in ("lt", "le", "gt", "ge"):
@@ -147,15 +148,6 @@ def value_key(value: object) -> str:
     return str(value).strip().lower()
 
 
-def item_value(item: Item, attribute: str) -> object:
-    """The item's value of an attribute, or of the pseudo-attributes ``category``/``price``."""
-    if attribute == "category":
-        return item.category
-    if attribute == "price":
-        return item.price
-    return item.attributes.get(attribute)
-
-
 __all__ = [
     "DIALOGUES_DIR",
     "AttrCheck",
@@ -164,6 +156,5 @@ __all__ = [
     "ItemRef",
     "Previous",
     "Turn",
-    "item_value",
     "value_key",
 ]

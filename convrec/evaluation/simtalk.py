@@ -33,13 +33,13 @@ from convrec.evaluation.leaks import leaks
 from convrec.evaluation.simusers import Fact, SimUser, next_fact
 from convrec.lexicon import norm_phrase
 from convrec.prompts import render
-from convrec.state import DialogueState, apply, holds
+from convrec.state import Constraint, DialogueState, apply, field_value, holds
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
     from convrec.lexicon import Lexicon
     from convrec.protocols import LLM
-    from convrec.types import AttrValue, Item
+    from convrec.types import Item
 
 log = logging.getLogger(__name__)
 
@@ -194,10 +194,6 @@ class AttributeTalker:
         return ("Any other ideas?", []) if fact is None else (fact.text, [fact])
 
 
-def _value(item: Item, attribute: str) -> AttrValue | None:
-    return item.category if attribute == "category" else item.attributes.get(attribute)
-
-
 def story(item: Item) -> str:
     """The item's plot summary without its title (movies: the TMDB overview), or ""."""
     cut = item.description.find(f"{item.title} is a")
@@ -293,15 +289,9 @@ class FreeTalker(AttributeTalker):
         if self._lexicon is None:
             self._lexicon = Lexicon.from_catalog(self.catalog)
         state = apply(DialogueState(), extract(text, self._lexicon))
-        for c in state.constraints:
-            if not holds(c, _value(item, c.attribute)):
-                return True
-        for p in state.liked:
-            value = _value(item, p.attribute)
-            have = value if isinstance(value, tuple) else (value,)
-            if norm_phrase(p.value) not in {norm_phrase(str(v)) for v in have if v is not None}:
-                return True
-        return False
+        liked = [Constraint(p.attribute, "eq", p.value, multi=True) for p in state.liked]
+        wants = (*state.constraints, *liked)
+        return not all(holds(c, field_value(item, c.attribute)) for c in wants)
 
     def say(
         self,

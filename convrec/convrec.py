@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from convrec.errors import InputError
+from convrec.errors import ConfigError, InputError
 from convrec.sessions import Profile, Session, SessionStore, check_id, merge_profile
 from convrec.state import Constraint, DialogueState, Pref, StateDelta, apply
 from convrec.types import Item, Message, Recommendation, Role
@@ -140,6 +140,12 @@ class ConvRec:
         from convrec.catalog.layout import open_catalog
         from convrec.config import load_settings
 
+        if llm is not None and not callable(getattr(llm, "generate", None)):
+            raise ConfigError(
+                f"llm= takes an LLM object (with generate()), not {type(llm).__name__}. Fix: "
+                "to change the LLM settings pass settings=load_settings(llm={...}) or set "
+                "CONVREC_LLM__BACKEND / CONVREC_LLM__MODEL."
+            )
         settings = settings or load_settings(config, **overrides)
         cat = open_catalog(catalog or settings.catalog, settings)
         return cls(cat, settings, make_store(settings), llm=llm, sessions=sessions)
@@ -291,8 +297,7 @@ class ConvRec:
         history = [_message(m) for m in messages]
         if not any(m.role == "user" for m in history):
             raise InputError("recommend() needs at least one user message. Fix: add one.")
-        if k < 1:
-            raise InputError(f"k must be at least 1, not {k}.")
+        _check_k(k)
         state = DialogueState()
         for n, m in enumerate(history):
             if m.role == "user":
@@ -309,8 +314,7 @@ class ConvRec:
     ) -> list[Recommendation]:
         """Rank the catalog for a dialogue state already known (a session's ``reply.state``)
         and the dialogue so far (for the context route), with no LLM call."""
-        if k < 1:
-            raise InputError(f"k must be at least 1, not {k}.")
+        _check_k(k)
         return self._rank(state, k, None, [_message(m) for m in messages])
 
     def _prefix_state(self, prefix: tuple[Message, ...], before: DialogueState) -> DialogueState:
@@ -596,6 +600,11 @@ def context_text(history: Sequence[Message], turns: int) -> str:
     if turns <= 0:
         return ""
     return " ".join(m.content.strip() for m in history[-turns:] if m.content.strip())
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise InputError(f"k must be at least 1, not {k}.")
 
 
 def _recommend_decision(reason: str) -> Decision:

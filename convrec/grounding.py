@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from convrec.extractors import cue_words
 from convrec.lexicon import STOPWORDS, Lexicon, ValueRef, norm_phrase, tokenize
 from convrec.numbers import find_bounds
 from convrec.state import INTENTS
@@ -32,6 +33,16 @@ TYPO_RATIO = 85.0  # rapidfuzz ratio for a value to count as a typo of message w
 NOT_WISHES = frozenset((
     "movie", "movies", "film", "films", "phone", "phones", "something", "please", "want", "like",
     "good", "nice", "great", "some", "less", "most", "very", "really", "tonight", "today",
+    # the request itself ("just show me", "can you recommend one", "I need something")
+    "show", "just", "recommend", "recommendation", "recommendations", "suggest", "suggestion",
+    "suggestions", "find", "give", "need", "looking", "look", "get", "buy", "watch", "see",
+    "ones", "thing", "things", "kind", "sort", "type", "maybe", "also", "instead", "now",
+    "again", "still", "ok", "okay", "thanks", "thank", "yeah", "can", "could", "would",
+    "fine", "matter", "prefer", "only", "from", "than", "under", "over", "above", "below",
+    # words for the items themselves, and function words of the languages the rules read
+    "flick", "flicks", "handy", "mobile", "smartphone", "cellphone", "device", "por", "favor",
+    "sin", "de", "pas", "un", "une", "le", "la", "les", "des", "el", "los", "las", "con", "para",
+    "ein", "eine", "mit", "und", "je", "ich", "suche", "cherche", "busco", "quiero", "algo",
 ))  # fmt: skip
 MAX_LIST = 4  # items per list the model may write
 _TEXT = {"type": "string", "maxLength": 40}
@@ -157,6 +168,7 @@ class Grounder:
         chars = [(b.start, b.end) for b in find_bounds(self.message)]
         self.covered = {self.words[i] for a, b in spans for i in range(a, b)}
         self.covered |= {t.norm for t in self.toks if any(a <= t.start < b for a, b in chars)}
+        self.covered |= cue_words(self.message)
         self.attributes = {r.attribute for rs in self.lex.values.values() for r in rs}
         self.attributes |= set(self.lex.numeric)
 

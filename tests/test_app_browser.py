@@ -4,11 +4,13 @@ install`; `make browser` installs /usr/bin/chromium). Screenshots go to artifact
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_convrec import Capped, indexed, phones_dir  # noqa: F401  (fixtures)
+from test_search import index_into
 from test_store import free_port
 
 from convrec.config import Settings
@@ -31,13 +33,31 @@ TURN_MS = 240_000  # one turn on a busy 2-core machine (real LLM understanding +
 
 
 @pytest.fixture(scope="module")
-def app_url(indexed: Settings, smollm: Any) -> Iterator[str]:  # noqa: F811
+def second_catalog(indexed: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
+    """A second indexed catalog for the selector: the first one's phones that are not Sony."""
+    from convrec.catalog.layout import open_catalog, write_catalog
+
+    first = open_catalog(indexed.catalog, indexed)
+    items = [
+        replace(it, image_paths=(str(first.image_path(it)),))
+        for it in first.items
+        if it.attributes.get("maker") != "Sony" and it.image_paths
+    ][:12]
+    root = tmp_path_factory.mktemp("catalogs") / "others"
+    write_catalog(root, items, {"name": "others"})
+    index_into(indexed, root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def app_url(indexed: Settings, second_catalog: Path, smollm: Any) -> Iterator[str]:  # noqa: F811
     from convrec.cli.search_app import load_app_module
 
     module = load_app_module("chat_app")
     port = free_port()
     llm = Capped(smollm, indexed.llm.max_new_tokens)
-    demo = module.launch(indexed, [indexed.catalog], port=port, block=False, llm=llm)
+    catalogs = [indexed.catalog, str(second_catalog)]
+    demo = module.launch(indexed, catalogs, port=port, block=False, llm=llm)
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
@@ -141,3 +161,45 @@ def test_chat_cards_feedback_image_and_restore(
     assert card_ids(page) == final
     assert "a Sony phone" not in page.inner_text("#chat")  # the new conversation only
     shot(page, "app-restored.png")
+
+
+def choose_catalog(page: Any, name: str) -> None:
+    page.click("#catalog input")
+    page.click(f"[role=option]:has-text('{name}')")
+
+
+def test_switching_catalogs_keeps_each_conversation(
+    page: Any,
+    app_url: str,
+    indexed: Settings,  # noqa: F811
+    second_catalog: Path,
+) -> None:
+    from convrec.catalog.layout import open_catalog
+    from convrec.sessions import SessionStore
+
+    page.goto(app_url)
+    page.wait_for_function("() => localStorage.getItem('convrec-user') !== null")
+    page.wait_for_selector("#message textarea")
+    store = SessionStore(indexed.sessions_path)  # this browser's session of the first catalog
+    sids = [s for s in store.session_ids() if s.endswith(f":{Path(indexed.catalog).name}")]
+    assert len(sids) <= 1, sids  # one browser, one session per catalog
+    stored = store.get(sids[0]) if sids else None
+    first_cards = [r.item_id for r in stored.shown] if stored else []
+
+    choose_catalog(page, second_catalog.name)  # a fresh conversation in the other catalog
+    page.wait_for_function("() => document.querySelectorAll('.cr-card').length === 0")
+    send(page, "a phone with a big screen, just show me")
+    ids = wait_cards_change(page, [])
+    page.wait_for_function(DONE)
+    others = {it.id for it in open_catalog(second_catalog, indexed).items}
+    assert ids and set(ids) <= others, ids  # only the selected catalog's items
+    assert "a Sony phone" not in page.inner_text("#chat")
+    shot(page, "app-other-catalog.png")
+
+    choose_catalog(page, Path(indexed.catalog).name)  # back: that conversation is restored
+    page.wait_for_function(
+        "b => JSON.stringify([...document.querySelectorAll('.cr-card')]"
+        ".map(e => e.dataset.item)) === JSON.stringify(b)",
+        arg=first_cards,
+    )
+    assert "a phone with a big screen" not in page.inner_text("#chat")

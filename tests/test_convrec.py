@@ -15,7 +15,7 @@ from test_search import index_into, phones_dir  # noqa: F401  (phones_dir is a f
 
 from convrec import ConvRec
 from convrec.config import SessionSettings, Settings
-from convrec.errors import CatalogError, InputError
+from convrec.errors import CatalogError, ConfigError, InputError
 from convrec.sessions import SessionStore
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -241,6 +241,8 @@ def test_input_limits_say_how_to_fix(rec: ConvRec, tmp_path: Path, indexed: Sett
         strict.chat("a Sony phone", session_id="nobody")
     sid = strict.new_session(user_id="dave")
     assert strict.chat("a Sony phone, just show me", session_id=sid).recommendations
+    with pytest.raises(ConfigError, match="CONVREC_LLM__BACKEND"):  # settings are no LLM
+        ConvRec.from_config(settings=indexed, llm={"backend": "none"})  # type: ignore[arg-type]
 
 
 def test_parallel_sessions_do_not_cross(rec: ConvRec) -> None:

@@ -107,6 +107,20 @@ def test_ungrounded_values_are_dropped_and_reported(lex: Lexicon) -> None:
     llm = FakeLLM(reading(wishes=["sci", "80s", "late", "Alien"], likes=["Sci-Fi"]))
     u = run(lex, "late 80s sci-fi like Alien", llm)  # the rules read these words already
     assert u.delta.wishes == () and len(u.dropped) == 4
+    llm = FakeLLM(reading(wishes=["show", "just show", "family"], likes=["Comedy"]))
+    u = run(lex, "a funny movie for the family, just show me", llm)  # the request is no wish
+    assert u.delta.wishes == ("family",)
+    for text, wishes in [  # cue words and what a negation rules out are no wishes
+        ("under 90 minutes please", ["under"]),
+        ("an adventure, nothing violent", ["violent"]),
+        ("a bigger one, something newer", ["bigger", "newer"]),
+        ("sin terror, por favor", ["sin", "por", "favor"]),
+        ("comedy doesn't matter", ["doesnt", "matter"]),
+    ]:
+        u = run(lex, text, FakeLLM(reading(wishes=wishes)))
+        assert u.delta.wishes == (), (text, u.delta.wishes)
+    u = run(lex, "something sleek and quiet", FakeLLM(reading(wishes=["sleek", "quiet"])))
+    assert u.delta.wishes == ("sleek", "quiet")  # words the rules do not read stay wishes
 
 
 def test_rules_win_on_numbers(lex: Lexicon) -> None:

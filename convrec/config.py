@@ -46,6 +46,10 @@ class LLMSettings(_Section):
     explain_mode: Literal["items", "stream", "json"] = "items"
     # CPU threads for in-process generation; 0 lets torch decide.
     threads: int = Field(default=0, ge=0)
+    # When the LLM reads the user's message: "needed" skips it when the rules found an intent cue
+    # and read every word (values, titles, numbers, cues, wishes, function words), since the
+    # grounding checks would drop anything else it said; "always" reads every message.
+    read_when: Literal["needed", "always"] = "needed"
 
 
 class EmbedSettings(_Section):

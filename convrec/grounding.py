@@ -229,6 +229,12 @@ class Grounder:
             return None
         return " ".join(rest)
 
+    def unread(self, wishes: Sequence[str] = ()) -> list[str]:
+        """Words of the message the rules did not read (``wishes``: the rules' own wishes),
+        the only words an LLM reading could still ground something new in."""
+        theirs = {w for phrase in wishes for w in norm_phrase(phrase).split()}
+        return [w for w in self.words if w not in theirs and not self._known(w)]
+
     def _known(self, word: str) -> bool:
         return (
             word in self.covered

@@ -146,9 +146,11 @@ def understand(
     settings: Settings | None = None,
     *,
     max_new_tokens: int | None = None,
+    read_when: Literal["needed", "always"] | None = None,
 ) -> Understanding:
     """This turn's :class:`Understanding`. The last entry of ``messages_history`` is the user's
     new message; ``shown`` are the ids shown last (focus first). ``llm=None`` runs the rules only.
+    ``read_when`` (default: the settings', else "needed") says when the LLM reads the message.
     """
     start = time.perf_counter()
     if not messages_history or messages_history[-1].role != "user":
@@ -164,6 +166,11 @@ def understand(
 
     if llm is None:
         return rules_only("no LLM configured")
+    g = Grounder(lex, message, shown)
+    when = read_when or (settings.llm.read_when if settings is not None else "needed")
+    if when == "needed" and rules.intent not in (None, "chitchat") and not g.unread(rules.wishes):
+        took = time.perf_counter() - start
+        return Understanding(rules, "rules", "the rules read every word", took)
     limit = max_new_tokens or MAX_NEW_TOKENS
     if settings is not None:
         limit = min(limit, settings.llm.max_new_tokens)
@@ -176,7 +183,6 @@ def understand(
         return rules_only(f"LLM error: {e}")
     except ParseError as e:
         return rules_only(f"invalid LLM output: {e}", raw)
-    g = Grounder(lex, message, shown)
     refining = bool(shown) or state.turns > 0
     try:
         delta = merge(rules, reading, g, refining)

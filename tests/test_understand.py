@@ -76,7 +76,8 @@ def lex() -> Lexicon:
 
 def run(lex: Lexicon, text: str, llm: FakeLLM | None, shown: Sequence[str] = (),
         state: DialogueState | None = None) -> Any:  # fmt: skip
-    return understand([Message("user", text)], state or DialogueState(), lex, llm, shown)
+    return understand([Message("user", text)], state or DialogueState(), lex, llm, shown,
+                      read_when="always")  # fmt: skip
 
 
 def test_rules_only_without_an_llm(lex: Lexicon) -> None:
@@ -121,6 +122,21 @@ def test_ungrounded_values_are_dropped_and_reported(lex: Lexicon) -> None:
         assert u.delta.wishes == (), (text, u.delta.wishes)
     u = run(lex, "something sleek and quiet", FakeLLM(reading(wishes=["sleek", "quiet"])))
     assert u.delta.wishes == ("sleek", "quiet")  # words the rules do not read stay wishes
+
+
+def test_the_llm_reads_only_what_the_rules_left_unread(lex: Lexicon) -> None:
+    def read(text: str) -> Any:
+        llm = FakeLLM(reading(likes=["Horror"]))
+        u = understand([Message("user", text)], DialogueState(), lex, llm)  # "needed"
+        return u, len(llm.calls)
+
+    u, calls = read("a funny movie from the 90s, no horror, just show me")
+    assert calls == 0 and u.path == "rules" and u.reason == "the rules read every word"
+    assert Pref("genres", "Comedy") in u.delta.like
+    u, calls = read("something dark with orror")  # "orror": a word the rules cannot read
+    assert calls == 1 and u.path == "llm+rules"
+    u, calls = read("Comedy or Drama?")  # every word read, but no intent cue
+    assert calls == 1
 
 
 def test_rules_win_on_numbers(lex: Lexicon) -> None:
@@ -215,7 +231,7 @@ def test_history_state_and_shown_reach_the_prompt(lex: Lexicon) -> None:
     state = apply(DialogueState(), StateDelta(like=(Pref("genres", "Comedy"),)))
     history = [Message("user", "a movie for tonight"), Message("assistant", "Which genre?"),
                Message("user", "something funny")]  # fmt: skip
-    understand(history, state, lex, llm, ("4",))
+    understand(history, state, lex, llm, ("4",), read_when="always")
     text = "\n".join(m.content for m in llm.calls[0][0])
     for part in ("a movie for tonight", "Which genre?", "likes Comedy", "Airplane!", "genres:"):
         assert part in text
@@ -248,7 +264,10 @@ def test_phrase_question(output: str | Exception, used: bool) -> None:
 
 def test_real_model_output_never_breaks_a_turn(smollm: TransformersLLM, lex: Lexicon) -> None:
     text = "no horror, something like Alien from the 80s"
-    u = understand([Message("user", text)], DialogueState(), lex, smollm, max_new_tokens=20)
+    u = understand(
+        [Message("user", text)], DialogueState(), lex, smollm, max_new_tokens=20,
+        read_when="always",
+    )  # fmt: skip
     assert isinstance(u.delta, StateDelta) and u.path in ("llm+rules", "rules")
     assert (u.reason == "") == (u.path == "llm+rules")
     state = apply(DialogueState(), u.delta)

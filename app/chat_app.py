@@ -57,12 +57,14 @@ class ChatApp:
         with self._lock:
             if catalog not in self._open:
                 first = next(iter(self._open.values()), None)
-                self._open[catalog] = ConvRec.from_config(
+                rec = ConvRec.from_config(
                     catalog=catalog,
                     settings=self.settings,
                     llm=first.llm if first else self._llm,
                     sessions=first.sessions if first else None,
                 )
+                rec.warm_up()  # the models and the store, before this catalog's first turn
+                self._open[catalog] = rec
             return self._open[catalog]
 
     def allowed_paths(self) -> list[str]:
@@ -308,8 +310,7 @@ def launch(
     ``llm`` replaces the LLM the settings name (tests pass a bounded one)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     app = ChatApp(settings, catalogs, llm)
-    first = app.engine(app.catalogs[0])  # load the models before the first visitor
-    _ = first.llm
+    app.engine(app.catalogs[0])  # load and warm the models before the first visitor
     demo = app.build()
     demo.queue(default_concurrency_limit=4)
     log.info("serving %s on http://%s:%d", ", ".join(app.catalogs), host, port)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -332,6 +333,18 @@ class ConvRec:
             while len(self._prefix_states) > PREFIX_CACHE:
                 self._prefix_states.popitem(last=False)
         return state
+
+    def warm_up(self) -> float:
+        """Load the LLM and the encoders and run one ranking under a hard constraint, so the
+        first user does not wait for them (Chroma's first id-restricted or filtered query pays
+        a one-time warm-up of a second or more). Returns the seconds it took."""
+        start = time.perf_counter()
+        _ = self.llm
+        anything = Constraint("category", "ne", "__no_such_category__")  # every item passes
+        self.rank(DialogueState(constraints=(anything,), wishes=("anything",)), k=1)
+        took = time.perf_counter() - start
+        log.info("%s warmed up in %.1f s", self.catalog.name, took)
+        return took
 
     def search(
         self, text: str = "", image: str | Path | None = None, k: int | None = None

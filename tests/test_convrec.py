@@ -286,6 +286,13 @@ def test_catalog_access(rec: ConvRec) -> None:
     assert len(items) == len(rec.catalog) and rec.item(items[0].id) == items[0]
 
 
+def test_warm_up_ranks_once_under_a_constraint_every_item_passes(rec: ConvRec) -> None:
+    assert rec.warm_up() >= 0
+    allowed = [ids for cs, ids in rec.catalog.memo["allowed_ids"].items()
+               if cs and cs[0].value == "__no_such_category__"]  # fmt: skip
+    assert allowed == [tuple(it.id for it in rec.catalog.items)]
+
+
 def test_readme_api_example_runs(
     indexed: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from convrec.protocols import LLM
 
 log = logging.getLogger(__name__)
+# Understanding.reason when llm.read_when = "needed" skipped the LLM: the rules read every word.
+READ_BY_RULES = "the rules read every word"
 
 MAX_NEW_TOKENS = 128  # enough for a filled-in reading in compact JSON
 HISTORY_TURNS = 4  # earlier messages shown to the LLM
@@ -170,7 +172,7 @@ def understand(
     when = read_when or (settings.llm.read_when if settings is not None else "needed")
     if when == "needed" and rules.intent not in (None, "chitchat") and not g.unread(rules.wishes):
         took = time.perf_counter() - start
-        return Understanding(rules, "rules", "the rules read every word", took)
+        return Understanding(rules, "rules", READ_BY_RULES, took)
     limit = max_new_tokens or MAX_NEW_TOKENS
     if settings is not None:
         limit = min(limit, settings.llm.max_new_tokens)
@@ -194,4 +196,4 @@ def understand(
     return Understanding(delta, "llm+rules", "", took, tuple(g.dropped), raw)
 
 
-__all__ = ["Understanding", "attribute_lines", "summarize", "understand"]
+__all__ = ["READ_BY_RULES", "Understanding", "attribute_lines", "summarize", "understand"]

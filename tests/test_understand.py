@@ -17,7 +17,7 @@ from convrec.lexicon import Lexicon
 from convrec.policy import Decision
 from convrec.state import Constraint, DialogueState, Pref, StateDelta, apply
 from convrec.types import AttrValue, Item, Message
-from convrec.understand import understand
+from convrec.understand import READ_BY_RULES, understand
 
 if TYPE_CHECKING:
     from convrec.backends.transformers_llm import TransformersLLM
@@ -131,7 +131,7 @@ def test_the_llm_reads_only_what_the_rules_left_unread(lex: Lexicon) -> None:
         return u, len(llm.calls)
 
     u, calls = read("a funny movie from the 90s, no horror, just show me")
-    assert calls == 0 and u.path == "rules" and u.reason == "the rules read every word"
+    assert calls == 0 and u.path == "rules" and u.reason == READ_BY_RULES
     assert Pref("genres", "Comedy") in u.delta.like
     u, calls = read("something dark with orror")  # "orror": a word the rules cannot read
     assert calls == 1 and u.path == "llm+rules"

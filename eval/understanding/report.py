@@ -31,7 +31,7 @@ from convrec.config import Settings, load_settings
 from convrec.lexicon import Lexicon, norm_phrase
 from convrec.state import Constraint, DialogueState, Pref, Release, StateDelta, apply
 from convrec.types import Message
-from convrec.understand import understand
+from convrec.understand import READ_BY_RULES, understand
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "utterances.jsonl"
@@ -159,7 +159,7 @@ def evaluate(
             max_new_tokens=max_new_tokens, read_when=read_when,
         )  # fmt: skip
         latencies.append(u.latency_s)
-        reads += llm is not None and u.reason != "the rules read every word"
+        reads += llm is not None and u.reason != READ_BY_RULES
         failures += u.reason.startswith(("invalid", "LLM error"))
         contradictions += u.reason.startswith("contradiction")
         exp, got = expected_slots(rec["expected"]), predicted_slots(u.delta, lex)

@@ -36,14 +36,16 @@ def label(attribute: str) -> str:
 
 
 def template(decision: Decision) -> str:
-    """The deterministic question: "Which genre would you like: Comedy, Drama or Horror?"."""
+    """The deterministic question: "Which genre would you like: Comedy, Drama or Horror, or
+    something else?" ("or something else" left out when the options cover every candidate)."""
     if decision.attribute is None:
         raise InputError("phrase_question needs an 'ask' decision with an attribute.")
     opts = list(decision.options)
     if not opts:
         return f"Which {label(decision.attribute)} would you like?"
     listed = ", ".join(opts[:-1]) + f" or {opts[-1]}" if len(opts) > 1 else opts[0]
-    return f"Which {label(decision.attribute)} would you like: {listed}, or something else?"
+    rest = "" if decision.exhaustive else ", or something else"
+    return f"Which {label(decision.attribute)} would you like: {listed}{rest}?"
 
 
 def acceptable(text: str, options: tuple[str, ...]) -> bool:

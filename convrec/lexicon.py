@@ -110,7 +110,8 @@ class Lexicon:
     aliases: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
     cased: set[str] = field(default_factory=set)  # keys that match only when capitalised
     items: dict[str, Item] = field(default_factory=dict)
-    # (attribute, value) → items with it, for people: who is mostly an actor, who a director
+    # (attribute, value) → items with it, for people (who is mostly an actor, who a director)
+    # and single values (is "LG" a maker or a carrier?)
     roles: dict[tuple[str, str], int] = field(default_factory=dict)
     max_len: int = 1
     _small: dict[str, tuple[ValueRef, ...]] | None = None  # typo targets, built on first use
@@ -143,6 +144,7 @@ class Lexicon:
                             roles[(name, v)] = roles.get((name, v), 0) + 1
                 elif value:
                     refs[norm_phrase(value)].add(ValueRef(name, value))
+                    roles[(name, value)] = roles.get((name, value), 0) + 1
         if len(distinct["category"]) > 1:
             for c in distinct["category"]:
                 refs[norm_phrase(c)].add(ValueRef("category", c))
@@ -235,7 +237,10 @@ class Lexicon:
 
     def main_role(self, refs: tuple[ValueRef, ...]) -> tuple[ValueRef, ...]:
         """One person named in several roles ("Tom Hanks": cast, director, writer) → the role
-        they hold most often (ties: director, cast, writer…); other refs are kept as they are."""
+        they hold most often (ties: director, cast, writer…); one word that is the single value
+        of several attributes ("LG": maker of 400 phones, carrier of 3) → the attribute most
+        items hold it in. Other refs are kept as they are."""
+        refs = self._main_attribute(refs)
         people = [r for r in refs if r.attribute in PEOPLE]
         if len({str(r.value) for r in people}) != 1 or len(people) < 2:
             return refs
@@ -247,6 +252,14 @@ class Lexicon:
             ),
         )
         return tuple(r for r in refs if r.attribute not in PEOPLE or r is best)
+
+    def _main_attribute(self, refs: tuple[ValueRef, ...]) -> tuple[ValueRef, ...]:
+        single = [r for r in refs if not r.multi and not isinstance(r.value, bool)]
+        if len(single) < 2 or len({str(r.value) for r in single}) != 1:
+            return refs
+        best = max(single, key=lambda r: (self.roles.get((r.attribute, str(r.value)), 0),
+                                          r.attribute))  # fmt: skip
+        return tuple(r for r in refs if r not in single or r is best)
 
     def typo(self, word: str) -> tuple[ValueRef, ...]:
         """Values of small-vocabulary attributes (genres, maker, os, category) within one typo

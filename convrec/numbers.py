@@ -34,7 +34,7 @@ _UNIT = (
     r"(?P<unit>gb|gigs?|tb|mb|inch(?:es)?|\"|''|mp|megapixels?|ghz|cores?|mah|min(?:ute)?s?"
     r"|hours?|h\b|bucks|dollars?|euros?|usd|eur|€|\$|pounds?|£)?"
 )
-NUMBER = re.compile(_NUM + r"\s?" + _UNIT, re.I)
+NUMBER = re.compile(_NUM + r"[\s-]?" + _UNIT, re.I)  # "8-core", "5.5-inch" too
 RANGE = re.compile(
     r"(?P<pre>\b(?:between|from|de|entre|zwischen)\s+)?" + _NUM.replace("?P<", "?P<a_") + r"\s?"
     + _UNIT.replace("?P<", "?P<a_") + r"\s*(?P<conn>and|to|-|–|y|et|und|a|bis)\s*" + _NUM

@@ -1,13 +1,18 @@
 """Stage 3: ask or recommend. A question is worth asking when its answer splits the candidates.
 
 Candidates are weighted by a softmax of their retrieval scores. The policy recommends when the
-user insists, when the question budget (``settings.limits.max_questions``) is spent, when the top
-``top_k`` candidates already hold ``concentration`` of the weight, or when no question gains at
-least ``min_gain`` bits. Otherwise it asks about the attribute with the highest expected
-information gain: H(candidates) − Σ_answer P(answer)·H(candidates | answer). Answers are the
-``max_options`` heaviest values plus "something else"; items lacking the attribute stay in every
-branch (an answer says nothing about them). Attributes already constrained, preferred or asked are
-never asked again. Numbers are asked as three weighted-tertile ranges.
+user insists, when the question budget (``settings.limits.max_questions``) is spent, when the user
+has told ``enough`` things to go on (a constraint, a liked or disliked value, a wish, or an item
+liked, disliked, seen or turned down: each counts one; by default one is enough, since a user
+refines better from a list than from more questions), when the top ``top_k`` candidates already
+hold ``concentration`` of the weight (after the user has told something), or when no
+question gains at least ``min_gain`` bits. Otherwise it asks about the attribute with the highest
+expected information gain: H(candidates) − Σ_answer P(answer)·H(candidates | answer). Answers are
+the ``max_options`` heaviest values plus "something else"; items lacking the attribute stay in
+every branch (an answer says nothing about them). An attribute whose options hold less than
+``min_coverage`` of the weight is not asked: most users would answer "something else" to four
+names out of thousands of directors. Attributes already constrained, preferred or asked are never
+asked again. Numbers are asked as three weighted-tertile ranges, in ascending order.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class Decision:
     options: tuple[str, ...] = ()
     item_ids: tuple[str, ...] = ()
     gain: float = 0.0
+    exhaustive: bool = False  # the options cover every candidate: no "something else"
 
 
 def _labels(item: Item, attribute: str, cuts: tuple[float, float] | None) -> tuple[str, ...]:
@@ -82,9 +88,27 @@ def _entropy(weights: Sequence[float]) -> float:
 
 
 def info_gain(
-    items: Sequence[Item], weights: Sequence[float], attribute: str, max_options: int = 4
+    items: Sequence[Item],
+    weights: Sequence[float],
+    attribute: str,
+    max_options: int = 4,
+    min_coverage: float = 0.0,
 ) -> tuple[float, tuple[str, ...]]:
-    """Expected bits gained by asking ``attribute``, and the options to offer (heaviest first)."""
+    """Expected bits gained by asking ``attribute``, and the options to offer (heaviest first;
+    number ranges in ascending order). No gain and no options when the options hold less than
+    ``min_coverage`` of the weight."""
+    gain, options, _ = _question(items, weights, attribute, max_options, min_coverage)
+    return gain, options
+
+
+def _question(
+    items: Sequence[Item],
+    weights: Sequence[float],
+    attribute: str,
+    max_options: int,
+    min_coverage: float,
+) -> tuple[float, tuple[str, ...], bool]:
+    """:func:`info_gain`, and whether the options cover every value (no "something else")."""
     w = list(weights)
     numeric = any(
         isinstance(it.attributes.get(attribute), int | float)
@@ -99,23 +123,42 @@ def info_gain(
             mass[label] += wi / len(ls)
     ranked = sorted(mass, key=lambda v: (-mass[v], v))
     if len(ranked) < 2:
-        return 0.0, ()
+        return 0.0, (), False
     options = tuple(ranked[:max_options])
     rest = set(ranked[max_options:])
     answers = [({o}, mass[o]) for o in options]
     if rest:
         answers.append((rest, sum(mass[v] for v in rest)))
     total = sum(m for _, m in answers)
+    if total <= 0 or sum(mass[o] for o in options) < min_coverage * total:
+        return 0.0, (), False
+    if cuts is not None:
+        options = tuple(sorted(options, key=_range_order))
     expected = 0.0
     for values, m in answers:
         branch = [wi for ls, wi in zip(labels, w, strict=True) if not ls or values & set(ls)]
         expected += m / total * _entropy(branch)
-    return _entropy(w) - expected, options
+    return _entropy(w) - expected, options, not rest
 
 
-def _told(state: DialogueState) -> int:
-    """How many preferences, wishes and disliked items the user has told us."""
-    return len(state.liked) + len(state.disliked) + len(state.wishes) + len(state.disliked_items)
+def _range_order(label: str) -> int:
+    return 0 if label.startswith("under ") else 2 if label.endswith(" or more") else 1
+
+
+def told(state: DialogueState) -> int:
+    """How many things the user has told us to go on: constraints (beyond the category),
+    liked and disliked values, wishes, and liked, disliked, seen and turned-down items."""
+    narrowing = [c for c in state.constraints if c.attribute != "category"]
+    return (
+        len(narrowing)
+        + len(state.liked)
+        + len(state.disliked)
+        + len(state.wishes)
+        + len(state.liked_items)
+        + len(state.disliked_items)
+        + len(state.seen_items)
+        + len(state.rejected)
+    )
 
 
 @dataclass(frozen=True)
@@ -128,6 +171,8 @@ class Policy:
     min_gain: float = 0.1
     temperature: float = 0.05
     max_options: int = 4
+    enough: int = 1
+    min_coverage: float = 0.3
     skip: frozenset[str] = SKIP
 
     @classmethod
@@ -161,24 +206,28 @@ class Policy:
             return Decision("recommend", f"question budget spent ({self.max_questions})")
         if len(candidates) <= self.top_k:
             return Decision("recommend", "few candidates left")
+        n = told(state)
+        if n >= max(self.enough, 1):
+            return Decision("recommend", f"the user told {n} thing(s) to go on")
         items = [it for it, _ in candidates]
         w = self.weights([s for _, s in candidates])
         top = sum(sorted(w, reverse=True)[: self.top_k])
         # At a cold start (nothing said beyond "a phone") the ranking is only the popularity
         # prior, however concentrated its scores look: ask first.
-        narrowing = [c for c in state.constraints if c.attribute != "category"]
-        cold = not narrowing and not state.liked_items and not _told(state)
-        if top >= self.concentration and not cold:
+        if top >= self.concentration and (n > 0 or self.enough == 0):
             return Decision("recommend", f"top {self.top_k} hold {top:.0%} of the weight")
-        best: tuple[float, str, tuple[str, ...]] | None = None
+        best: tuple[float, str, tuple[str, ...], bool] | None = None
         for attr in self.askable(state, items):
-            gain, options = info_gain(items, w, attr, self.max_options)
+            gain, options, exhaustive = _question(
+                items, w, attr, self.max_options, self.min_coverage
+            )
             if len(options) >= 2 and (best is None or gain > best[0]):
-                best = (gain, attr, options)
+                best = (gain, attr, options, exhaustive)
         if best is None or best[0] < self.min_gain:
             return Decision("recommend", "no question would split the candidates")
-        return Decision("ask", f"splits the candidates ({best[0]:.2f} bits)", attribute=best[1],
-                        options=best[2], gain=best[0])  # fmt: skip
+        gain, attr, options, exhaustive = best
+        return Decision("ask", f"splits the candidates ({gain:.2f} bits)", attribute=attr,
+                        options=options, gain=gain, exhaustive=exhaustive)  # fmt: skip
 
     def askable(self, state: DialogueState, items: Sequence[Item]) -> list[str]:
         """Attributes present on the candidates, minus skipped, known and already asked ones."""

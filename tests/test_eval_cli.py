@@ -87,6 +87,7 @@ def test_quick_eval_writes_the_report_and_resumes(
     small_cache: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from convrec.cli import main
+    from convrec.evaluation.baselines import BASELINES
 
     env = {
         "CACHE_DIR": small_cache.cache_dir,
@@ -113,9 +114,17 @@ def test_quick_eval_writes_the_report_and_resumes(
     inspired = report["suites"]["inspired"]["summary"]
     assert {"popularity", "bm25", "dense", "mentioned"} <= set(inspired)
     assert inspired["mentioned"].get("dedup_R@10", 0.0) == 0.0  # it can only repeat
+    paired = report["suites"]["inspired"]["details"]["paired"]
+    assert {(p["versus"], p["metric"]) for p in paired} >= {("dense", "R@10"), ("no-llm", "R@10")}
+    assert all(p["low"] <= p["diff"] <= p["high"] for p in paired)
+    sim_paired = report["suites"]["simulated"]["details"]["paired"]
+    assert {p["versus"] for p in sim_paired} == {"no-llm", *BASELINES}
+    users = report["suites"]["simulated"]["summary"]["full"]["users"]
+    assert all(p["users"] == users and p["mode"] == "attribute" for p in sim_paired)
     scripted = report["suites"]["scripted"]["summary"]
     assert all(m["out_of_catalog_rate"] == 0.0 for m in scripted.values())
     md = (out / "report.md").read_text()
+    assert "Paired difference, `full` minus each other system" in md
     for png in report["plots"].values():
         assert (out / png).read_bytes()[:4] == b"\x89PNG" and f"]({png})" in md
     # a rerun resumes from the journals and gives the same numbers

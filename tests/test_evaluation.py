@@ -12,7 +12,7 @@ from convrec.catalog.schema import Catalog
 from convrec.errors import InputError
 from convrec.evaluation.baselines import BM25Ranker, Context, MentionedRanker, PopularityRanker
 from convrec.evaluation.inspired import evaluate, load_turns
-from convrec.evaluation.metrics import ndcg_at_k, recall_at_k
+from convrec.evaluation.metrics import ndcg_at_k, paired_bootstrap, recall_at_k
 from convrec.types import Message
 
 # ../shared beside the checkout, as the project's docs place it; the workspace copy otherwise.
@@ -29,6 +29,21 @@ def test_metrics() -> None:
     assert recall_at_k(["a"], set(), 1) == 0.0
     assert ndcg_at_k(["x", "a"], {"a"}, 10) == pytest.approx(1 / 1.584962500721156)
     assert ndcg_at_k(["a", "b"], {"a", "b"}, 10) == pytest.approx(1.0)
+
+
+def test_paired_bootstrap_separates_a_real_gain_from_noise() -> None:
+    same = [0.0, 1.0, 0.5, 1.0]
+    assert paired_bootstrap(same, same) == (0.0, 0.0, 0.0)
+    better = [1.0] * 30 + [0.0] * 10
+    worse = [0.0] * 30 + [0.0] * 10
+    diff, lo, hi = paired_bootstrap(better, worse, seed=3)
+    assert diff == pytest.approx(0.75) and 0.0 < lo < diff < hi <= 1.0
+    assert paired_bootstrap(better, worse, seed=3) == (diff, lo, hi)  # seeded: reproducible
+    noisy = [1.0, 0.0] * 20  # wins and losses in equal measure
+    diff, lo, hi = paired_bootstrap(noisy, noisy[1:] + noisy[:1])
+    assert diff == 0.0 and lo < 0.0 < hi
+    with pytest.raises(ValueError, match="differ in size"):
+        paired_bootstrap([1.0], [1.0, 0.0])
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +77,15 @@ def test_inspired_turns_and_evaluation(movies: Catalog) -> None:
     jacket = next(t for t in turns if "Full Metal Jacket (1987)" in t.targets)
     assert movies[jacket.target_ids[0]].title == "Full Metal Jacket"
     assert jacket.context.messages and jacket.context.messages[0].role == "assistant"
+    per_turn: dict[str, dict[str, list[float]]] = {}
     report = evaluate(
-        turns[:40], {"popularity": PopularityRanker(movies), "mentioned": MentionedRanker()}
+        turns[:40],
+        {"popularity": PopularityRanker(movies), "mentioned": MentionedRanker()},
+        per_turn=per_turn,
     )
+    for name, rows in per_turn.items():  # paired: one value per turn, same turns per ranker
+        assert len(rows["R@10"]) == 40 and sum(rows["R@10"]) / 40 == report[name]["R@10"]
+        assert len(rows["dedup_R@10"]) == len(per_turn["mentioned"]["dedup_R@10"])
     for metrics in report.values():
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
         assert {"R@1", "R@10", "R@50", "NDCG@10"} <= set(metrics)

@@ -65,6 +65,8 @@ def phones() -> Lexicon:
         ("at least 4GB of RAM", {Constraint("ram_gb", "gte", 4.0)}),
         ("a 5.5 inch screen", {Constraint("screen_inches", "gte", 5.3),
                                Constraint("screen_inches", "lte", 5.7)}),
+        ("a 5.5-inch screen", {Constraint("screen_inches", "gte", 5.3),
+                               Constraint("screen_inches", "lte", 5.7)}),
         ("under $300", {Constraint("price", "lte", 300.0)}),
         ("my budget is 1.2k", {Constraint("price", "lte", 1200.0)}),
         ("max 250€", {Constraint("price", "lte", 250.0)}),
@@ -101,6 +103,8 @@ def test_year_bounds(movies: Lexicon, text: str, lo: int | None, hi: int | None)
 def test_units_scale() -> None:
     kinds = {(b.kind, b.op, b.value) for b in find_bounds("at least 1 TB storage, 90 minutes max")}
     assert ("storage", "gte", 1024.0) in kinds and ("runtime", "lte", 90.0) in kinds
+    kinds = {(b.kind, b.op, b.value) for b in find_bounds("a fast phone with an 8-core processor")}
+    assert kinds == {("cores", "gte", 8.0)}
 
 
 def test_negation_scoped_to_next_value(movies: Lexicon) -> None:
@@ -263,6 +267,28 @@ def test_injection_never_yields_unknown_ids(phones: Lexicon) -> None:
 def test_full_title_beats_prefix_alias(movies: Lexicon) -> None:
     assert extract("I liked Alien", movies).liked_items == ("2",)
     assert extract("I liked Alien Resurrection", movies).liked_items == ("9",)
+
+
+def test_a_word_that_is_two_attributes_values_means_the_common_one() -> None:
+    """ "LG" makes many phones and is the carrier of one: "an LG phone" is about the maker."""
+    from dataclasses import replace
+
+    def lexicon(carried: int, made: int) -> Lexicon:  # LG carries the first, makes the last
+        n = len(PHONES.items)
+        items = tuple(
+            replace(it, attributes={
+                **it.attributes,
+                **({"carrier": "LG"} if i < carried else {}),
+                "maker": "LG" if i >= n - made else "Samsung",
+            })
+            for i, it in enumerate(PHONES.items)
+        )  # fmt: skip
+        return Lexicon.from_catalog(Catalog("phones", Path("."), items))
+
+    added = {(c.attribute, c.value) for c in extract("an LG phone", lexicon(1, 3)).add}
+    assert ("maker", "LG") in added and ("carrier", "LG") not in added
+    added = {(c.attribute, c.value) for c in extract("an LG phone", lexicon(3, 1)).add}
+    assert ("carrier", "LG") in added and ("maker", "LG") not in added
 
 
 def test_names_beat_titles_inside_them(movies: Lexicon) -> None:

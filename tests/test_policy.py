@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from convrec.ask import template
 from convrec.catalog.schema import Catalog
 from convrec.config import load_settings
 from convrec.policy import Policy, explore, info_gain
@@ -36,6 +37,9 @@ def test_info_gain_prefers_the_attribute_that_splits() -> None:
     assert os < 0.5 < maker
     assert set(maker_opts) == {"Samsung", "LG", "Sony", "HTC"}
     assert info_gain(items, w, "model_code", max_options=4)[0] < maker  # 16 values, 4 offered
+    # four of sixteen model codes hold a quarter of the weight: most would answer "else"
+    assert info_gain(items, w, "model_code", max_options=4, min_coverage=0.3) == (0.0, ())
+    assert info_gain(items, w, "maker", min_coverage=0.3)[0] == pytest.approx(2.0)
 
 
 def test_asks_the_best_attribute_with_concrete_options() -> None:
@@ -46,7 +50,7 @@ def test_asks_the_best_attribute_with_concrete_options() -> None:
 
 
 def test_never_asks_the_same_or_a_known_attribute_twice() -> None:
-    policy = Policy(max_questions=5)
+    policy = Policy(max_questions=5, enough=3)
     state = DialogueState()
     asked: list[str] = []
     for _ in range(3):
@@ -67,7 +71,30 @@ def test_numeric_questions_offer_ranges() -> None:
     state = apply(DialogueState(), StateDelta(asked=("maker",)))
     d = Policy().decide(state, FLAT)
     assert d.attribute == "ram_gb"
-    assert set(d.options) == {"under 2", "2 to under 3", "3 or more"}  # one range per RAM level
+    assert d.options == ("under 2", "2 to under 3", "3 or more")  # one range per level, in order
+    assert d.exhaustive  # ranges cover every phone
+    assert template(d) == "Which amount of RAM would you like: under 2, 2 to under 3 or 3 or more?"
+    maker = Policy().decide(DialogueState(), FLAT)
+    assert not maker.exhaustive or len(maker.options) == 4  # four makers: all of them offered
+
+
+def test_one_thing_told_is_enough_to_recommend() -> None:
+    """A user who said what they want sees recommendations and refines from them; the
+    questions are for a cold start (issue: three questions before any list)."""
+    for delta in (
+        StateDelta(add=(Constraint("ram_gb", "gte", 2.0),)),
+        StateDelta(like=(Pref("maker", "LG"),)),
+        StateDelta(wishes=("a good camera",)),
+        StateDelta(liked_items=("p3",)),
+        StateDelta(seen_items=("p3",)),  # "I already have the X, a similar one"
+        StateDelta(rejected=("p3",)),  # "none of these" after a photo search
+    ):
+        d = Policy().decide(apply(DialogueState(), delta), FLAT)
+        assert d.action == "recommend" and "told 1" in d.reason, delta
+    category_only = apply(DialogueState(), StateDelta(add=(Constraint("category", "eq", "phone"),)))
+    assert Policy().decide(category_only, FLAT).action == "ask"
+    one = apply(DialogueState(), StateDelta(like=(Pref("maker", "LG"),)))
+    assert Policy(enough=2).decide(one, FLAT).action == "ask"
 
 
 def test_budget_then_recommend() -> None:
@@ -84,10 +111,10 @@ def test_budget_then_recommend() -> None:
 def test_recommends_when_concentrated_or_asked() -> None:
     peaked = [(it, 0.9 if i < 3 else 0.3) for i, (it, _) in enumerate(FLAT)]
     told = DialogueState(wishes=("a phone with a good camera",))
-    d = Policy(concentration=0.6).decide(told, peaked)
+    d = Policy(concentration=0.6, enough=2).decide(told, peaked)
     assert d.action == "recommend" and "weight" in d.reason
     # the same candidates with a stricter threshold still get a question
-    assert Policy(concentration=0.9999999).decide(told, peaked).action == "ask"
+    assert Policy(concentration=0.9999999, enough=2).decide(told, peaked).action == "ask"
     # at a cold start the ranking is only the prior, however peaked: ask first
     assert Policy(concentration=0.6).decide(DialogueState(), peaked).action == "ask"
     # concentration does not depend on the scale of the scores

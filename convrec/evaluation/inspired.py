@@ -128,11 +128,14 @@ def evaluate(
     rankers: Mapping[str, Ranker],
     ks: Sequence[int] = KS,
     journals: Mapping[str, Journal] | None = None,
+    per_turn: dict[str, dict[str, list[float]]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Mean Recall@k and NDCG@10 per ranker, over all covered turns and deduplicated.
 
     With ``journals`` (one per ranker), each turn's ranked list is recorded as it is made and a
-    rerun reuses it, so an interrupted run resumes.
+    rerun reuses it, so an interrupted run resumes. ``per_turn``, when given, receives each
+    ranker's per-turn values, ``{ranker: {metric: [value per turn]}}``, in the same turn order
+    for every ranker (so two rankers' lists are paired).
     """
     depth = max(ks)
     out: dict[str, dict[str, float]] = {}
@@ -153,4 +156,6 @@ def evaluate(
                     rows.setdefault(f"{variant}R@{k}", []).append(recall_at_k(ranked, relevant, k))
                 rows.setdefault(f"{variant}NDCG@10", []).append(ndcg_at_k(ranked, relevant, 10))
         out[name] = {metric: mean(values) for metric, values in rows.items()}
+        if per_turn is not None:
+            per_turn[name] = rows
     return out

@@ -9,6 +9,7 @@ from pathlib import Path
 from convrec.errors import InputError
 from convrec.evaluation.baselines import BASELINES, Ranker, SystemRanker, make_baselines
 from convrec.evaluation.inspired import evaluate, load_turns
+from convrec.evaluation.metrics import paired_bootstrap
 from convrec.evaluation.suite import SYSTEMS, EvalContext, SuiteResult
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ REFERENCES = (
 )
 DEFAULT_TSV = Path("../shared/data/inspired/dev.tsv")
 COLUMNS = ("R@1", "R@10", "R@50", "NDCG@10", "dedup_R@1", "dedup_R@10", "dedup_R@50")
+PAIRED = ("R@10", "dedup_R@10")  # the metrics whose full-system differences get an interval
 
 
 def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
@@ -43,7 +45,8 @@ def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
     }
     rankers.update(make_baselines(catalog, ctx.settings, BASELINES))
     journals = {name: ctx.journal("inspired", name, tsv=str(tsv.resolve())) for name in rankers}
-    results = evaluate(turns, rankers, CURVE_KS, journals)
+    per_turn: dict[str, dict[str, list[float]]] = {}
+    results = evaluate(turns, rankers, CURVE_KS, journals, per_turn)
     curves = {
         "INSPIRED: Recall@k": {
             name: [(float(k), m.get(f"R@{k}", 0.0)) for k in CURVE_KS]
@@ -56,13 +59,33 @@ def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
         "evaluated_turns": len(turns),
         "stats": stats,
         "references": [{"source": who, **nums} for who, nums in REFERENCES],
+        "paired": paired(per_turn, ctx.seed),
     }
     return SuiteResult("inspired", results, details, _markdown(results, details), curves)
+
+
+def paired(per_turn: dict[str, dict[str, list[float]]], seed: int) -> list[dict[str, object]]:
+    """``full`` minus every other ranker, per turn, on the :data:`PAIRED` metrics: the mean
+    difference and its 95% bootstrap interval (turns resampled)."""
+    ours = per_turn.get("full")
+    if ours is None:
+        return []
+    rows: list[dict[str, object]] = []
+    for name, theirs in per_turn.items():
+        if name == "full":
+            continue
+        for metric in PAIRED:
+            if metric in ours and metric in theirs:
+                diff, lo, hi = paired_bootstrap(ours[metric], theirs[metric], seed=seed)
+                rows.append({"versus": name, "metric": metric, "turns": len(ours[metric]),
+                             "diff": diff, "low": lo, "high": hi})  # fmt: skip
+    return rows
 
 
 def _markdown(results: dict[str, dict[str, float]], details: dict[str, object]) -> str:
     stats = details["stats"]
     assert isinstance(stats, dict)
+    len_old = stats["turns_with_a_covered_target"] - stats["turns_with_a_new_covered_target"]
     lines = [
         "### INSPIRED (turn-level, movies catalog)",
         "",
@@ -72,6 +95,11 @@ def _markdown(results: dict[str, dict[str, float]], details: dict[str, object]) 
         f"{stats['distinct_targets']} titles ({stats['target_coverage']:.1%}). "
         "dedup: targets not mentioned earlier in the dialogue.",
         "",
+        f"Our systems never re-recommend a movie the dialogue already named (it counts as seen), "
+        f"so on the {len_old} turns whose targets were all named before they score 0 by design; "
+        "those turns are all that `mentioned` can score on. The dedup columns compare every "
+        "system on new targets only.",
+        "",
         "| system | " + " | ".join(COLUMNS) + " |",
         "|---" * (len(COLUMNS) + 1) + "|",
     ]
@@ -79,12 +107,34 @@ def _markdown(results: dict[str, dict[str, float]], details: dict[str, object]) 
     for name, m in sorted(results.items(), key=lambda kv: -kv[1].get("R@10", 0.0)):
         cells = [_cell(m.get(c, 0.0), best[c]) for c in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += _paired_markdown(details.get("paired"))
     lines += ["", "Published numbers (other catalogs and setups, for context only):", ""]
     lines += [
         f"- {who}: " + ", ".join(f"{k} {v:.3f}" for k, v in nums.items())
         for who, nums in REFERENCES
     ]
     return "\n".join(lines) + "\n"
+
+
+def _paired_markdown(rows: object) -> list[str]:
+    if not isinstance(rows, list) or not rows:
+        return []
+    cells: dict[str, dict[str, str]] = {}
+    for r in rows:
+        cells.setdefault(r["versus"], {})[r["metric"]] = (
+            f"{r['diff']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}]"
+        )
+    lines = [
+        "",
+        "Paired difference, `full` minus each other system, over the same turns (mean and 95% "
+        "bootstrap interval; an interval that contains 0 is within the noise of this many turns):",
+        "",
+        "| versus | " + " | ".join(PAIRED) + " |",
+        "|---" * (len(PAIRED) + 1) + "|",
+    ]
+    for name, by_metric in cells.items():
+        lines.append(f"| {name} | " + " | ".join(by_metric.get(m, "") for m in PAIRED) + " |")
+    return lines
 
 
 def _cell(value: float, best: float) -> str:

@@ -25,3 +25,25 @@ def ndcg_at_k(ranked: Sequence[str], relevant: Collection[str], k: int) -> float
 
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def paired_bootstrap(
+    ours: Sequence[float], theirs: Sequence[float], samples: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of ``ours - theirs`` over paired units, and its 95% percentile bootstrap interval
+    (units resampled with replacement, ``samples`` times, with a fixed ``seed``).
+
+    An interval that contains 0 means the difference is within the noise of this many units.
+    """
+    import random
+
+    if len(ours) != len(theirs):
+        raise ValueError(f"paired samples differ in size: {len(ours)} and {len(theirs)}")
+    if not ours:
+        return 0.0, 0.0, 0.0
+    diffs = [a - b for a, b in zip(ours, theirs, strict=True)]
+    rng = random.Random(seed)
+    n = len(diffs)
+    means = sorted(sum(rng.choices(diffs, k=n)) / n for _ in range(samples))
+    lo, hi = means[int(0.025 * (samples - 1))], means[int(0.975 * (samples - 1))]
+    return mean(diffs), lo, hi

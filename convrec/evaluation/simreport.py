@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from convrec.evaluation.metrics import paired_bootstrap
 from convrec.evaluation.simulator import LIST, MAX_TURNS, Dialogue, metrics
 from convrec.evaluation.suite import Curve, SuiteResult
 
@@ -61,8 +62,54 @@ def report(
         "seconds": dict(seconds),
         "dialogues": rows,
         "examples": examples,
+        "paired": paired(runs, seed),
     }
-    return SuiteResult("simulated", summary, details, _markdown(runs, sizes, seed, quick), curves)
+    text = _markdown(runs, sizes, seed, quick) + _paired_markdown(details["paired"])
+    return SuiteResult("simulated", summary, details, text, curves)
+
+
+def paired(runs: Runs, seed: int) -> list[dict[str, Any]]:
+    """Per mode, ``full`` minus every other system on success@10, paired by (catalog, user):
+    the mean difference and its 95% bootstrap interval (users resampled)."""
+
+    def wins(mode: str, system: str) -> dict[tuple[str, str], float]:
+        picked = [(c, ds) for (c, m, s), ds in runs.items() if m == mode and s == system]
+        return {(c, d.user): float(d.first_success(LIST) is not None)
+                for c, ds in picked for d in ds}  # fmt: skip
+
+    out: list[dict[str, Any]] = []
+    for mode in dict.fromkeys(m for _, m, _ in runs):
+        ours = wins(mode, "full")
+        for system in dict.fromkeys(s for _, m, s in runs if m == mode and s != "full"):
+            theirs = wins(mode, system)
+            users = [u for u in ours if u in theirs]
+            if not users:
+                continue
+            a, b = [ours[u] for u in users], [theirs[u] for u in users]
+            diff, lo, hi = paired_bootstrap(a, b, seed=seed)
+            out.append({"mode": mode, "versus": system, "metric": f"success@{LIST}",
+                        "users": len(users), "diff": diff, "low": lo, "high": hi})  # fmt: skip
+    return out
+
+
+def _paired_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return ""
+    lines = [
+        "",
+        f"Paired difference in success@{LIST}, `full` minus each other system, over the same "
+        "simulated users (mean and 95% bootstrap interval; an interval that contains 0 is within "
+        "the noise of this many users):",
+        "",
+        "| mode | versus | users | difference [95% interval] |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['mode']} | {r['versus']} | {r['users']} | "
+        f"{r['diff']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}] |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _num(m: Mapping[str, float], key: str) -> str:

@@ -64,6 +64,10 @@ LTE_AFTER = re.compile(r"^\s*(or less|or under|or lower|or cheaper|or older|or e
                        r"max\b|maximum|tops\b|at most)", re.I)  # fmt: skip
 STRICT = re.compile(r"(more than|over|above|greater than|after|newer than|later than|less than|"
                     r"under|below|before|older than|earlier than)\s*$", re.I)  # fmt: skip
+# A time in the speaker's own past ("I used to watch it back in the eighties", "when I was a kid
+# in 1995") is a memory, not a wish about the items: it bounds nothing.
+MEMORY = re.compile(r"\b(used to|grew up|growing up|when i was|as a (kid|child|teen)|i remember)\b",
+                    re.I)  # fmt: skip
 _CONTEXT = {"ram": ("ram", "memory"), "storage": ("storage", "rom", "space", "internal")}
 
 
@@ -149,6 +153,9 @@ def find_bounds(text: str) -> list[Bound]:
     for m in DECADE.finditer(text):
         if not free(m.start(), m.end()):
             continue
+        if _remembered(text, m.start()):
+            used.append((m.start(), m.end()))
+            continue
         if m.group("word"):
             first = 1900 + 10 * _DECADE_WORDS[m.group("word").lower()]
         else:
@@ -177,9 +184,17 @@ def find_bounds(text: str) -> list[Bound]:
         if kind is None:
             continue
         value = _scale(kind, m.group("unit") or "", value)
+        if kind == "year" and _remembered(text, m.start()):
+            used.append((m.start(), m.end()))
+            continue
         out += _single(kind, value, text[: m.start()], text[m.end() :], m.start(), m.end())
         used.append((m.start(), m.end()))
     return out
+
+
+def _remembered(text: str, at: int) -> bool:
+    """The time at ``at`` is in a sentence about the speaker's past (:data:`MEMORY`)."""
+    return MEMORY.search(re.split(r"[.!?;]", text[:at])[-1]) is not None
 
 
 def _single(kind: str, value: float, before: str, after: str, a: int, b: int) -> list[Bound]:

@@ -33,6 +33,9 @@ FUNCTION_WORDS = STOPWORDS | {
 # popularity (MovieLens: ratings) and DOMINANT times the next one's.
 DOMINANT, DOMINANT_MIN = 5.0, 20.0
 _YEAR = re.compile(r"^(19|20)\d\d$")
+# A colon right after a title, then a word with no space or a capitalised one, starts a subtitle:
+# "Jumanji:next level", "Star Wars: The Last Jedi" name a longer title than the one matched.
+_SUBTITLE = re.compile(r"\s*:(?:\S|\s+[A-Z0-9])")
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ def _year_of(lex: Lexicon, item_id: str) -> str:
 def find_titles(
     lex: Lexicon, text: str, toks: list[Token], cutoff: float = CUTOFF, gap: float = GAP
 ) -> list[TitleMatch]:
-    """Non-overlapping title mentions in ``text`` (tokenised as ``toks``), best first."""
+    """Non-overlapping title mentions in ``text`` (tokenised as ``toks``), best first. A title
+    followed by a subtitle ("Jumanji: The Next Level") names another film, not this one."""
     from rapidfuzz import fuzz, process
 
     words = [t.norm for t in toks]
@@ -106,11 +110,20 @@ def find_titles(
     out: list[TitleMatch] = []
     for m in found:
         span = set(range(m.first, m.last))
-        if span & taken:
+        if span & taken or _subtitled(lex, text, toks, m):
             continue
         taken |= span
         out.append(_by_popularity(lex, _by_year(lex, m, words)))
     return sorted(out, key=lambda m: m.first)
+
+
+def _subtitled(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:
+    """The message gives the title a subtitle that none of the matched items has, so it names
+    another film ("Jumanji:next level" is not "Jumanji"); titles with a subtitle of their own
+    ("Star Wars: Episode IV …", matched by a shorter alias) are kept."""
+    if not _SUBTITLE.match(text, toks[m.last - 1].end):
+        return False
+    return not any(":" in lex.items[i].title for i in m.ids)
 
 
 def _aligned(window: str, alias: str) -> bool:

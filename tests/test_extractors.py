@@ -100,6 +100,24 @@ def test_year_bounds(movies: Lexicon, text: str, lo: int | None, hi: int | None)
     assert all(isinstance(v, int) for v in cs.values())
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I used to watch the series back in the early nineteen eighties",
+        "When I was a kid in 1995 we watched cartoons. Something funny please",
+        "I grew up in the 90s, show me a comedy",
+    ],
+)
+def test_a_memory_bounds_no_year(movies: Lexicon, text: str) -> None:
+    assert not [c for c in extract(text, movies).add if c.attribute == "year"]
+
+
+def test_a_wish_after_a_memory_still_bounds(movies: Lexicon) -> None:
+    d = extract("I used to love westerns. Now I want something from the 90s", movies)
+    years = {(c.op, c.value) for c in d.add if c.attribute == "year"}
+    assert years == {("gte", 1990), ("lte", 1999)}
+
+
 def test_units_scale() -> None:
     kinds = {(b.kind, b.op, b.value) for b in find_bounds("at least 1 TB storage, 90 minutes max")}
     assert ("storage", "gte", 1024.0) in kinds and ("runtime", "lte", 90.0) in kinds
@@ -289,6 +307,13 @@ def test_a_word_that_is_two_attributes_values_means_the_common_one() -> None:
     assert ("maker", "LG") in added and ("carrier", "LG") not in added
     added = {(c.attribute, c.value) for c in extract("an LG phone", lexicon(3, 1)).add}
     assert ("carrier", "LG") in added and ("maker", "LG") not in added
+
+
+def test_a_subtitle_names_another_film(movies: Lexicon) -> None:
+    assert extract("I really liked Jaws:the revenge", movies).liked_items == ()
+    assert extract("I liked Jaws: The Revenge", movies).liked_items == ()  # a sequel we lack
+    assert extract("I liked Jaws: it scared me", movies).liked_items == ("12",)  # no subtitle
+    assert extract("I liked Alien: Resurrection", movies).liked_items == ("9",)
 
 
 def test_names_beat_titles_inside_them(movies: Lexicon) -> None:

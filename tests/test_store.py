@@ -234,6 +234,31 @@ def test_make_store_modes(tmp_path: Path, chroma_server: tuple[str, int]) -> Non
     assert server.server and server.disk_bytes() is None
 
 
+def test_search_breadth_is_set_on_new_and_existing_collections(
+    tmp_path: Path, chroma_server: tuple[str, int], col: str
+) -> None:
+    """Chroma's default ef_search (100) is approximate for 100+ results and differs between
+    processes on a 9k index; every collection a store opens gets the configured breadth, kept
+    in the index for the next process."""
+    rng = np.random.default_rng(3)
+    host, port = chroma_server
+    for make in (
+        lambda ef: ChromaStore.embedded(tmp_path / "chroma", ef_search=ef),
+        lambda ef: ChromaStore.connect(host, port, ef_search=ef),
+    ):
+        old = make(None)  # an index built before the setting: Chroma's default
+        old.upsert(col, ["a", "b"], unit(rng, 2), [{"n": 1}, {"n": 2}])
+        assert old.client.get_collection(col).configuration["hnsw"]["ef_search"] == 100
+        new = make(500)
+        assert [h.item_id for h in new.query(col, unit(rng, 1), 2)]  # opening sets it
+        assert make(None).client.get_collection(col).configuration["hnsw"]["ef_search"] == 500
+        fresh = collection_name(f"t{uuid.uuid4().hex[:8]}", "text")
+        new.create(fresh, 8)
+        assert new.client.get_collection(fresh).configuration["hnsw"]["ef_search"] == 500
+    settings = load_settings(environ={}, cache_dir=str(tmp_path / "c"))
+    assert make_store(settings).ef_search == settings.store.ef_search == 500
+
+
 def test_server_down_gives_the_fix() -> None:
     with pytest.raises(StoreError, match=r"chroma run --path DIR --host 127.0.0.1 --port \d+"):
         ChromaStore.connect("127.0.0.1", free_port())

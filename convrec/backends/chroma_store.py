@@ -71,10 +71,13 @@ def validate_vectors(vectors: Any, dim: int | None, what: str = "vectors") -> np
 class ChromaStore:
     """Collections of id → (vector, metadata) in cosine space; results come back as Hit."""
 
-    def __init__(self, client: Any, *, location: str, server: bool) -> None:
+    def __init__(
+        self, client: Any, *, location: str, server: bool, ef_search: int | None = None
+    ) -> None:
         self.client = client
         self.location = location
         self.server = server
+        self.ef_search = ef_search  # HNSW search breadth set on every collection opened
         self._dims: dict[str, int] = {}
         self._cols: dict[str, Any] = {}  # open collection handles; queries skip a lookup
         # ids per collection, loaded on the first id-restricted query: Chroma refuses a query
@@ -85,8 +88,9 @@ class ChromaStore:
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def embedded(cls, path: str | Path) -> ChromaStore:
-        """A store in the directory ``path`` (created if missing)."""
+    def embedded(cls, path: str | Path, ef_search: int | None = None) -> ChromaStore:
+        """A store in the directory ``path`` (created if missing); ``ef_search``: see
+        ``StoreSettings.ef_search`` (None keeps each collection's own)."""
         chromadb, chroma_settings = _import_chromadb()
         path = Path(path).expanduser()
         path.mkdir(parents=True, exist_ok=True)
@@ -97,10 +101,10 @@ class ChromaStore:
                 f"Could not open the Chroma store at {path}: {e}. Fix: check the directory is "
                 "writable and not used by a different Chroma version, or set store.path elsewhere."
             ) from e
-        return cls(client, location=str(path), server=False)
+        return cls(client, location=str(path), server=False, ef_search=ef_search)
 
     @classmethod
-    def connect(cls, host: str, port: int) -> ChromaStore:
+    def connect(cls, host: str, port: int, ef_search: int | None = None) -> ChromaStore:
         """A store served by ``chroma run`` at ``host:port``."""
         chromadb, chroma_settings = _import_chromadb()
         try:
@@ -108,7 +112,7 @@ class ChromaStore:
             client.heartbeat()
         except Exception as e:
             raise StoreError(_server_down(host, port, e)) from e
-        return cls(client, location=f"http://{host}:{port}", server=True)
+        return cls(client, location=f"http://{host}:{port}", server=True, ef_search=ef_search)
 
     # -- the VectorStore protocol ------------------------------------------------------------
     def upsert(
@@ -289,14 +293,31 @@ class ChromaStore:
                 # embedding_function=None: we always pass vectors, so nothing is ever downloaded.
                 col = self.client.get_collection(name, embedding_function=None)
             else:
+                hnsw: dict[str, Any] = {"space": SPACE}
+                if self.ef_search is not None:
+                    hnsw["ef_search"] = self.ef_search
                 col = self.client.get_or_create_collection(
                     name,
                     embedding_function=None,
-                    configuration={"hnsw": {"space": SPACE}},
+                    configuration={"hnsw": hnsw},
                     metadata={**(metadata or {}), DIM_KEY: int(create_dim)},
                 )
+        with self._calls(f"set ef_search of {name!r}"):
+            self._search_breadth(col)
         self._cols[name] = col
         return col
+
+    def _search_breadth(self, col: Any) -> None:
+        """Give ``col`` this store's ``ef_search`` if it has another (an index built before the
+        setting, or with another value): the search is then exact enough to be the same in
+        every process."""
+        if self.ef_search is None:
+            return
+        hnsw = (col.configuration or {}).get("hnsw") or {}
+        if hnsw.get("ef_search") != self.ef_search:
+            col.modify(configuration={"hnsw": {"ef_search": self.ef_search}})
+            log.info("%s: HNSW ef_search %s -> %d", col.name, hnsw.get("ef_search"),
+                     self.ef_search)  # fmt: skip
 
     def _dim(self, name: str, col: Any) -> int | None:
         if name not in self._dims:
@@ -321,9 +342,10 @@ class ChromaStore:
 
 def make_store(settings: Settings) -> ChromaStore:
     """The store ``settings.store`` names: embedded at ``settings.store_path``, or a server."""
+    ef = settings.store.ef_search
     if settings.store.mode == "server":
-        return ChromaStore.connect(settings.store.host, settings.store.port)
-    return ChromaStore.embedded(settings.store_path)
+        return ChromaStore.connect(settings.store.host, settings.store.port, ef_search=ef)
+    return ChromaStore.embedded(settings.store_path, ef_search=ef)
 
 
 def _import_chromadb() -> tuple[Any, Any]:

@@ -68,6 +68,13 @@ STRICT = re.compile(r"(more than|over|above|greater than|after|newer than|later 
 # in 1995") is a memory, not a wish about the items: it bounds nothing.
 MEMORY = re.compile(r"\b(used to|grew up|growing up|when i was|as a (kid|child|teen)|i remember)\b",
                     re.I)  # fmt: skip
+# A negation a few words before a bound word turns the bound around: "nothing older than 1995"
+# is 1995 or newer, "no phones over $500" at most 500 ("not too" is a hedge, not a negation).
+NEGATED = re.compile(
+    r"\b(?:no|not|nothing|none|never|without|nor|dont want|don't want|do not want)\b(?!\s+too\b)"
+    r"(?:\s+[\w'’-]+){0,3}\s*$",
+    re.I,
+)  # fmt: skip
 _CONTEXT = {"ram": ("ram", "memory"), "storage": ("storage", "rom", "space", "internal")}
 
 
@@ -168,10 +175,17 @@ def find_bounds(text: str) -> list[Bound]:
         )
         before, strict = text[: m.start()], STRICT.search(text[: m.start()]) is not None
         within = re.search(r"(from|in|of)\s*(the\s*)?$", before, re.I)  # "from the 90s"
-        if GTE_BEFORE.search(before) and not within:  # "after the 90s" → ≥ 2000; "since" → ≥ 1990
-            out.append(Bound("year", "gte", hi + 1 if strict else lo, m.start(), m.end()))
-        elif LTE_BEFORE.search(before):  # "before the 90s" → ≤ 1989
-            out.append(Bound("year", "lte", lo - 1 if strict else hi, m.start(), m.end()))
+        gte, lte = GTE_BEFORE.search(before), LTE_BEFORE.search(before)
+        if gte and not within:  # "after the 90s" → ≥ 2000; "since" → ≥ 1990
+            bound = Bound("year", "gte", hi + 1 if strict else lo, m.start(), m.end())
+            if _negated(before[: gte.start()]):  # "not after the 90s" → ≤ 1999
+                bound = Bound("year", "lte", hi if strict else lo - 1, m.start(), m.end())
+            out.append(bound)
+        elif lte:  # "before the 90s" → ≤ 1989
+            bound = Bound("year", "lte", lo - 1 if strict else hi, m.start(), m.end())
+            if _negated(before[: lte.start()]):  # "nothing before the 90s" → ≥ 1990
+                bound = Bound("year", "gte", lo if strict else hi + 1, m.start(), m.end())
+            out.append(bound)
         else:
             out += [Bound("year", "gte", lo, m.start(), m.end()),
                     Bound("year", "lte", hi, m.start(), m.end())]  # fmt: skip
@@ -197,11 +211,23 @@ def _remembered(text: str, at: int) -> bool:
     return MEMORY.search(re.split(r"[.!?;]", text[:at])[-1]) is not None
 
 
+def _negated(before: str) -> bool:
+    """A negation ends the clause ``before`` a bound word, within three words of it: "nothing
+    older than", "no phones over", "I don't want anything before" (not "not too")."""
+    clause = re.split(r"[.,;!?]|\bbut\b", before)[-1]
+    return NEGATED.search(clause) is not None
+
+
 def _single(kind: str, value: float, before: str, after: str, a: int, b: int) -> list[Bound]:
     step = 1.0 if kind == "year" and STRICT.search(before) else 0.0
-    if GTE_BEFORE.search(before) or GTE_AFTER.search(after):
+    gte, lte = GTE_BEFORE.search(before), LTE_BEFORE.search(before)
+    if gte or GTE_AFTER.search(after):
+        if gte and _negated(before[: gte.start()]):  # "no more than $300": at most 300
+            return [Bound(kind, "lte", value, a, b)]
         return [Bound(kind, "gte", value + step, a, b)]
-    if LTE_BEFORE.search(before) or LTE_AFTER.search(after):
+    if lte or LTE_AFTER.search(after):
+        if lte and _negated(before[: lte.start()]):  # "nothing older than 1995": 1995 on
+            return [Bound(kind, "gte", value, a, b)]
         return [Bound(kind, "lte", value - step, a, b)]
     if kind in ("price", "runtime"):
         return [Bound(kind, "lte", value, a, b)]

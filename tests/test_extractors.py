@@ -68,6 +68,11 @@ def phones() -> Lexicon:
         ("a 5.5-inch screen", {Constraint("screen_inches", "gte", 5.3),
                                Constraint("screen_inches", "lte", 5.7)}),
         ("under $300", {Constraint("price", "lte", 300.0)}),
+        ("no more than $300", {Constraint("price", "lte", 300.0)}),
+        ("no phones over $500", {Constraint("price", "lte", 500.0)}),
+        ("nothing under 4 GB of RAM", {Constraint("ram_gb", "gte", 4.0)}),
+        ("no less than 4GB of RAM", {Constraint("ram_gb", "gte", 4.0)}),
+        ("not too pricey, under $300", {Constraint("price", "lte", 300.0)}),
         ("my budget is 1.2k", {Constraint("price", "lte", 1200.0)}),
         ("max 250€", {Constraint("price", "lte", 250.0)}),
         ("between $200 and $400", {Constraint("price", "gte", 200.0),
@@ -92,6 +97,13 @@ def test_phone_numbers(phones: Lexicon, text: str, expected: set[Constraint]) ->
         ("older than 2000", None, 1999),
         ("a movie from the nineties", 1990, 1999),
         ("before the 90s", None, 1989),
+        # a negation turns the bound around
+        ("nothing older than 1995", 1995, None),
+        ("and nothing made before 2000", 2000, None),
+        ("I don't want anything before 2000", 2000, None),
+        ("not after the 90s", None, 1999),
+        ("no later than 2005", None, 2005),
+        ("a comedy, nothing from before the 80s", 1980, None),
     ],
 )
 def test_year_bounds(movies: Lexicon, text: str, lo: int | None, hi: int | None) -> None:

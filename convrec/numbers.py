@@ -198,7 +198,7 @@ def find_bounds(text: str) -> list[Bound]:
         if kind is None:
             continue
         value = _scale(kind, m.group("unit") or "", value)
-        if kind == "year" and _remembered(text, m.start()):
+        if kind == "year" and (_remembered(text, m.start()) or _annotated(text, m)):
             used.append((m.start(), m.end()))
             continue
         out += _single(kind, value, text[: m.start()], text[m.end() :], m.start(), m.end())
@@ -216,6 +216,12 @@ def _negated(before: str) -> bool:
     older than", "no phones over", "I don't want anything before" (not "not too")."""
     clause = re.split(r"[.,;!?]|\bbut\b", before)[-1]
     return NEGATED.search(clause) is not None
+
+
+def _annotated(text: str, m: re.Match[str]) -> bool:
+    """A year in parentheses names a film's year ("Avengers: Secret Wars (2027)"), not a wish."""
+    opened = re.search(r"\(\s*$", text[: m.start()]) is not None
+    return opened and re.match(r"\s*\)", text[m.end() :]) is not None
 
 
 def _single(kind: str, value: float, before: str, after: str, a: int, b: int) -> list[Bound]:

@@ -104,6 +104,7 @@ def test_phone_numbers(phones: Lexicon, text: str, expected: set[Constraint]) ->
         ("not after the 90s", None, 1999),
         ("no later than 2005", None, 2005),
         ("a comedy, nothing from before the 80s", 1980, None),
+        ("Recommend 'Avengers: Secret Wars (2027)'", None, None),  # a title's year, not a wish
     ],
 )
 def test_year_bounds(movies: Lexicon, text: str, lo: int | None, hi: int | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Collection, Sequence
 
 
@@ -35,8 +36,6 @@ def paired_bootstrap(
 
     An interval that contains 0 means the difference is within the noise of this many units.
     """
-    import random
-
     if len(ours) != len(theirs):
         raise ValueError(f"paired samples differ in size: {len(ours)} and {len(theirs)}")
     if not ours:

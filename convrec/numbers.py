@@ -175,15 +175,15 @@ def find_bounds(text: str) -> list[Bound]:
         )
         before, strict = text[: m.start()], STRICT.search(text[: m.start()]) is not None
         within = re.search(r"(from|in|of)\s*(the\s*)?$", before, re.I)  # "from the 90s"
-        gte, lte = GTE_BEFORE.search(before), LTE_BEFORE.search(before)
-        if gte and not within:  # "after the 90s" → ≥ 2000; "since" → ≥ 1990
+        op, negated = _cue(before, gte=not within)
+        if op == "gte":  # "after the 90s" → ≥ 2000; "since" → ≥ 1990; "not after" → ≤ 1999
             bound = Bound("year", "gte", hi + 1 if strict else lo, m.start(), m.end())
-            if _negated(before[: gte.start()]):  # "not after the 90s" → ≤ 1999
+            if negated:
                 bound = Bound("year", "lte", hi if strict else lo - 1, m.start(), m.end())
             out.append(bound)
-        elif lte:  # "before the 90s" → ≤ 1989
+        elif op == "lte":  # "before the 90s" → ≤ 1989; "nothing before the 90s" → ≥ 1990
             bound = Bound("year", "lte", lo - 1 if strict else hi, m.start(), m.end())
-            if _negated(before[: lte.start()]):  # "nothing before the 90s" → ≥ 1990
+            if negated:
                 bound = Bound("year", "gte", lo if strict else hi + 1, m.start(), m.end())
             out.append(bound)
         else:
@@ -211,6 +211,16 @@ def _remembered(text: str, at: int) -> bool:
     return MEMORY.search(re.split(r"[.!?;]", text[:at])[-1]) is not None
 
 
+def _cue(before: str, gte: bool = True) -> tuple[str | None, bool]:
+    """The bound word that ends ``before`` ("gte", "lte", or None; "gte" words only with
+    ``gte``), and whether a negation turns it around (:func:`_negated`)."""
+    for op, pattern in (("gte", GTE_BEFORE), ("lte", LTE_BEFORE)):
+        found = pattern.search(before) if gte or op == "lte" else None
+        if found:
+            return op, _negated(before[: found.start()])
+    return None, False
+
+
 def _negated(before: str) -> bool:
     """A negation ends the clause ``before`` a bound word, within three words of it: "nothing
     older than", "no phones over", "I don't want anything before" (not "not too")."""
@@ -226,13 +236,13 @@ def _annotated(text: str, m: re.Match[str]) -> bool:
 
 def _single(kind: str, value: float, before: str, after: str, a: int, b: int) -> list[Bound]:
     step = 1.0 if kind == "year" and STRICT.search(before) else 0.0
-    gte, lte = GTE_BEFORE.search(before), LTE_BEFORE.search(before)
-    if gte or GTE_AFTER.search(after):
-        if gte and _negated(before[: gte.start()]):  # "no more than $300": at most 300
+    op, negated = _cue(before)
+    if op == "gte" or GTE_AFTER.search(after):
+        if op == "gte" and negated:  # "no more than $300": at most 300
             return [Bound(kind, "lte", value, a, b)]
         return [Bound(kind, "gte", value + step, a, b)]
-    if lte or LTE_AFTER.search(after):
-        if lte and _negated(before[: lte.start()]):  # "nothing older than 1995": 1995 on
+    if op == "lte" or LTE_AFTER.search(after):
+        if negated:  # "nothing older than 1995": 1995 on
             return [Bound(kind, "gte", value, a, b)]
         return [Bound(kind, "lte", value - step, a, b)]
     if kind in ("price", "runtime"):

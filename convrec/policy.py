@@ -146,19 +146,10 @@ def _range_order(label: str) -> int:
 
 
 def told(state: DialogueState) -> int:
-    """How many things the user has told us to go on: constraints (beyond the category),
-    liked and disliked values, wishes, and liked, disliked, seen and turned-down items."""
+    """How many things the user has told us to go on: their taste (``state.evidence()``),
+    constraints beyond the category, and seen and turned-down items."""
     narrowing = [c for c in state.constraints if c.attribute != "category"]
-    return (
-        len(narrowing)
-        + len(state.liked)
-        + len(state.disliked)
-        + len(state.wishes)
-        + len(state.liked_items)
-        + len(state.disliked_items)
-        + len(state.seen_items)
-        + len(state.rejected)
-    )
+    return state.evidence() + len(narrowing) + len(state.seen_items) + len(state.rejected)
 
 
 @dataclass(frozen=True)

@@ -50,17 +50,6 @@ TERMS = (
 MIN_LAMBDA = 0.05  # MMR λ below this would make the diversity term explode (1/λ)
 
 
-def evidence(state: DialogueState) -> int:
-    """How much the user has told us: preferences, liked/disliked items and wishes."""
-    return (
-        len(state.liked)
-        + len(state.disliked)
-        + len(state.liked_items)
-        + len(state.disliked_items)
-        + len(state.wishes)
-    )
-
-
 def popularity_prior(
     item: Item, state: DialogueState, settings: RerankSettings, max_popularity: float
 ) -> float | None:
@@ -68,7 +57,7 @@ def popularity_prior(
     if item.popularity is None or max_popularity <= 0 or settings.popularity_weight == 0:
         return None
     norm = math.log1p(max(item.popularity, 0.0)) / math.log1p(max_popularity)
-    fade = 1.0 + settings.popularity_fade * evidence(state)
+    fade = 1.0 + settings.popularity_fade * state.evidence()
     return settings.popularity_weight * norm / fade
 
 

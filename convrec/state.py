@@ -138,6 +138,17 @@ class DialogueState:
         names = {c.attribute for c in self.constraints}
         return frozenset(names | {p.attribute for p in (*self.liked, *self.disliked)})
 
+    def evidence(self) -> int:
+        """How much the user has told us of their taste: preferences, liked and disliked items
+        and wishes."""
+        return (
+            len(self.liked)
+            + len(self.disliked)
+            + len(self.liked_items)
+            + len(self.disliked_items)
+            + len(self.wishes)
+        )
+
     def hidden_items(self) -> frozenset[str]:
         """Item ids never shown again unless asked for: rejected, disliked and already seen."""
         return frozenset((*self.rejected, *self.disliked_items, *self.seen_items))

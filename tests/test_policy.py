@@ -75,7 +75,8 @@ def test_numeric_questions_offer_ranges() -> None:
     assert d.exhaustive  # ranges cover every phone
     assert template(d) == "Which amount of RAM would you like: under 2, 2 to under 3 or 3 or more?"
     maker = Policy().decide(DialogueState(), FLAT)
-    assert not maker.exhaustive or len(maker.options) == 4  # four makers: all of them offered
+    assert maker.attribute == "maker" and len(maker.options) == 4 and maker.exhaustive
+    assert "something else" not in template(maker)  # every maker is offered
 
 
 def test_one_thing_told_is_enough_to_recommend() -> None:

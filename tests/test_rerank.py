@@ -7,7 +7,7 @@ import pytest
 
 from convrec.config import RerankSettings
 from convrec.fuse import Fused
-from convrec.rerank import evidence, rerank
+from convrec.rerank import rerank
 from convrec.state import DialogueState, Pref
 from convrec.types import Item, Recommendation
 
@@ -108,7 +108,7 @@ def test_popularity_prior_leads_at_cold_start_and_fades() -> None:
     cold = rerank(fused("a", "c", "d", "b"), ITEMS.get, DialogueState(), s, 4, max_popularity=1000)
     assert ids(cold)[0] == "b" and cold[0].breakdown["popularity"] == pytest.approx(0.5)
     warm_state = DialogueState(wishes=("x", "y"), liked=(Pref("genres", "Horror"),))
-    assert evidence(warm_state) == 3
+    assert warm_state.evidence() == 3
     warm = rerank(fused("a", "c", "d", "b"), ITEMS.get, warm_state, s, 4, max_popularity=1000)
     b = next(r for r in warm if r.item_id == "b")
     assert b.breakdown["popularity"] == pytest.approx(0.5 / 4)

@@ -9,6 +9,7 @@ left out of the recall. "dedup" drops targets already mentioned earlier in the d
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,17 @@ KS = (1, 10, 50)
 _TITLE_YEAR = re.compile(r"^(.*?)\s*\((\d{4})\)\s*$")
 ROLES: dict[str, Role] = {"SEEKER": "user", "RECOMMENDER": "assistant"}
 NEEDED = ("dialog_id", "utt_id", "speaker", "text", "movies")
+
+
+HALVES = ("tune", "check")
+
+
+def half(dialog_id: str) -> str:
+    """Which half of the split a dialogue belongs to: ``"tune"`` (weights and rules may be fitted
+    on it) or ``"check"`` (held out: reported figures come from it). Fixed by a hash of the
+    dialogue id, so every script and every session splits the same way."""
+    digest = hashlib.sha256(dialog_id.encode("utf-8")).digest()
+    return HALVES[digest[0] % 2]
 
 
 @dataclass(frozen=True)

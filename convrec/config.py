@@ -146,6 +146,24 @@ class RerankSettings(_Section):
     pool: int = Field(default=100, ge=1, le=5000)
 
 
+class CFSettings(_Section):
+    # The collaborative model fitted from the catalog's interactions (interactions.parquet, or the
+    # movies catalog's MovieLens ratings) by `convrec index`, and cached beside the index:
+    # "item_knn" (cosine between items' positive users), "ease" (closed-form linear item-item
+    # model) or "none". Compared on held-out MovieLens users in eval/reports/cf/.
+    model: Literal["item_knn", "ease", "none"] = "ease"
+    # Neighbours stored per item (with their scores); recommendations sum the liked items' lists.
+    neighbours: int = Field(default=100, ge=1, le=1000)
+    # Items with fewer positive interactions get no neighbours and are never a neighbour.
+    min_interactions: int = Field(default=3, ge=1)
+    # Ratings: the positive signal. "threshold" counts a rating >= positive_rating as a like;
+    # "centred" weights each rating by how far it exceeds that user's mean rating.
+    signal: Literal["threshold", "centred"] = "threshold"
+    positive_rating: float = 4.0
+    # EASE's L2 regularisation (the λ added to the diagonal of XᵀX).
+    ease_l2: float = Field(default=500.0, gt=0)
+
+
 class SessionSettings(_Section):
     # SQLite database of sessions and long-term profiles; empty means <cache_dir>/data/sessions.db.
     path: str = ""
@@ -175,6 +193,7 @@ class Settings(_Section):
     fusion: FusionSettings = FusionSettings()
     rerank: RerankSettings = RerankSettings()
     sessions: SessionSettings = SessionSettings()
+    cf: CFSettings = CFSettings()
 
     @property
     def cache_path(self) -> Path:

@@ -1,8 +1,8 @@
-"""Small Protocols for every swappable backend: LLM, text embedder, image–text embedder, store."""
+"""Small Protocols for every swappable backend: LLM, embedders, vector store, collaborative."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -93,3 +93,23 @@ class VectorStore(Protocol):
 
     # Stored vectors of ids, in order: item-to-item retrieval, metadata-only rewrites.
     def vectors(self, collection: str, ids: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class CollaborativeModel(Protocol):
+    """Items that people who liked the given items also liked (from the catalog's interactions).
+
+    ``similar`` returns catalog ids best first with a score (``Hit.channel == "cf"``), never a
+    query item, an ``exclude`` item or, when ``allowed`` is given, an item outside it; unknown
+    query ids are ignored. ``item_id in model`` says whether an item has neighbours.
+    """
+
+    def similar(
+        self,
+        item_ids: Sequence[str],
+        k: int,
+        allowed: Collection[str] | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[Hit]: ...
+
+    def __contains__(self, item_id: object) -> bool: ...

@@ -176,6 +176,55 @@ def latency(sizes: list[int], n_queries: int, k: int, dim: int = 384) -> list[di
     return rows
 
 
+def collaborative(settings: Settings, repeats: int) -> list[dict]:
+    """Per collaborative model: fit time (median of ``repeats``), peak traced memory of a fit
+    and p50 of ``similar`` (5 liked items, k=50), on the movies catalog's ratings if built."""
+    import tracemalloc
+
+    from convrec.backends.cf_fit import fit_model
+    from convrec.catalog.interactions import read_interactions
+
+    try:
+        cat = open_catalog("movies", settings)
+    except ConvRecError:
+        log.warning("movies catalog not built: no collaborative model benchmark")
+        return []
+    inter = read_interactions(cat)
+    if inter is None:
+        return []
+    rows = []
+    for kind in ("item_knn", "ease"):
+        cf = settings.cf.model_copy(update={"model": kind})
+        times = []
+        for _ in range(max(repeats, 1)):
+            t0 = time.perf_counter()
+            model = fit_model(inter, cf)
+            times.append(time.perf_counter() - t0)
+        tracemalloc.start()
+        fit_model(inter, cf)
+        peak = tracemalloc.get_traced_memory()[1] / 1e6
+        tracemalloc.stop()
+        liked = list(model.item_ids[:: max(len(model) // 200, 1)])
+        lat = []
+        for i in range(0, len(liked) - 5, 5):
+            t0 = time.perf_counter()
+            model.similar(liked[i : i + 5], 50)
+            lat.append(time.perf_counter() - t0)
+        rows.append(
+            {
+                "model": kind,
+                "interactions": len(inter),
+                "items": len(model),
+                "fit_s": round(statistics.median(times), 3),
+                "peak_traced_mb": round(peak, 1),
+                "similar_p50_ms": round(float(np.percentile(lat, 50)) * 1e3, 3),
+                "similar_p95_ms": round(float(np.percentile(lat, 95)) * 1e3, 3),
+            }
+        )
+        log.info("collaborative %s", rows[-1])
+    return rows
+
+
 def markdown(result: dict[str, Any]) -> str:
     out = [
         "# Index benchmark",
@@ -209,6 +258,19 @@ def markdown(result: dict[str, Any]) -> str:
             f"{r['ours_p95_ms']} | {r['bare_p50_ms']} | {r['bare_p95_ms']} | "
             f"{r['p50_ratio']} |"
         )
+    if result.get("collaborative"):
+        out += [
+            "",
+            "## Collaborative model (movies ratings, fitted on users outside the held-out split)",
+            "",
+            "| model | interactions | items | fit s | peak traced MB | similar p50 ms | p95 ms |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in result["collaborative"]:
+            out.append(
+                f"| {r['model']} | {r['interactions']} | {r['items']} | {r['fit_s']} | "
+                f"{r['peak_traced_mb']} | {r['similar_p50_ms']} | {r['similar_p95_ms']} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -236,6 +298,7 @@ def main() -> None:
         "ingest": rows,
         "peak_rss_indexing_mb": peak_rss_mb(),
         "latency": latency([int(s) for s in args.sizes.split(",")], args.queries, args.k),
+        "collaborative": collaborative(settings, args.repeats),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_index.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -45,6 +45,20 @@ def register(sub: Any) -> None:
     load.add_argument("--attr", action="append", default=[], metavar="COLUMN:TYPE", help=attr_help)
     load.add_argument("--images-root", type=Path, help="base folder of relative image paths")
     load.add_argument("--name", help="catalog name (default: the --out folder name)")
+    load.add_argument(
+        "--interactions",
+        type=Path,
+        metavar="FILE",
+        help="user-item interactions (JSONL/CSV/Parquet: user, item and rating or count columns) "
+        "for the collaborative model; written as interactions.parquet",
+    )
+    load.add_argument(
+        "--interaction-columns",
+        default="",
+        metavar="ROLE=COLUMN,...",
+        help="columns of --interactions when not user/item/rating|count, "
+        "e.g. user=uid,item=sku,count=plays",
+    )
     load.set_defaults(func=cmd_load)
 
     info = cmds.add_parser("info", help="print the manifest summary of a built catalog")
@@ -107,7 +121,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     _out(report.summary())
     if not report.items:
         raise CatalogError(f"No item in {args.file} could be loaded. Fix: see the problems above.")
-    manifest = {
+    manifest: dict[str, Any] = {
         "name": args.name or args.out.name,
         "sources": [{"file": str(args.file.resolve())}],
         "mapping": mapping.to_dict(),
@@ -117,9 +131,46 @@ def cmd_load(args: argparse.Namespace) -> int:
             "problems": len(report.problems),
         },
     }
-    catalog = write_catalog(args.out, report.items, manifest)
+    extras, bad_interactions = _interactions(args, {it.id for it in report.items}, manifest)
+    catalog = write_catalog(args.out, report.items, manifest, extras=extras)
     _out(f"wrote catalog {catalog.name!r}: {len(catalog)} items to {catalog.root}")
-    return 1 if report.problems else 0
+    return 1 if report.problems or bad_interactions else 0
+
+
+def _interactions(
+    args: argparse.Namespace, ids: set[str], manifest: dict[str, Any]
+) -> tuple[Any, bool]:
+    """Load --interactions against the loaded item ids: (the catalog writer's extras callback or
+    None, whether there were problems). Adds their source and counts to ``manifest``."""
+    if args.interactions is None:
+        if args.interaction_columns:
+            raise InputError("--interaction-columns needs --interactions FILE.")
+        return None, False
+    from convrec.catalog.interactions import (
+        INTERACTIONS_FILE,
+        InteractionMapping,
+        load_interactions,
+        write_interactions,
+    )
+
+    columns = InteractionMapping.parse(args.interaction_columns)
+    loaded = load_interactions(args.interactions, ids, columns)
+    for problem in loaded.problems:
+        _out(f"  {args.interactions.name}: {problem}")
+    _out(loaded.summary())
+    if not len(loaded.table):
+        raise CatalogError(
+            f"No interaction in {args.interactions} could be loaded. Fix: see the problems above."
+        )
+    manifest["sources"].append({"file": str(args.interactions.resolve()), "role": "interactions"})
+    manifest["counts"].update(
+        interactions=len(loaded.table),
+        interaction_users=int(loaded.table["user"].nunique()),
+        interaction_rows_rejected=len(loaded.rejected),
+        interaction_rows_unknown_item=loaded.unknown_item_rows,
+    )
+    manifest["files"] = {INTERACTIONS_FILE: f"user, item, value ({loaded.kind})"}
+    return (lambda root: write_interactions(root, loaded)), bool(loaded.problems)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

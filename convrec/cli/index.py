@@ -11,6 +11,7 @@ from convrec.errors import ConvRecError, InputError
 
 if TYPE_CHECKING:
     from convrec.catalog.index import IndexStats
+    from convrec.catalog.schema import Catalog
     from convrec.config import Settings
     from convrec.protocols import ImageTextEmbedder
 
@@ -82,9 +83,23 @@ def cmd_index(args: argparse.Namespace) -> int:
             )
         )
         _out(f"{c.collection}: {done}")
+    _collaborative(catalog, settings)
     if args.stats:
         _print_stats(stats, store.location)
     return 0
+
+
+def _collaborative(catalog: Catalog, settings: Settings) -> None:
+    """Fit the catalog's collaborative model (or load it when its inputs are unchanged)."""
+    import time
+
+    from convrec.backends.cf_fit import cf_dir, fit_or_load
+
+    t0 = time.perf_counter()
+    model = fit_or_load(catalog, settings)
+    if model is not None:
+        _out(f"collaborative model ({settings.cf.model}): {len(model)} items with neighbours, "
+             f"{time.perf_counter() - t0:.2f} s, at {cf_dir(catalog, settings)}")  # fmt: skip
 
 
 def _print_stats(stats: IndexStats, location: str) -> None:

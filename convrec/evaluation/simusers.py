@@ -6,6 +6,9 @@ each, one movie the user rated ≥ ``TARGET_MIN`` that the catalog has is held o
 the user's *other* ratings ≥ ``LIKED_MIN``: their favourite genres and a couple of liked titles
 they may mention as references. Other catalogs (phones): a seeded sample of catalog items, with no
 persona. Targets whose title cannot be kept out of a sentence (``leaks.distinctive``) are skipped.
+Simulated MovieLens users are drawn only among the users held out of the collaborative model
+(``convrec.catalog.interactions.held_out_user``), so none of their ratings, and no target, is in
+the model's training data.
 
 A :class:`Fact` is one thing the user can say about its target ("Something from the 1990s."),
 with the share of the catalog that fits it: the smaller, the more it narrows the search.
@@ -16,10 +19,11 @@ from __future__ import annotations
 import bisect
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from convrec.catalog.interactions import held_out_user
 from convrec.catalog.titles import normalize
 from convrec.errors import InputError
 from convrec.evaluation.leaks import distinctive, leaks
@@ -89,12 +93,20 @@ def _order(ids: Iterable[str]) -> list[str]:
     return sorted(ids, key=lambda s: (len(s), s))  # numeric ids in numeric order
 
 
-def movie_users(catalog: Catalog, ratings: Iterable[Rating], n: int, seed: int) -> list[SimUser]:
+def movie_users(
+    catalog: Catalog,
+    ratings: Iterable[Rating],
+    n: int,
+    seed: int,
+    *,
+    among: Callable[[str], bool] | None = None,
+) -> list[SimUser]:
     """``n`` real users with a held-out target each; the first ``m`` of a larger ``n`` are the
-    same users with the same targets (so a quick run is a prefix of a full one)."""
+    same users with the same targets (so a quick run is a prefix of a full one). ``among``
+    restricts the users drawn (:func:`draw_users` passes ``held_out_user``)."""
     by_user: dict[str, dict[str, float]] = {}
     for user, item, rating in ratings:
-        if item in catalog:
+        if item in catalog and (among is None or among(user)):
             by_user.setdefault(user, {})[item] = rating
     eligible: list[tuple[str, list[str]]] = []
     for user in _order(by_user):
@@ -156,9 +168,10 @@ def item_users(catalog: Catalog, n: int, seed: int) -> list[SimUser]:
 
 
 def draw_users(catalog: Catalog, n: int, seed: int) -> list[SimUser]:
-    """MovieLens users for a catalog with ratings, catalog items otherwise."""
+    """MovieLens users held out of the collaborative model for a catalog with ratings, catalog
+    items otherwise."""
     if (catalog.root / RATINGS_FILE).is_file():
-        return movie_users(catalog, read_ratings(catalog), n, seed)
+        return movie_users(catalog, read_ratings(catalog), n, seed, among=held_out_user)
     return item_users(catalog, n, seed)
 
 

@@ -162,6 +162,9 @@ class CFSettings(_Section):
     positive_rating: float = 4.0
     # EASE's L2 regularisation (the λ added to the diagonal of XᵀX).
     ease_l2: float = Field(default=500.0, gt=0)
+    # Fit without the held-out fifth of users (convrec.catalog.interactions.held_out_user), whom
+    # the evaluations simulate; false fits on every user (a deployment with no evaluation).
+    hold_out_users: bool = True
 
 
 class SessionSettings(_Section):

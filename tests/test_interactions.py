@@ -182,6 +182,9 @@ def test_simulated_users_are_outside_the_fitted_model(movies: tuple[Any, Setting
     only_train = type(inter)(train, inter.kind, inter.path)
     a, b = fit_model(inter, settings.cf), fit_model(only_train, settings.cf)
     assert a.item_ids == b.item_ids and np.array_equal(a.neighbours, b.neighbours)
+    # Fitting on every user (a deployment without evaluation) does see them.
+    every = settings.cf.model_copy(update={"hold_out_users": False})
+    assert set(training_matrix(inter, every).user_ids) >= {u.user_id for u in users}
     # ... while dropping training ratings does change it (the check above can fail).
     fewer = type(inter)(train[train["user"] != train["user"].iloc[0]], inter.kind, inter.path)
     c = fit_model(fewer, settings.cf)

@@ -52,9 +52,10 @@ def cf_dir(catalog: Catalog, settings: Settings) -> Path:
 
 def training_matrix(interactions: Interactions, cf: CFSettings) -> Matrix:
     """The matrix a model is fitted on: the positive signal of the users outside the held-out
-    split (:func:`convrec.catalog.interactions.held_out_user`) only."""
+    split (:func:`convrec.catalog.interactions.held_out_user`) only, unless
+    ``cf.hold_out_users`` is false."""
     return positive_matrix(
-        interactions.training(),
+        interactions.training() if cf.hold_out_users else interactions.table,
         interactions.kind,
         positive_rating=cf.positive_rating,
         signal=cf.signal,
@@ -63,7 +64,7 @@ def training_matrix(interactions: Interactions, cf: CFSettings) -> Matrix:
 
 
 def fit_model(interactions: Interactions, cf: CFSettings) -> NeighbourModel:
-    """Fit ``cf.model`` on :func:`training_matrix` (never on the held-out users)."""
+    """Fit ``cf.model`` on :func:`training_matrix` (by default never on the held-out users)."""
     m = training_matrix(interactions, cf)
     if cf.model == "ease":
         model = fit_ease(m, cf.neighbours, cf.ease_l2)

@@ -12,7 +12,7 @@ from typing import Any
 from convrec.errors import InputError
 
 log = logging.getLogger(__name__)
-ALL = ("scripted", "simulated", "inspired")
+ALL = ("scripted", "simulated", "inspired", "taste")
 
 
 def register(sub: Any) -> None:

@@ -27,6 +27,7 @@ SUITES: dict[str, str] = {
     "scripted": "convrec.evaluation.scripted",
     "simulated": "convrec.evaluation.simulator",
     "inspired": "convrec.evaluation.inspired_suite",
+    "taste": "convrec.evaluation.taste",
 }
 # The headline metrics per suite that the verdict compares (our "full" against the baselines).
 # INSPIRED's plain R@10 counts targets the dialogue already mentioned, which our system never

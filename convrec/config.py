@@ -113,16 +113,29 @@ class FusionSettings(_Section):
             "clip_text>clip_text": 0.3,
             "image>image": 1.0,
             "image>clip_text": 0.5,
+            "cf": 1.0,
+            "match": 1.0,
         }
     )
+    # The channel the "text" route (stated preferences and wishes) and the "context" routes
+    # (the user's recent messages) query: "content" is the item text without titles, so request
+    # words cannot rank an item by its title; "text" includes titles. An index built before the
+    # content channel existed falls back to "text".
+    text_channel: Literal["content", "text"] = "content"
+    context_channel: Literal["content", "text"] = "content"
     # Item-to-item routes: a liked item's own stored vector queries the same channel. The weight
     # per channel is shared by the liked items (each of n items gets weight/n), so liking more
     # items refines the pull instead of drowning the other routes.
     item_weights: dict[str, float] = Field(
         default_factory=lambda: {"text": 1.0, "clip_text": 0.5, "image": 0.5}
     )
-    # How many recent messages (both speakers) the "context" route embeds as one text query.
-    context_turns: int = Field(default=2, ge=0, le=20)
+    # How many recent user messages become "context" queries (one each), the newest weighing
+    # weights.context and each earlier one context_decay times the next; when the newest
+    # message names a new liked item or genre, the earlier ones are further scaled by
+    # context_shift (0 drops them: the new request rules the list).
+    context_turns: int = Field(default=3, ge=0, le=20)
+    context_decay: float = Field(default=0.5, ge=0, le=1)
+    context_shift: float = Field(default=0.25, ge=0, le=1)
     # The most recent liked items that become item-to-item queries.
     max_item_queries: int = Field(default=5, ge=0, le=50)
 
@@ -132,8 +145,16 @@ class RerankSettings(_Section):
     # Boost from similarity to liked items, penalty from similarity to disliked ones.
     liked_weight: float = Field(default=0.25, ge=0)
     disliked_weight: float = Field(default=0.5, ge=0)
-    # Popularity prior: strongest at cold start, fading as preferences accumulate.
-    popularity_weight: float = Field(default=0.2, ge=0)
+    # Boost by the share of the user's liked values (genres, people, makers) an item holds; a
+    # disliked value costs disliked_weight.
+    preference_weight: float = Field(default=0.5, ge=0)
+    # Quality prior: how well known (log count of interactions, else the item's popularity) and
+    # how well rated (mean rating shrunk towards the catalog mean by rating_prior_count
+    # pseudo-ratings) an item is. Strongest at a cold start, fading as preferences accumulate;
+    # a request for "hidden gems" turns the well-known part around.
+    popularity_weight: float = Field(default=0.5, ge=0)
+    rating_weight: float = Field(default=0.3, ge=0)
+    rating_prior_count: float = Field(default=10.0, ge=0)
     # MMR diversity: 1.0 = pure relevance, lower trades relevance for variety.
     mmr_lambda: float = Field(default=0.8, ge=0, le=1)
     # Exploration: "off", "epsilon" or "thompson" (see convrec.policy.explore), and its weight.
@@ -141,7 +162,7 @@ class RerankSettings(_Section):
     exploration_weight: float = Field(default=0.05, ge=0)
     # How fast the popularity prior fades: its weight is popularity_weight / (1 + fade · n), n the
     # number of stated preferences, liked/disliked items and wishes.
-    popularity_fade: float = Field(default=1.0, ge=0)
+    popularity_fade: float = Field(default=0.2, ge=0)
     # Fused candidates the rerank terms are computed for (the rest keep their channel order).
     pool: int = Field(default=100, ge=1, le=5000)
 

@@ -257,7 +257,8 @@ class ConvRec:
             state = apply(session.state, delta)
             recs = list(session.shown)
             if rerank and recs:
-                recs = self._explain_new(state, self._rank(state, len(recs), None), recs)
+                ranked = self._rank(state, len(recs), None, session.messages)
+                recs = self._explain_new(state, ranked, recs)
             verb = "liked" if liked else "disliked"
             text = f"Noted: you {verb} {self.catalog[item_id].title}."
             session = self.sessions.save_turn(session, [], state, recs)
@@ -452,7 +453,8 @@ class ConvRec:
     ) -> _Turn:
         delta = self._understand(history, state, shown)
         after = apply(state, delta)
-        pool = self._rank(after, max(POOL, self.settings.limits.recommendations), image, history)
+        k = max(POOL, self.settings.limits.recommendations)
+        pool = self._rank(after, k, image, history)
         if image is not None:  # an example image is an explicit request for results
             decision = _recommend_decision("the user showed an example image")
         else:
@@ -488,12 +490,20 @@ class ConvRec:
         image: str | None,
         history: Sequence[Message] = (),
     ) -> list[Recommendation]:
+        """Rank for ``state``; ``history`` gives the context routes (its last user message is
+        the state's latest turn)."""
+        from convrec.query import dialogue_context
         from convrec.recommend import rank
 
-        context = context_text(history, self.settings.fusion.context_turns)
+        said = [m.content for m in history if m.role == "user"]
+        context = dialogue_context(said, state, self._title, self.settings.fusion)
         with self._compute:
             return rank(state, self.retriever, self.catalog, self.settings, k, image,
                         channels=self._search.channels, context=context)  # fmt: skip
+
+    def _title(self, item_id: str) -> str | None:
+        item = self.catalog.get(item_id)
+        return item.title if item is not None else None
 
     def _question(self, decision: Decision) -> str:
         from convrec.ask import phrase_question
@@ -605,14 +615,6 @@ class ConvRec:
 
 
 _NOTHING = "Nothing in the catalog matches all of that. Try removing a constraint."
-
-
-def context_text(history: Sequence[Message], turns: int) -> str:
-    """The last ``turns`` messages (both speakers) as one text for the ``context`` route: what
-    is being talked about, including what the extractors do not turn into preferences."""
-    if turns <= 0:
-        return ""
-    return " ".join(m.content.strip() for m in history[-turns:] if m.content.strip())
 
 
 def _check_k(k: int) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from convrec.state import DialogueState, to_where
+from convrec.state import DialogueState, Pref, to_where
 from convrec.types import Query
 
 if TYPE_CHECKING:
@@ -48,6 +48,14 @@ def build_queries(
 
 def _w(weights: Mapping[str, float], name: str) -> float:
     return float(weights.get(name, 1.0))
+
+
+def _channel(wanted: str, channels: frozenset[str]) -> str | None:
+    """``wanted`` when indexed, else the ``text`` channel (an index built before ``content``
+    existed), else None."""
+    if wanted in channels:
+        return wanted
+    return "text" if "text" in channels else None
 
 
 # Words that make a wish visual: it then also goes to the image–text model, which has seen
@@ -104,17 +112,22 @@ def queries_from_state(
     flagged: Collection[str] | None = None,
     ids: tuple[str, ...] | None = None,
     where: bool = True,
-    context: str = "",
+    context: Sequence[tuple[str, float]] = (),
 ) -> tuple[Query, ...]:
     """One Query per channel route for the dialogue state, each carrying the hard constraints:
     the ``where`` of :func:`~convrec.state.to_where` (``flagged``: the list attributes the
     index flags; left out with ``where=False``) and the allowed ``ids`` (constraints the caller
     evaluated itself).
 
-    - ``text``: the soft preferences and wishes as text (:func:`describe_preferences`);
-    - ``context``: the recent dialogue itself (``context``) on the text channel, for what the
-      conversation is about beyond the extracted preferences (not with an image: the photo is
-      then what "this" refers to);
+    - ``text``: the soft preferences and wishes as text (:func:`describe_preferences`), on the
+      ``content`` channel when indexed (item text without titles: request words cannot match a
+      title), else on ``text``;
+    - ``context``, ``context-1`` …: the user's recent messages (``context``: cleaned text and
+      weight per message, newest first, see :func:`context_parts`) on
+      ``settings.context_channel``, for what the conversation is about beyond the extracted
+      preferences (not with an image: the photo is then what "this" refers to);
+    - ``cf``: the liked items' neighbours in the collaborative model (channel ``cf``; the
+      retriever asks the model, not the vector store);
     - ``clip_text>image`` / ``clip_text>clip_text``: the visual wishes, for the image–text model;
     - ``like:<id>><channel>``: each liked item's own stored vector (never its re-embedded title)
       on every channel it is indexed in, weight ``settings.item_weights[channel] / n``;
@@ -133,12 +146,19 @@ def queries_from_state(
     liked = state.liked_items[-settings.max_item_queries :] if settings.max_item_queries else ()
     if not text and not liked and not image:
         text = catalog
-    if text and "text" in channels and weights.get("text", 1.0) > 0:
-        out.append(Query("text", "text", text, where=where_, weight=_w(weights, "text"), ids=ids))
-    context = context.strip() if not image else ""  # with a photo, "more like this" means it
-    if context and "text" in channels and weights.get("context", 0.0) > 0:
-        w = weights["context"]
-        out.append(Query("context", "text", context, where=where_, weight=w, ids=ids))
+    text_channel = _channel(settings.text_channel, channels)
+    if text and text_channel and weights.get("text", 1.0) > 0:
+        w = _w(weights, "text")
+        out.append(Query("text", text_channel, text, where=where_, weight=w, ids=ids))
+    context_channel = _channel(settings.context_channel, channels)
+    if context_channel and not image and weights.get("context", 0.0) > 0:
+        # With a photo, "more like this" means the photo.
+        for age, (said, share) in enumerate(context):
+            name = "context" if age == 0 else f"context-{age}"
+            w = weights["context"] * share
+            out.append(Query(name, context_channel, said, where=where_, weight=w, ids=ids))
+    if liked and "cf" in channels and weights.get("cf", 0.0) > 0:
+        out.append(Query("cf", "cf", items=liked, where=where_, weight=weights["cf"], ids=ids))
     visual = ". ".join(w.strip() for w in state.wishes if is_visual(w))
     if visual:
         for name, channel in TEXT_ROUTES[1:]:
@@ -157,3 +177,118 @@ def queries_from_state(
         imgs = build_queries(image=image, where=where_, weights=weights, channels=channels)
         out.extend(replace(q, ids=ids) for q in imgs)
     return tuple(out)
+
+
+# Words that point at shown items or carry no topic: a message made only of these ("not the
+# first one", "yes, thanks", "show me more") says nothing about what to look for, so it adds
+# no context query and does not push the earlier request aside.
+_REFERENCE = re.compile(
+    r"\b(?:the\s+)?(?:first|second|third|fourth|fifth|last|other|previous|next|1st|2nd|3rd|4th|5th)"
+    r"(?:\s+(?:one|ones|item|movie|film|phone|two|three))?\b|\b(?:that|this|these|those)\s+ones?\b"
+    r"|\bnumber\s+\d\b",
+    re.IGNORECASE,
+)
+_FILLER_WORDS = """a an the and or but not no nor yes yeah yep ok okay sure thanks thank you please
+    pls i i'm im me my we us it its it's that this these those them they one
+    ones some any more less other another like likes liked love loved want wants
+    wanted something anything show give find get see seen watch watched
+    recommend suggest maybe just really very so too also what which who how
+    about with without for of to in on at by from is are was were be been do
+    does did don't can could would should will have has had got gonna wanna let
+    let's good great nice cool fine well right ah oh hmm hi hello hey there here
+    now then than movie movies film films phone phones one item items thing
+    things"""
+_FILLER = frozenset(_FILLER_WORDS.split())
+
+
+def context_parts(
+    user_messages: Sequence[str],
+    titles: Iterable[str],
+    settings: FusionSettings,
+    *,
+    fresh: int | None = None,
+) -> list[tuple[str, float]]:
+    """The text and weight of each recent user message for the ``context`` routes, newest
+    first: ``settings.context_turns`` messages, the newest weighing 1 and each earlier one
+    ``settings.context_decay`` times the next. Messages older than the ``fresh`` newest ones
+    (said before the user last changed the subject) are further scaled by
+    ``settings.context_shift``: the request that follows a new "I loved X" is about X, not
+    about the turns before.
+
+    Named ``titles`` (items the dialogue resolved) and position or reference words ("the first
+    one") are cut out: the item routes carry the named items, and no text route should match a
+    title or the word "one". A message with no topic word left adds nothing and is not counted.
+    """
+    if settings.context_turns <= 0:
+        return []
+    names = sorted({t.strip() for t in titles if len(t.strip()) > 1}, key=len, reverse=True)
+    title_re = re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE) if names else None
+    out: list[tuple[str, float]] = []
+    weight = 1.0
+    for age, message in enumerate(reversed(user_messages)):
+        text = title_re.sub(" ", message) if title_re else message
+        text = re.sub(r"\s+", " ", _REFERENCE.sub(" ", text)).strip(" ,.;:!?")
+        if not topical(text):
+            continue
+        shifted = fresh is not None and age >= fresh
+        share = weight * (settings.context_shift if shifted else 1.0)
+        if share <= 0:
+            break
+        out.append((text, share))
+        if len(out) == settings.context_turns:
+            break
+        weight *= settings.context_decay
+    return out
+
+
+@dataclass(frozen=True)
+class DialogueContext:
+    """What the ranking takes from the user's own words, beyond the dialogue state.
+
+    - ``parts``: text and weight of each recent user message, newest first (the ``context``
+      routes; see :func:`context_parts`);
+    - ``obscure``: the user asked for little-known items (:func:`wants_obscure`);
+    - ``stale``: liked values stated before the user changed the subject (a new liked item or
+      value); the match route and the preference term weigh them ``context_shift`` times.
+    """
+
+    parts: tuple[tuple[str, float], ...] = ()
+    obscure: bool = False
+    stale: frozenset[Pref] = frozenset()
+
+
+def dialogue_context(
+    said: Sequence[str],
+    state: DialogueState,
+    title_of: Callable[[str], str | None],
+    settings: FusionSettings,
+) -> DialogueContext:
+    """The :class:`DialogueContext` of the user's messages ``said`` (oldest first, the last one
+    being the state's latest turn), with every item the dialogue named cut out of the text."""
+    named = (*state.liked_items, *state.disliked_items, *state.rejected, *state.mentioned,
+             *state.seen_items)  # fmt: skip
+    titles = [t for t in (title_of(i) for i in named) if t]
+    fresh = state.turns - state.subject_turn + 1 if state.subject_turn else None
+    parts = context_parts(said, titles, settings, fresh=fresh)
+    obscure = any(wants_obscure(m) for m in said)
+    return DialogueContext(tuple(parts), obscure, frozenset(state.stale))
+
+
+def topical(text: str) -> bool:
+    """True when ``text`` holds a word beyond reference, feedback and filler words."""
+    words = re.findall(r"[a-z][a-z']+", _REFERENCE.sub(" ", text).lower())
+    return any(w not in _FILLER for w in words)
+
+
+_OBSCURE = re.compile(
+    r"hidden gems?|obscure|underrated|under-rated|lesser[- ]known|little[- ]known|cult classic"
+    r"|(?:haven'?t|have not|never|not) (?:yet )?heard of|off the beaten|not (?:too |so |very )?"
+    r"(?:mainstream|popular|famous|well[- ]known|known)|nothing (?:too )?(?:mainstream|popular)",
+    re.IGNORECASE,
+)
+
+
+def wants_obscure(message: str) -> bool:
+    """True when the user asks for little-known items ("hidden gems", "something I haven't
+    heard of"): the quality prior then favours the less known among the well rated."""
+    return bool(_OBSCURE.search(message))

@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from convrec.backends.chroma_store import collection_name
+from convrec.catalog.index import CHANNELS
 from convrec.errors import ConvRecError, IndexError_
 from convrec.fuse import fuse
-from convrec.query import queries_from_state
+from convrec.quality import catalog_quality
+from convrec.query import DialogueContext, queries_from_state
 from convrec.rerank import rerank
+from convrec.retrieve import CF_CHANNEL
 from convrec.state import field_value, holds, unflagged
 
 if TYPE_CHECKING:
@@ -29,21 +32,23 @@ if TYPE_CHECKING:
     from convrec.explain import Explained, Explanation, Mode
     from convrec.protocols import LLM
     from convrec.retrieve import Retriever
-    from convrec.state import Constraint, DialogueState
+    from convrec.state import Constraint, DialogueState, Pref
     from convrec.types import Hit, Item, Query, Recommendation
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("text", "image", "clip_text")
 MAX_FETCH = 5000  # the most candidates one channel is asked for (hidden items included)
 
 
 def indexed_channels(retriever: Retriever) -> frozenset[str]:
-    """The channels of the retriever's catalog that hold records (needs ``store.count``)."""
+    """The channels of the retriever's catalog that hold records (needs ``store.count``), plus
+    ``cf`` when the retriever has a collaborative model."""
+    cf = {CF_CHANNEL} if retriever.collaborative is not None else set()
     count = getattr(retriever.store, "count", None)
     if count is None:
-        return frozenset(CHANNELS)
-    return frozenset(c for c in CHANNELS if count(collection_name(retriever.catalog, c)) > 0)
+        return frozenset(CHANNELS) | cf
+    found = {c for c in CHANNELS if count(collection_name(retriever.catalog, c)) > 0}
+    return frozenset(found | cf)
 
 
 def rank(
@@ -56,16 +61,19 @@ def rank(
     *,
     channels: Iterable[str] | None = None,
     timings: dict[str, float] | None = None,
-    context: str = "",
+    context: DialogueContext | None = None,
 ) -> list[Recommendation]:
     """The top ``k`` catalog items for the dialogue state, each with its per-term breakdown.
 
     ``channels`` are the indexed channels (detected from the store when None; pass them to save
     a lookup per turn). ``timings``, when given, receives the seconds spent per step.
-    ``context`` is the recent dialogue text, for the ``context`` route (see
-    :func:`~convrec.query.queries_from_state`).
+    ``context``: what the ranking takes from the user's own words (the context routes, a wish
+    for little-known items, liked values from before a change of subject; see
+    :func:`~convrec.query.dialogue_context`).
     """
     clock = time.perf_counter()
+    ctx = context or DialogueContext()
+    fade = {p: settings.fusion.context_shift for p in ctx.stale}
     times = timings if timings is not None else {}
     k = k or settings.limits.recommendations
     chans = frozenset(channels) if channels is not None else indexed_channels(retriever)
@@ -77,20 +85,32 @@ def rank(
         allowed = allowed_ids(catalog, post)
     queries = queries_from_state(
         state, catalog.name, chans, settings.fusion, image, ids=allowed,
-        flagged=catalog.flagged, where=settings.store.filter_by == "where", context=context,
+        flagged=catalog.flagged, where=settings.store.filter_by == "where", context=ctx.parts,
     )  # fmt: skip
     hidden = state.hidden_items() | set(state.liked_items)
     fetch = min(settings.limits.candidates_per_channel + len(hidden), MAX_FETCH)
     times["queries"] = time.perf_counter() - clock
     hits = _retrieve(retriever, queries, fetch)
+    weights = {q.name: q.weight for q in queries}
+    match_weight = settings.fusion.weights.get(MATCH_ROUTE, 0.0)
+    if state.liked and match_weight > 0:
+        hits[MATCH_ROUTE] = match_hits(catalog, state, fetch, allowed, fade, obscure=ctx.obscure)
+        # Weighted fusion rescales each list: a route of stale values must weigh less instead.
+        fresh = sum(fade.get(p, 1.0) for p in state.liked) / len(state.liked)
+        weights[MATCH_ROUTE] = match_weight * fresh
     times["retrieve"] = time.perf_counter() - clock - times["queries"]
     mark = time.perf_counter()
-    fused = fuse(hits, {q.name: q.weight for q in queries}, method=settings.fusion.method)
+    if settings.store.filter_by == "where" and state.constraints:
+        # the collaborative model and the match route know no ``where``: apply it here
+        for name in {CF_CHANNEL, MATCH_ROUTE} & set(hits):
+            hits[name] = [
+                h for h in hits[name] if _satisfies(catalog.get(h.item_id), state.constraints)
+            ]
+    fused = fuse(hits, weights, method=settings.fusion.method)
     if post:  # constraints the ``where`` left out (list attributes without flags)
         fused = [f for f in fused if _satisfies(catalog.get(f.item_id), post)]
     pool = [f.item_id for f in fused if f.item_id not in hidden][: settings.rerank.pool]
     vectors = _vectors(retriever, chans, [*pool, *state.liked_items, *state.disliked_items])
-    max_pop = max((it.popularity or 0.0 for it in catalog.items), default=0.0)
     recs = rerank(
         fused,
         catalog.get,
@@ -98,7 +118,9 @@ def rank(
         settings.rerank,
         k,
         vectors,
-        max_popularity=max_pop,
+        quality=catalog_quality(catalog, settings.rerank.rating_prior_count),
+        obscure=ctx.obscure,
+        faded=fade,
         seed=settings.seed,
     )
     out = []
@@ -109,6 +131,35 @@ def rank(
     times["fuse"] = time.perf_counter() - mark
     log.debug("ranked %d of %d fused in %.0f ms", len(out), len(fused), 1e3 * sum(times.values()))
     return out
+
+
+MATCH_ROUTE = "match"  # the catalog items that hold the user's liked values (no embedding)
+
+
+def match_hits(
+    catalog: Catalog,
+    state: DialogueState,
+    k: int,
+    allowed: tuple[str, ...] | None = None,
+    faded: Mapping[Pref, float] | None = None,
+    *,
+    obscure: bool = False,
+) -> list[Hit]:
+    """The ``k`` items holding the most of the user's liked values (genres, people, makers …),
+    scored by the share they hold, the better known first among equals; only ``allowed`` ids
+    when given. Word overlap plays no part: an animated family comedy is found because it is
+    one, whatever its title says. ``faded``: weights of liked values below 1; ``obscure``: the
+    best rated come first among equals instead (the user asked for little-known items)."""
+    from convrec.rerank import liked_share
+    from convrec.types import Hit
+
+    quality = catalog_quality(catalog)
+    pool = catalog.items if allowed is None else [catalog[i] for i in allowed if i in catalog]
+    scored = [(liked_share(it, state, faded), it.id) for it in pool]
+    scored = [(share, i) for share, i in scored if share > 0]
+    prior = quality.rated if obscure else quality.known
+    scored.sort(key=lambda t: (-t[0], -prior.get(t[1], 0.0), t[1]))
+    return [Hit(i, share, MATCH_ROUTE) for share, i in scored[:k]]
 
 
 _ALLOWED_MAX = 256  # constraint sets whose allowed ids a catalog remembers

@@ -8,11 +8,13 @@ the score is exactly the sum of the breakdown:
 - ``liked_items`` / ``disliked_items``: ``+liked_weight · max cos(item, liked)`` and
   ``−disliked_weight · max cos(item, disliked)`` on the item vectors given (negative cosines
   count as 0: an unrelated item is neither boosted nor penalised);
-- ``preferences``: ``+liked_weight ·`` the share of liked attribute values the item has,
+- ``preferences``: ``+preference_weight ·`` the share of liked attribute values the item has,
   ``−disliked_weight`` when it has a disliked value (soft preferences are boosts, not filters);
-- ``popularity``: ``popularity_weight · log(1+pop)/log(1+max pop)``, divided by
+- ``popularity`` and ``rating``: the quality prior (:mod:`convrec.quality`),
+  ``popularity_weight · known`` and ``rating_weight · rated``, each divided by
   ``1 + popularity_fade · n`` where n counts what the user has told us, so the prior leads at a
-  cold start and fades as preferences accumulate;
+  cold start and fades as preferences accumulate. When the user asks for obscure items
+  ("hidden gems"), the ``popularity`` term is ``−popularity_weight · known`` instead;
 - ``exploration``: what :func:`convrec.policy.explore` adds (Thompson draw or an epsilon swap);
 - ``diversity``: MMR (Carbonell & Goldstein, 1998). Items are picked greedily by
   ``λ·rel − (1−λ)·max cos(item, picked)``; dividing by λ gives the term
@@ -37,13 +39,15 @@ from convrec.types import Item, Recommendation
 if TYPE_CHECKING:
     from convrec.config import RerankSettings
     from convrec.fuse import Fused
-    from convrec.state import DialogueState
+    from convrec.quality import Quality
+    from convrec.state import DialogueState, Pref
 
 TERMS = (
     "liked_items",
     "disliked_items",
     "preferences",
     "popularity",
+    "rating",
     "exploration",
     "diversity",
 )
@@ -61,6 +65,27 @@ def popularity_prior(
     return settings.popularity_weight * norm / fade
 
 
+def quality_prior(
+    item_id: str,
+    state: DialogueState,
+    settings: RerankSettings,
+    quality: Quality,
+    *,
+    obscure: bool = False,
+) -> dict[str, float]:
+    """The faded ``popularity`` and ``rating`` terms of one item (those the item has)."""
+    fade = 1.0 + settings.popularity_fade * state.evidence()
+    out: dict[str, float] = {}
+    known = quality.known.get(item_id)
+    if known is not None and settings.popularity_weight:
+        sign = -1.0 if obscure else 1.0
+        out["popularity"] = sign * settings.popularity_weight * known / fade
+    rated = quality.rated.get(item_id)
+    if rated is not None and settings.rating_weight:
+        out["rating"] = settings.rating_weight * rated / fade
+    return out
+
+
 def _values(item: Item, attribute: str) -> set[str]:
     value = item.category if attribute == "category" else item.attributes.get(attribute)
     if value is None:
@@ -69,14 +94,28 @@ def _values(item: Item, attribute: str) -> set[str]:
     return {str(v).lower() for v in vals}
 
 
-def preference_term(item: Item, state: DialogueState, settings: RerankSettings) -> float | None:
+def liked_share(
+    item: Item, state: DialogueState, faded: Mapping[Pref, float] | None = None
+) -> float:
+    """The share of the user's liked values (soft preferences) that ``item`` holds; a value in
+    ``faded`` counts with its weight there (below 1) instead of 1."""
+    if not state.liked:
+        return 0.0
+    faded = faded or {}
+    held = [faded.get(p, 1.0) for p in state.liked if p.value.lower() in _values(item, p.attribute)]
+    return sum(held) / len(state.liked)
+
+
+def preference_term(
+    item: Item,
+    state: DialogueState,
+    settings: RerankSettings,
+    faded: Mapping[Pref, float] | None = None,
+) -> float | None:
     """Soft preferences: boost by the share of liked values, penalty for a disliked one."""
     if not state.liked and not state.disliked:
         return None
-    out = 0.0
-    if state.liked:
-        hits = sum(p.value.lower() in _values(item, p.attribute) for p in state.liked)
-        out += settings.liked_weight * hits / len(state.liked)
+    out = settings.preference_weight * liked_share(item, state, faded)
     if any(p.value.lower() in _values(item, p.attribute) for p in state.disliked):
         out -= settings.disliked_weight
     return out
@@ -106,6 +145,9 @@ def rerank(
     vectors: Mapping[str, np.ndarray] | None = None,
     *,
     max_popularity: float = 0.0,
+    quality: Quality | None = None,
+    obscure: bool = False,
+    faded: Mapping[Pref, float] | None = None,
     seed: int = 0,
 ) -> list[Recommendation]:
     """The top ``k`` recommendations from fused candidates (best first), each with its breakdown.
@@ -113,6 +155,9 @@ def rerank(
     ``lookup`` maps an id to its catalog Item (``catalog.get``); ``vectors`` holds item vectors
     (one space) for the candidates and the liked/disliked items — without them the feedback and
     diversity terms are left out. Only the first ``settings.pool`` visible candidates are scored.
+    ``quality`` gives the quality prior (:mod:`convrec.quality`); without it the prior is
+    ``Item.popularity`` against ``max_popularity``. ``obscure``: the user asked for little-known
+    items. ``faded``: liked values that weigh less than 1 in the preference term.
     """
     hidden = state.hidden_items() | set(state.liked_items)
     pool: list[tuple[Item, Fused]] = []
@@ -140,12 +185,15 @@ def rerank(
             terms["liked_items"] = settings.liked_weight * _max_sim(v, liked)
         if disliked is not None and settings.disliked_weight:
             terms["disliked_items"] = -settings.disliked_weight * _max_sim(v, disliked)
-        pref = preference_term(item, state, settings)
+        pref = preference_term(item, state, settings, faded)
         if pref is not None:
             terms["preferences"] = pref
-        pop = popularity_prior(item, state, settings, max_popularity)
-        if pop is not None:
-            terms["popularity"] = pop
+        if quality is not None:
+            terms.update(quality_prior(item.id, state, settings, quality, obscure=obscure))
+        else:
+            pop = popularity_prior(item, state, settings, max_popularity)
+            if pop is not None:
+                terms["popularity"] = -pop if obscure else pop
         parts[item.id] = terms
     items = {item.id: item for item, _ in pool}
     base = sorted(((sum(parts[i].values()), i) for i in parts), key=lambda t: (-t[0], t[1]))

@@ -13,20 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convrec.backends.chroma_store import collection_name
-from convrec.errors import IndexError_, InputError
+from convrec.catalog.index import CHANNELS
+from convrec.errors import ConvRecError, IndexError_, InputError
 from convrec.fuse import fuse
 from convrec.query import build_queries
-from convrec.retrieve import Retriever
+from convrec.retrieve import CF_CHANNEL, Retriever
 from convrec.types import AttrValue, Recommendation
 
 if TYPE_CHECKING:
     from convrec.backends.chroma_store import ChromaStore
     from convrec.catalog.schema import Catalog
     from convrec.config import Settings
+    from convrec.protocols import CollaborativeModel
 
 log = logging.getLogger(__name__)
-
-CHANNELS = ("text", "image", "clip_text")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,12 @@ class CatalogSearch:
                 f"Fix: run `convrec index {catalog.name}`."
             )
         self._lock = threading.Lock()  # torch encoders are not re-entrant across threads
-        self.retriever = Retriever(store, catalog.name, self._text(), self._image_text())
+        collaborative = self._collaborative()
+        if collaborative is not None:
+            self.channels = (*self.channels, CF_CHANNEL)
+        self.retriever = Retriever(
+            store, catalog.name, self._text(), self._image_text(), collaborative
+        )
 
     @classmethod
     def open(cls, catalog: str | None = None, settings: Settings | None = None) -> CatalogSearch:
@@ -133,13 +138,28 @@ class CatalogSearch:
             ) from None
         return str(path)
 
+    def _collaborative(self) -> CollaborativeModel | None:
+        """The catalog's collaborative model (fitted by `convrec index`, or now if its
+        interactions changed since); None without interactions or with ``cf.model = "none"``."""
+        if self.settings.cf.model == "none":
+            return None
+        from convrec.backends.cf_fit import fit_or_load
+
+        try:
+            return fit_or_load(self.catalog, self.settings)
+        except ConvRecError as e:
+            log.warning("%s: no collaborative route (%s)", self.catalog.name, e)
+            return None
+
     def _text(self) -> Any:
-        if "text" not in self.channels:
+        if not {"text", "content"} & set(self.channels):
             return None
         from convrec.backends.st_embedder import SentenceTransformerEmbedder
 
         emb = SentenceTransformerEmbedder.from_settings(self.settings)
-        self._check_space("text", emb)
+        for channel in ("text", "content"):
+            if channel in self.channels:
+                self._check_space(channel, emb)
         return emb
 
     def _image_text(self) -> Any:

@@ -132,6 +132,11 @@ class DialogueState:
     asked: tuple[str, ...] = ()
     question_count: int = 0
     turns: int = 0
+    # The turn whose message last changed the subject (named a new liked item or value), and
+    # the liked values stated before it: the ranking weighs those values and the earlier
+    # messages less ("a family cartoon", then "I loved Inception": Inception rules the list).
+    subject_turn: int = 0
+    stale: tuple[Pref, ...] = ()
 
     def known_attributes(self) -> frozenset[str]:
         """Attributes with a constraint or a soft preference (the policy does not ask these)."""
@@ -270,6 +275,9 @@ def apply(state: DialogueState, delta: StateDelta) -> DialogueState:
     liked_items = tuple(i for i in s.liked_items if i not in delta.disliked_items)
     disliked_items = tuple(i for i in s.disliked_items if i not in delta.liked_items)
     new_asked = tuple(a for a in dict.fromkeys(delta.asked) if a not in s.asked)
+    shift = bool(set(delta.liked_items) - set(s.liked_items) or set(delta.like) - set(s.liked))
+    older = set(s.liked) | set(s.stale) if shift else set(s.stale)
+    stale = tuple(p for p in liked if p in older and p not in delta.like)  # restated: fresh
     return DialogueState(
         intent=delta.intent or ("reset" if delta.reset else s.intent),
         insist=delta.insist,
@@ -286,6 +294,8 @@ def apply(state: DialogueState, delta: StateDelta) -> DialogueState:
         asked=(*s.asked, *new_asked),
         question_count=s.question_count + len(new_asked),
         turns=s.turns + 1,
+        subject_turn=s.turns + 1 if shift else s.subject_turn,
+        stale=stale,
     )
 
 
@@ -391,7 +401,7 @@ def from_json(text: str) -> DialogueState:
         for key, value in data.items():
             if key == "constraints":
                 out[key] = tuple(_constraint(c) for c in value)
-            elif key in ("liked", "disliked"):
+            elif key in ("liked", "disliked", "stale"):
                 out[key] = tuple(Pref(**p) for p in value)
             else:
                 out[key] = tuple(value) if isinstance(value, list) else value

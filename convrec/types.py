@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -42,6 +43,41 @@ class Item:
             parts.append(self.description)
         return ". ".join(p.strip().rstrip(".") for p in parts if p.strip()) + "."
 
+    @property
+    def content(self) -> str:
+        """What the item is, without its name: the category, its word-valued attributes
+        (genres, keywords, maker …) and the description with the title replaced by "It".
+
+        The routes that carry what the user asks for query this text, so a request word that
+        only repeats a title ("a movie for the family" → *The Family*) cannot rank that item;
+        what it is about has to match.
+        """
+        parts = [self.category] if self.category else []
+        for name, value in self.attributes.items():
+            words = value if isinstance(value, tuple) else (value,)
+            shown = [w for w in words[:MAX_CONTENT_VALUES] if isinstance(w, str) and _wordy(w)]
+            if shown:
+                parts.append(f"{name.replace('_', ' ')}: {', '.join(shown)}")
+        if self.description:
+            parts.append(_without_title(self.description, self.title))
+        return ". ".join(p.strip().rstrip(".") for p in parts if p.strip()) + "."
+
+
+MAX_CONTENT_VALUES = 12  # values of one attribute in Item.content (long keyword lists are noise)
+
+
+def _wordy(value: str) -> bool:
+    """A value that reads as words ("Comedy", "Steven Spielberg"), not a code ("SM-G900F")."""
+    return any(c.isalpha() for c in value) and not any(c.isdigit() for c in value)
+
+
+def _without_title(text: str, title: str) -> str:
+    """``text`` with each occurrence of ``title`` (case-insensitive) replaced by "It"."""
+    name = title.strip()
+    if len(name) < 2:
+        return text
+    return re.sub(re.escape(name), "It", text, flags=re.IGNORECASE)
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -57,8 +93,9 @@ class Query:
     """One retrieval request on one channel (collection ``<catalog>__<channel>``).
 
     Exactly one source is set: ``text`` (embedded with the channel's text encoder), ``image`` (a
-    file, embedded with the image–text model) or ``item_id`` (that item's stored vector, never
-    re-embedded). ``name`` keys the hit list the fusion sees, e.g. ``"clip_text>image"``.
+    file, embedded with the image–text model), ``item_id`` (that item's stored vector, never
+    re-embedded) or ``items`` (on the ``cf`` channel: those items' neighbours in the
+    collaborative model). ``name`` keys the hit list the fusion sees, e.g. ``"clip_text>image"``.
     """
 
     name: str
@@ -66,6 +103,7 @@ class Query:
     text: str = ""
     image: str | None = None
     item_id: str | None = None
+    items: tuple[str, ...] = ()
     where: dict[str, object] | None = None
     weight: float = 1.0
     # Only these items may be returned (a hard constraint the ``where`` cannot express); None:

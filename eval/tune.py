@@ -5,8 +5,9 @@
 
 Procedure (documented in eval/README.md):
 
-1. The INSPIRED dev dialogues are split by dialogue id into two halves: ``tune`` (even position
-   in sorted order) and ``check`` (odd). Only ``tune`` drives the search.
+1. The INSPIRED dev dialogues are split by dialogue id into two fixed halves
+   (``convrec.evaluation.inspired.half``): ``tune`` and ``check``. Only ``tune`` drives the
+   search; reported figures come from ``check``.
 2. Each turn's dialogue state is read once with the deterministic parser (the LLM path reads
    almost the same slots, F1 0.94–0.97, and is ~1000× slower), then only the ranking stage runs
    per candidate setting: retrieval, fusion and the rerank terms, exactly as in a turn.
@@ -31,8 +32,9 @@ from typing import Any
 from tqdm import tqdm
 
 from convrec import load_settings
-from convrec.evaluation.inspired import Turn, load_turns
+from convrec.evaluation.inspired import HALVES, Turn, half, load_turns
 from convrec.evaluation.metrics import mean, ndcg_at_k, recall_at_k
+from convrec.evaluation.provenance import code_version
 
 log = logging.getLogger("eval.tune")
 HERE = Path(__file__).resolve().parent
@@ -40,14 +42,21 @@ DEFAULT_TSV = HERE.parents[1] / "shared" / "data" / "inspired" / "dev.tsv"
 
 # Knob → the values tried. A knob is "section.field" or "section.field.key" of the settings.
 GRID: dict[str, tuple[float | str, ...]] = {
-    "fusion.method": ("rrf", "weighted"),
-    "fusion.weights.text": (0.25, 0.5, 1.0, 2.0),
+    "fusion.method": ("weighted", "rrf"),
+    "fusion.weights.match": (0.0, 0.5, 1.0, 2.0),
+    "rerank.preference_weight": (0.0, 0.25, 0.5, 1.0),
+    "fusion.context_channel": ("content", "text"),
+    "fusion.weights.text": (0.0, 0.25, 0.5, 1.0, 2.0),
     "fusion.weights.context": (0.0, 0.25, 0.5, 1.0, 2.0),
     "fusion.context_turns": (1, 2, 3, 4),
+    "fusion.context_decay": (0.25, 0.5, 0.75, 1.0),
+    "fusion.context_shift": (0.0, 0.25, 0.5, 1.0),
+    "fusion.weights.cf": (0.0, 0.25, 0.5, 1.0, 2.0),
     "fusion.weights.clip_text>clip_text": (0.0, 0.15, 0.3, 0.6),
-    "fusion.item_weights.text": (0.5, 1.0, 2.0),
+    "fusion.item_weights.text": (0.0, 0.5, 1.0, 2.0),
     "fusion.item_weights.clip_text": (0.0, 0.25, 0.5, 1.0),
-    "rerank.popularity_weight": (0.0, 0.1, 0.2, 0.4, 0.8, 1.6),
+    "rerank.popularity_weight": (0.0, 0.1, 0.2, 0.4, 0.8),
+    "rerank.rating_weight": (0.0, 0.1, 0.2, 0.4, 0.8),
     "rerank.popularity_fade": (0.0, 0.1, 0.25, 0.5, 1.0),
     "rerank.liked_weight": (0.0, 0.25, 0.5, 1.0),
     "rerank.mmr_lambda": (0.6, 0.8, 0.9, 1.0),
@@ -85,8 +94,8 @@ class Memo:
     def retrieve(self, queries: Sequence[Any], k: int) -> dict[str, Any]:
         out = {}
         for q in queries:
-            key = json.dumps([q.name, q.channel, q.text, q.image, q.item_id, q.where, q.ids, k],
-                             default=str)  # fmt: skip
+            key = json.dumps([q.name, q.channel, q.text, q.image, q.item_id, q.items, q.where,
+                              q.ids, k], default=str)  # fmt: skip
             if key not in self._hits:
                 self._hits[key] = self.inner.retrieve([q], k)[q.name]
             out[q.name] = self._hits[key]
@@ -109,7 +118,7 @@ def scorer(
     rec: Any, turns: Sequence[Turn], states: Sequence[Any]
 ) -> Callable[[Any], dict[str, float]]:
     """A function from settings to mean R@10 / NDCG@10 over ``turns`` (states precomputed)."""
-    from convrec.convrec import context_text
+    from convrec.query import dialogue_context
     from convrec.recommend import rank
 
     memo = Memo(rec.retriever)
@@ -120,7 +129,8 @@ def scorer(
             if state is None:
                 ranked: list[str] = []
             else:
-                context = context_text(turn.context.messages, settings.fusion.context_turns)
+                said = [m.content for m in turn.context.messages if m.role == "user"]
+                context = dialogue_context(said, state, rec._title, settings.fusion)
                 recs = rank(state, memo, rec.catalog, settings, 10,
                             channels=rec._search.channels, context=context)  # fmt: skip
                 ranked = [r.item_id for r in recs]
@@ -175,12 +185,7 @@ def main() -> int:
     base = type(base).model_validate(data)
     rec = ConvRec.from_config(settings=base, catalog="movies")
     turns, stats = load_turns(args.tsv, rec.catalog)
-    dialogs = sorted({t.dialog_id for t in turns})
-    tune_ids = set(dialogs[0::2])
-    halves = {
-        "tune": [t for t in turns if t.dialog_id in tune_ids],
-        "check": [t for t in turns if t.dialog_id not in tune_ids],
-    }
+    halves = {name: [t for t in turns if half(t.dialog_id) == name] for name in HALVES}
     start = time.perf_counter()
     states = {name: read_states(rec, ts) for name, ts in halves.items()}
     score = {name: scorer(rec, halves[name], states[name]) for name in halves}
@@ -201,6 +206,7 @@ def main() -> int:
                 best = {k: top[k] for k in best}
                 log.info("%s = %s: tune %s %.4f", knob, top["value"], m, best[m])
     result = {
+        "commit": code_version(),
         "command": f"python eval/tune.py --passes {args.passes} --metric {args.metric}",
         "metric": args.metric,
         "stats": stats,
@@ -224,6 +230,8 @@ def main() -> int:
 def markdown(r: dict[str, Any]) -> str:
     s = r["scores"]
     lines = [
+        f"Commit: {r['commit']}",
+        "",
         "# Weight tuning on INSPIRED dev",
         "",
         f"Command: `{r['command']}` ({r['seconds']:.0f} s). Turns: tune half {r['turns']['tune']}, "

@@ -46,8 +46,10 @@ MODEL_FILE, KEY_FILE = "model.npz", "model.json"
 
 
 def cf_dir(catalog: Catalog, settings: Settings) -> Path:
-    """Where the catalog's collaborative model is cached."""
-    return settings.cache_path / "cf" / catalog.name
+    """Where the catalog's collaborative model of the kind ``settings.cf.model`` is cached
+    (one folder per kind: the item-kNN baseline and the system's model do not evict each
+    other)."""
+    return settings.cache_path / "cf" / catalog.name / settings.cf.model
 
 
 def training_matrix(interactions: Interactions, cf: CFSettings) -> Matrix:

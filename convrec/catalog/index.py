@@ -2,7 +2,9 @@
 
 Channels (collection ``<catalog>__<channel>``, record id = item id):
 
-- ``text``: the text embedder's document embedding of ``item.text``;
+- ``text``: the text embedder's document embedding of ``item.text`` (title and description);
+- ``content``: the same embedder on ``item.content``: what the item is, without its title, so
+  the routes that carry a request's genres, people and moods do not match title words;
 - ``image``: the image–text embedder's embedding of the item's FIRST image (items without an image
   are not in this channel; one record per item keeps hits item-level);
 - ``clip_text``: the image–text embedder's text embedding of ``item.text``.
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("text", "image", "clip_text")
+CHANNELS = ("text", "content", "image", "clip_text")
 HASH_KEY = "content_hash"
 META_HASH_KEY = "meta_hash"
 
@@ -111,6 +113,9 @@ def _sources(
     def text_of(item: Item) -> str:
         return item.text
 
+    def content_of(item: Item) -> str:
+        return item.content
+
     def first_image(item: Item) -> Path | None:
         return (catalog.root / item.image_paths[0]) if item.image_paths else None
 
@@ -118,6 +123,9 @@ def _sources(
         t = text_embedder
         out["text"] = _Source(
             "text", t.dim, model_id(t), text_of, _digest, lambda xs: t.encode_documents(xs)
+        )
+        out["content"] = _Source(
+            "content", t.dim, model_id(t), content_of, _digest, lambda xs: t.encode_documents(xs)
         )
     if image_text_embedder is not None:
         c = image_text_embedder
@@ -161,7 +169,7 @@ def index_catalog(
         if channel not in sources:
             why = (
                 f"no image–text embedder available ({image_text_unavailable or 'none given'})"
-                if channel != "text"
+                if channel not in ("text", "content")
                 else "no text embedder given"
             )
             log.warning("channel %s of %s skipped: %s", channel, catalog.name, why)

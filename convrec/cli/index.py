@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
     parser.add_argument("catalog", help="phones, movies or a catalog directory")
     parser.add_argument("--stats", action="store_true", help="print counts, dims, disk size, time")
     parser.add_argument(
-        "--channels", default="text,image,clip_text", help="comma-separated (default: all)"
+        "--channels", default="text,content,image,clip_text", help="comma-separated (default: all)"
     )
     parser.set_defaults(func=cmd_index)
 
@@ -64,7 +64,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     catalog = open_catalog(args.catalog, settings)
     store = make_store(settings)
-    text = SentenceTransformerEmbedder.from_settings(settings) if "text" in channels else None
+    text = (
+        SentenceTransformerEmbedder.from_settings(settings)
+        if {"text", "content"} & set(channels)
+        else None
+    )
     image_text, why = None, ""
     if {"image", "clip_text"} & set(channels):
         image_text, why = _image_text_embedder(settings)

@@ -140,20 +140,20 @@ def evaluate(
     rankers: Mapping[str, Ranker],
     ks: Sequence[int] = KS,
     journals: Mapping[str, Journal] | None = None,
-    per_turn: dict[str, dict[str, list[float]]] | None = None,
+    per_turn: dict[str, dict[str, list[tuple[str, float]]]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Mean Recall@k and NDCG@10 per ranker, over all covered turns and deduplicated.
 
     With ``journals`` (one per ranker), each turn's ranked list is recorded as it is made and a
     rerun reuses it, so an interrupted run resumes. ``per_turn``, when given, receives each
-    ranker's per-turn values, ``{ranker: {metric: [value per turn]}}``, in the same turn order
-    for every ranker (so two rankers' lists are paired).
+    ranker's per-turn values with their dialogue, ``{ranker: {metric: [(dialog_id, value)]}}``,
+    in the same turn order for every ranker (so two rankers' lists are paired).
     """
     depth = max(ks)
     out: dict[str, dict[str, float]] = {}
     for name, ranker in rankers.items():
         journal = (journals or {}).get(name)
-        rows: dict[str, list[float]] = {}
+        rows: dict[str, list[tuple[str, float]]] = {}
         for turn in tqdm(turns, desc=f"inspired {name}", unit="turn"):
             key = f"{turn.dialog_id}:{turn.utt_id}"
             ranked: list[str] = journal.get(key) if journal is not None and key in journal else []
@@ -164,10 +164,14 @@ def evaluate(
             for variant, relevant in (("", turn.target_ids), ("dedup_", turn.new_ids)):
                 if not relevant:
                     continue
+                d = turn.dialog_id
                 for k in ks:
-                    rows.setdefault(f"{variant}R@{k}", []).append(recall_at_k(ranked, relevant, k))
-                rows.setdefault(f"{variant}NDCG@10", []).append(ndcg_at_k(ranked, relevant, 10))
-        out[name] = {metric: mean(values) for metric, values in rows.items()}
+                    value = recall_at_k(ranked, relevant, k)
+                    rows.setdefault(f"{variant}R@{k}", []).append((d, value))
+                rows.setdefault(f"{variant}NDCG@10", []).append(
+                    (d, ndcg_at_k(ranked, relevant, 10))
+                )
+        out[name] = {metric: mean([v for _, v in values]) for metric, values in rows.items()}
         if per_turn is not None:
             per_turn[name] = rows
     return out

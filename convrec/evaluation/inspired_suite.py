@@ -8,8 +8,8 @@ from pathlib import Path
 
 from convrec.errors import InputError
 from convrec.evaluation.baselines import BASELINES, Ranker, SystemRanker, make_baselines
-from convrec.evaluation.inspired import evaluate, load_turns
-from convrec.evaluation.metrics import paired_bootstrap
+from convrec.evaluation.inspired import HALVES, evaluate, half, load_turns
+from convrec.evaluation.metrics import mean, paired_bootstrap
 from convrec.evaluation.suite import SYSTEMS, EvalContext, SuiteResult
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,8 @@ REFERENCES = (
 )
 DEFAULT_TSV = Path("../shared/data/inspired/dev.tsv")
 COLUMNS = ("R@1", "R@10", "R@50", "NDCG@10", "dedup_R@1", "dedup_R@10", "dedup_R@50")
-PAIRED = ("R@10", "dedup_R@10")  # the metrics whose full-system differences get an interval
+PAIRED = ("R@10", "dedup_R@10", "dedup_R@50")  # metrics whose differences get an interval
+CHECK_COLUMNS = ("R@10", "dedup_R@10", "dedup_R@50", "dedup_NDCG@10")
 
 
 def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
@@ -45,8 +46,12 @@ def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
     }
     rankers.update(make_baselines(catalog, ctx.settings, BASELINES))
     journals = {name: ctx.journal("inspired", name, tsv=str(tsv.resolve())) for name in rankers}
-    per_turn: dict[str, dict[str, list[float]]] = {}
+    per_turn: dict[str, dict[str, list[tuple[str, float]]]] = {}
     results = evaluate(turns, rankers, CURVE_KS, journals, per_turn)
+    by_half = {h: _half_means(per_turn, h) for h in HALVES}
+    for name, metrics in results.items():
+        for h, means in by_half.items():
+            metrics.update({f"{h}:{m}": v for m, v in means.get(name, {}).items()})
     curves = {
         "INSPIRED: Recall@k": {
             name: [(float(k), m.get(f"R@{k}", 0.0)) for k in CURVE_KS]
@@ -60,25 +65,59 @@ def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
         "stats": stats,
         "references": [{"source": who, **nums} for who, nums in REFERENCES],
         "paired": paired(per_turn, ctx.seed),
+        "paired_check": paired(per_turn, ctx.seed, only="check"),
+        "halves": {
+            h: sorted({t.dialog_id for t in turns if half(t.dialog_id) == h}) for h in HALVES
+        },
     }
     return SuiteResult("inspired", results, details, _markdown(results, details), curves)
 
 
-def paired(per_turn: dict[str, dict[str, list[float]]], seed: int) -> list[dict[str, object]]:
-    """``full`` minus every other ranker, per turn, on the :data:`PAIRED` metrics: the mean
-    difference and its 95% bootstrap interval (turns resampled)."""
-    ours = per_turn.get("full")
+PerTurn = dict[str, dict[str, list[tuple[str, float]]]]
+
+
+def _half_means(per_turn: PerTurn, which: str) -> dict[str, dict[str, float]]:
+    """Each ranker's mean metrics over the turns of one half of the split."""
+    return {
+        name: {
+            m: mean([v for d, v in rows if half(d) == which])
+            for m, rows in metrics.items()
+            if any(half(d) == which for d, _ in rows)
+        }
+        for name, metrics in per_turn.items()
+    }
+
+
+def per_dialogue(rows: list[tuple[str, float]], only: str | None = None) -> dict[str, float]:
+    """The mean of each dialogue's turns (of one half when ``only`` is set)."""
+    groups: dict[str, list[float]] = {}
+    for d, v in rows:
+        if only is None or half(d) == only:
+            groups.setdefault(d, []).append(v)
+    return {d: mean(vs) for d, vs in groups.items()}
+
+
+def paired(per_turn: PerTurn, seed: int, only: str | None = None) -> list[dict[str, object]]:
+    """``full`` (else ``no-llm``) minus every other ranker on the :data:`PAIRED` metrics: the
+    mean per-dialogue difference and its 95% bootstrap interval, dialogues resampled (turns of
+    one dialogue are not independent). ``only``: the dialogues of one half of the split."""
+    ours_name = "full" if "full" in per_turn else "no-llm"
+    ours = per_turn.get(ours_name)
     if ours is None:
         return []
     rows: list[dict[str, object]] = []
     for name, theirs in per_turn.items():
-        if name == "full":
+        if name == ours_name:
             continue
         for metric in PAIRED:
             if metric in ours and metric in theirs:
-                diff, lo, hi = paired_bootstrap(ours[metric], theirs[metric], seed=seed)
-                rows.append({"versus": name, "metric": metric, "turns": len(ours[metric]),
-                             "diff": diff, "low": lo, "high": hi})  # fmt: skip
+                a, b = per_dialogue(ours[metric], only), per_dialogue(theirs[metric], only)
+                common = sorted(set(a) & set(b))
+                diff, lo, hi = paired_bootstrap([a[d] for d in common], [b[d] for d in common],
+                                                seed=seed)  # fmt: skip
+                rows.append({"system": ours_name, "versus": name, "metric": metric,
+                             "dialogues": len(common), "diff": diff, "low": lo,
+                             "high": hi})  # fmt: skip
     return rows
 
 
@@ -107,7 +146,27 @@ def _markdown(results: dict[str, dict[str, float]], details: dict[str, object]) 
     for name, m in sorted(results.items(), key=lambda kv: -kv[1].get("R@10", 0.0)):
         cells = [_cell(m.get(c, 0.0), best[c]) for c in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += _paired_markdown(details.get("paired"))
+    halves = details.get("halves")
+    if isinstance(halves, dict):
+        n_check = len(halves.get("check", []))
+        lines += [
+            "",
+            f"**Check half** ({n_check} dialogues, fixed by `inspired.half`): nothing was tuned "
+            "on these dialogues; the tuned defaults come from the other half (eval/tune.py). "
+            "These are the headline figures.",
+            "",
+            "| system | " + " | ".join(CHECK_COLUMNS) + " |",
+            "|---" * (len(CHECK_COLUMNS) + 1) + "|",
+        ]
+        keys = [f"check:{c}" for c in CHECK_COLUMNS]
+        top = {c: max(m.get(c, 0.0) for m in results.values()) for c in keys}
+        order = sorted(results.items(), key=lambda kv: -kv[1].get("check:dedup_R@10", 0.0))
+        for name, m in order:
+            lines.append(
+                f"| {name} | " + " | ".join(_cell(m.get(c, 0.0), top[c]) for c in keys) + " |"
+            )
+        lines += _paired_markdown(details.get("paired_check"), "the check half's")
+    lines += _paired_markdown(details.get("paired"), "all")
     lines += ["", "Published numbers (other catalogs and setups, for context only):", ""]
     lines += [
         f"- {who}: " + ", ".join(f"{k} {v:.3f}" for k, v in nums.items())
@@ -116,7 +175,7 @@ def _markdown(results: dict[str, dict[str, float]], details: dict[str, object]) 
     return "\n".join(lines) + "\n"
 
 
-def _paired_markdown(rows: object) -> list[str]:
+def _paired_markdown(rows: object, which: str) -> list[str]:
     if not isinstance(rows, list) or not rows:
         return []
     cells: dict[str, dict[str, str]] = {}
@@ -126,8 +185,9 @@ def _paired_markdown(rows: object) -> list[str]:
         )
     lines = [
         "",
-        "Paired difference, `full` minus each other system, over the same turns (mean and 95% "
-        "bootstrap interval; an interval that contains 0 is within the noise of this many turns):",
+        f"Paired difference over {which} dialogues ({rows[0]['dialogues']}), `{rows[0]['system']}` "
+        "minus each other system: the mean per-dialogue difference and its 95% bootstrap "
+        "interval, dialogues resampled (an interval that contains 0 is within the noise):",
         "",
         "| versus | " + " | ".join(PAIRED) + " |",
         "|---" * (len(PAIRED) + 1) + "|",

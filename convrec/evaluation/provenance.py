@@ -1,0 +1,25 @@
+"""Which code produced a figure: the git commit of the checkout and whether it had changes."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def code_version(root: Path = ROOT) -> str:
+    """``<short commit>`` of the checkout at ``root``, with ``+dirty`` when tracked files have
+    uncommitted changes; ``"unknown"`` outside a git checkout (an installed wheel)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+            check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if status else "")

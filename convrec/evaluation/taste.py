@@ -27,14 +27,14 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from convrec.errors import InputError
-from convrec.evaluation.suite import SYSTEMS, EvalContext, Journal, SuiteResult
+from convrec.evaluation.suite import SYSTEMS, EvalContext, SuiteResult
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
@@ -360,15 +360,6 @@ def metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 
 
 # -- the suite ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Player:
-    """One system: how it plays an entry on a catalog, and its journal."""
-
-    name: str
-    journal: Journal
-    rankers: dict[str, Ranker] = field(default_factory=dict)
 
 
 def run(

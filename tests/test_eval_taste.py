@@ -30,6 +30,7 @@ from convrec.evaluation.taste import (
     play_system,
     quick_subset,
     score,
+    summarise,
 )
 from convrec.types import Item
 
@@ -138,6 +139,9 @@ def test_precision_counts_empty_slots_and_echo_counts_title_words(catalog: Catal
     e = entry(["a funny animated movie for the family"], {"genres": {"any": ["Animation"]}})
     row = score(e, {"actions": ["recommend"], "lists": [["fam", "toy", "x", "nope"]]}, catalog)
     assert row["hits"] == [False, True, False, False]
+    assert (
+        "P@5 0.2: The Family ✗; Toy Story; Family Plot ✗;" in summarise({"no-llm": [row]}).markdown
+    )
     assert row["p@5"] == pytest.approx(1 / 5)  # 5 slots, one hit
     # The Family echoes "family" without the property; Family Plot too; Toy Story has it
     assert row["echoes"] == [True, False, True, False]
@@ -157,6 +161,10 @@ def test_a_question_scores_zero_and_is_counted(catalog: Catalog) -> None:
     m = metrics([asked, full])
     assert m == {**m, "precision@5": 0.5, "entries": 2.0, "lists": 1.0, "asked": 1.0}
     assert m["well_known_rate"] == pytest.approx(3 / 5)  # over listed items only
+    md = summarise({"no-llm": [asked, full]}).markdown
+    assert "| no-llm | movies | 2 | 1 | 1 | 0.500 | 0.000 | 0.600 |" in md
+    assert "No list after the last turn (1): e (ask)" in md
+    assert "P@5 1.0: Toy Story; The Family; Big; Finding Nemo; Family Plot" in md
 
 
 def test_drop_first_misses_the_previous_first_item(catalog: Catalog) -> None:

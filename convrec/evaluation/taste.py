@@ -444,7 +444,7 @@ def markdown(
         "P@5: share of the 5 slots holding an item with the entry's property (no list = 0). "
         "Echo: listed items whose title repeats a request word while lacking the property. "
         f"Well-known: listed movies with at least {WELL_KNOWN} ratings. Asked: entries whose "
-        "last turn got a question instead of a list.",
+        "last turn got a question instead of a list. ✗: an item without the property.",
         "",
         "| system | catalog | entries | lists | asked | P@5 | echo | well-known |",
         "|---|---|---|---|---|---|---|---|",
@@ -467,11 +467,17 @@ def markdown(
             cells.append("asked" if row["action"] == "ask" else f"{row['p@5']:.1f}")
         lines.append(f"| {r['id']} | {' / '.join(r['turns'])} | " + " | ".join(cells) + " |")
     for name in (s for s in SYSTEMS if s in rows):
-        worst = sorted(rows[name], key=lambda r: (r["p@5"], r["id"]))[:WORST_SHOWN]
+        listed = [r for r in rows[name] if r["ids"]]
+        worst = sorted(listed, key=lambda r: (r["p@5"], r["id"]))[:WORST_SHOWN]
         lines += ["", f"#### Worst lists of `{name}`", ""]
         for r in worst:
-            got = "; ".join(r["titles"]) or f"no list ({r['action']})"
+            got = "; ".join(
+                f"{t}{'' if hit else ' ✗'}" for t, hit in zip(r["titles"], r["hits"], strict=True)
+            )
             lines.append(f"- {r['id']} (“{' / '.join(r['turns'])}”), P@5 {r['p@5']:.1f}: {got}")
+        unlisted = [f"{r['id']} ({r['action']})" for r in rows[name] if not r["ids"]]
+        if unlisted:
+            lines += ["", f"No list after the last turn ({len(unlisted)}): " + ", ".join(unlisted)]
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,13 @@ No model is involved, so this path always works; the LLM parser is merged with i
 - Item feedback refers to ``shown`` (the last recommendations, focus first): "not that one",
   "none of these", "I liked the second one", "seen it"; "cheaper than that" bounds the price
   below the focus item's.
+- A named title takes the opinion of the cue nearest before it in its clause ("I loved X",
+  "not a fan of X", "I haven't seen X": none), else of one after it in its sentence ("X was
+  boring", "X, which I enjoyed"); a title in a list shares the list's. A title in a question,
+  compared with ("a tearjerker like X"), naming a series ("the X movies"), or a one-word title
+  in running text carries no opinion; a reply of titles alone takes the role the assistant's
+  question gives it (``asked``: "the last movie you saw?" → seen, "your favourite?" → liked).
+  Other titles with no cue are liked, as before.
 
 Non-English cues (common fragments only): Spanish "sin", "nada de", "no quiero", "empezar de
 nuevo", "recomienda", "busco"; French "pas de", "sans", "recommencer", "recommande", "je cherche";
@@ -76,8 +83,86 @@ RECOMMEND = _cues(
 )  # fmt: skip
 COMPARE = _cues("compare", "vs", "versus", "difference", "better", "or")
 ASK = _cues("tell me about", "what is", "whats", "who", "how", "is it", "does", "info", "details")
-ITEM_DISLIKED = _cues("didnt like", "did not like", "hated", "disliked", "couldnt stand", "boring")
+ITEM_DISLIKED = _cues(
+    "didnt (?:really )?(?:like|enjoy)", "did not (?:really )?(?:like|enjoy)", "hated", "hate",
+    "disliked", "couldnt stand", "cant stand", "could not stand", "boring",
+    "(?:was|were) disappointed (?:in|by|with)",
+    "(?:wasnt|was not|werent|not) (?:really |that |very |too )?impressed (?:by|with)",
+)  # fmt: skip
 ITEM_SEEN = _cues("seen", "watched", "already have", "i have", "i own", "saw", "ya vi")
+# A title named without an opinion: not seen, only heard of, to be watched ("I haven't seen X",
+# "I really wanted to see X", "I will watch X"). Read before ITEM_SEEN ("haven't seen").
+ITEM_UNSEEN = _cues(
+    "never (?:heard of|seen|watched|saw)", "(?:havent|have not|hadnt|didnt|did not|not) (?:yet )?"
+    "(?:seen|watched|see|watch|heard of)", "(?:want|wanted|wanting|meant|going|excited|plan|"
+    "planning|hope|hoping|like|love|waiting) to (?:see|watch|check out|get around)",
+    "(?:will|ill|gonna|might|should|may) (?:\\w+ )?(?:watch|see|check out)", "heard (?:of|about)",
+    "trailer (?:for|to|of)", "(?:recommendation|recommending|suggestion) (?:of|for)", "accept",
+    "thinking (?:of|about)",
+)  # fmt: skip
+# An opinion after the title, in the same sentence: "X was so funny", "X, which I enjoyed",
+# "X wasn't a fan", "X was boring". The first one after the title counts.
+_GOOD = (
+    "good", "great", "funny", "amazing", "awesome", "excellent", "hilarious", "fantastic",
+    "brilliant", "fun", "enjoyable", "entertaining", "best", "classic", "masterpiece", "a blast",
+    "phenomenal", "wonderful", "cool", "beautiful", "favou?rites?", "excellen",
+)  # fmt: skip
+_BAD = (
+    "boring", "bad", "terrible", "awful", "garbage", "disappointing", "overrated", "dull",
+    "stupid", "lame", "horrible", "a disappointment", "the worst", "a letdown", "a let down",
+    "too (?:long|slow)",
+)  # fmt: skip
+_DEGREE = "(?:(?:a|an|such a|so|really|very|pretty|super|actually|truly|just|the|one of the|one of"
+_DEGREE += " my|my|kind of|a bit|quite|as|that|all time|also|always|way|too|long and) )*"
+LIKED_AFTER = _cues(
+    "(?:is|was|were|been|its|thats|both|are) " + _DEGREE + "(?:" + "|".join(_GOOD) + ")",
+    "(?:which |that )?(?:i |we )?(?:really |also |just |absolutely )?(?:loved|liked|enjoyed|love)"
+    " (?:it|that|them|both|this|those)", "(?:which|that) (?:i |we )?(?:really |also )?(?:loved|"
+    "liked|enjoyed)", "holds a special place", "highly recommend", "hilarious", "brilliant",
+    "blew (?:my mind|me away)",
+    "masterpiece", "amazing", "fantastic",
+)  # fmt: skip
+DISLIKED_AFTER = _cues(
+    "(?:is|was|were|its|are) " + _DEGREE + "(?:" + "|".join(_BAD) + ")",
+    "(?:wasnt|isnt|was not|is not|werent|were not) " + _DEGREE + "(?:fan|good|great|funny|"
+    "interesting|worth)", "(?:i |we )?(?:really )?(?:hated|disliked) (?:it|that|them)",
+    "(?:didnt|did not) (?:really )?(?:like|enjoy|love) (?:it|that|them)", "fell (?:far )?short",
+    "sucked", "(?:wasnt|was not) (?:really )?for me", "let me down",
+    "boring", "overrated", "terrible", "awful", "garbage", "horrible",
+)  # fmt: skip
+# "like" is an opinion after a subject ("I like X", "kids really like X"), a request after a
+# noun of the catalog ("movies like X"), otherwise a comparison ("a tearjerker like X", "it
+# sounds like X"): then the title carries no opinion.
+LIKE_SUBJECT = frozenset((
+    "i", "we", "you", "they", "he", "she", "also", "really", "do", "did", "does", "would",
+    "still", "both", "all", "and", "totally", "definitely", "kids", "son", "daughter", "wife",
+    "husband", "family", "just", "usually", "generally", "especially", "mostly", "always",
+    "personally", "honestly", "truly", "dont", "didnt", "doesnt", "not", "youngest", "oldest",
+))  # fmt: skip
+# A title followed by one of these names a series or a kind ("the Alien movies", "monster
+# movies"), not the one film.
+SERIES_WORDS = frozenset(("movies", "films", "series", "franchise", "universe", "trilogy",
+                          "saga", "ones", "type", "types", "kind"))  # fmt: skip
+# Words that may stand around the titles of a message that is only titles ("Frozen 2", "Elf,
+# Groundhog Day, Home Alone", "I think it was Blind Side").
+TITLE_FILLER = frozenset((
+    "movie", "film", "the", "and", "or", "a", "definitely", "probably", "maybe", "oh", "hmm",
+    "yes", "yeah", "i", "think", "it", "its", "was", "is", "disneys", "new", "one", "of", "my",
+    "guess", "well", "lets", "see", "ok", "okay", "sure",
+))  # fmt: skip
+QUESTION_START = _cues(
+    "have you", "did you", "do you", "is", "are", "was", "what", "which", "how", "does",
+    "would you", "could you", "can you", "whats", "wasnt", "isnt", "will",
+)  # fmt: skip
+# What the assistant's last message asked, for a reply that names titles and nothing else:
+# the last film watched (seen, no opinion) or a favourite (liked).
+ASKED_SEEN = re.compile(
+    r"\b(?:last|latest|most recent(?:ly)?|recently|lately)\b.*\b(?:watch|watched|saw|seen|see)\b"
+    r"|\b(?:watch|watched|saw|seen)\b.*\b(?:last|latest|recently|lately)\b"
+)
+ASKED_LIKED = re.compile(
+    r"\b(?:favou?rites?|enjoy|enjoyed|love|loved|liked)\b|(?<!would )(?<!wd )\b(?:you )like\b"
+)
 # "something like X" asks for items like X: a request, not feedback on X
 LIKE_REQUEST = _cues(
     "something like", "anything like", "more like", "similar to", "more of", "others like",
@@ -85,7 +170,8 @@ LIKE_REQUEST = _cues(
 )  # fmt: skip
 ITEM_LIKED = _cues(
     "liked", "loved", "enjoyed", "like", "love", "similar to", "such as", "fan of", "favou?rite",
-    "me gusto", "jai aime", "mochte",
+    "adore", "adored", "(?:im|i am) (?:really |so |totally )?into", "me gusto", "jai aime",
+    "mochte",
 )  # fmt: skip
 REJECT_ALL = _cues("none of (?:these|those|them)", "not (?:these|those)", "neither", "other ones")
 REJECT_ONE = _cues("not (?:that|this) one", "not for me", "nope", "not that", "something else")
@@ -181,6 +267,11 @@ class _Text:
             if re.search(r"[,.;!?]", message[self.toks[i - 1].end : self.toks[i].start])
             or self.toks[i].norm in BREAK_WORDS
         }
+        self.stops = {
+            i
+            for i in range(1, len(self.toks))
+            if re.search(r"[.!?;]", message[self.toks[i - 1].end : self.toks[i].start])
+        }
 
     def find(self, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
         """Token ranges [first, last) of every match of ``pattern``."""
@@ -191,10 +282,18 @@ class _Text:
 
     def cue_before(self, pattern: re.Pattern[str], first: int, scope: int = SCOPE) -> bool:
         """A cue ends before token ``first``, in the same clause, at most ``scope`` words away."""
-        for _, b in self.find(pattern):
-            if b <= first and first - b <= scope and not any(b < k <= first for k in self.breaks):
-                return True
-        return False
+        return self.last_cue(pattern, first, scope) is not None
+
+    def last_cue(
+        self, pattern: re.Pattern[str], first: int, scope: int = SCOPE
+    ) -> tuple[int, int] | None:
+        """The token range of the last such cue (see :meth:`cue_before`), if any."""
+        found = [
+            (a, b)
+            for a, b in self.find(pattern)
+            if b <= first and first - b <= scope and not any(b < k <= first for k in self.breaks)
+        ]
+        return found[-1] if found else None
 
     def cue_after(self, pattern: re.Pattern[str], last: int, scope: int = 3) -> bool:
         return any(
@@ -286,21 +385,143 @@ def _relative(t: _Text, lex: Lexicon, shown: Sequence[str], bound: set[str]) -> 
     return out
 
 
-def _items(t: _Text, titles: list[TitleMatch], shown: Sequence[str]) -> dict[str, list[str]]:
-    """Liked / disliked / seen / rejected / mentioned item ids from titles and ``shown``."""
-    roles = ("liked", "disliked", "seen", "rejected", "bare", "men")
+def asked_role(asked: str) -> str | None:
+    """The role a reply of titles alone takes from the assistant's question: "seen" for the
+    last film watched, "liked" for a favourite; None otherwise."""
+    text = " ".join(k.norm for k in tokenize(asked))
+    if ASKED_SEEN.search(text) and not ASKED_LIKED.search(text):
+        return "seen"
+    return "liked" if ASKED_LIKED.search(text) else None
+
+
+def _liking(t: _Text, a: int, b: int) -> str:
+    """The role an ITEM_LIKED cue at [a, b) gives the title after it: "liked", or "neutral"
+    when it asks the other's liking ("do you like X?") or is a comparison ("a tearjerker like
+    X") with no liking before it in the clause ("I like stoner comedies like X" likes X)."""
+    if a > 0 and t.toks[a - 1].norm == "you":
+        return "neutral"  # "did you like X?" asks the other's opinion
+    if t.toks[a].norm != "like" or b - a > 1 or a == 0:
+        return "liked"
+    if t.toks[a - 1].norm in LIKE_SUBJECT or t.cue_before(LIKE_REQUEST, b, 0):
+        return "liked"
+    earlier = t.last_cue(ITEM_LIKED, a)
+    return _liking(t, *earlier) if earlier else "neutral"
+
+
+def _sentence(t: _Text, m: TitleMatch) -> tuple[int, int]:
+    """Token range of the sentence holding ``m``."""
+    first = max((k for k in t.stops if k <= m.first), default=0)
+    last = min((k for k in t.stops if k >= m.last), default=len(t.toks))
+    return first, last
+
+
+def _after(t: _Text, m: TitleMatch, stop: int) -> str | None:
+    """An opinion stated after the title, before ``stop`` (the sentence end or next title)."""
+    hits = [(a, role) for pattern, role in ((LIKED_AFTER, "liked"), (DISLIKED_AFTER, "disliked"))
+            for a, _ in t.find(pattern) if m.last <= a < stop]  # fmt: skip
+    return min(hits)[1] if hits else None
+
+
+VERBS = frozenset(("is", "was", "are", "were", "isnt", "wasnt", "has", "had", "made", "looks"))
+LIST_GLUE = frozenset(("and", "or", "plus", "also", "as", "well", "then", "even", "both"))
+
+
+def _listed(t: _Text, a: TitleMatch, b: TitleMatch) -> bool:
+    """Title ``b`` follows title ``a`` in the same list: only commas and "and" between."""
+    gap = t.raw[t.toks[a.last - 1].end : t.toks[b.first].start]
+    return not re.search(r"[.!?;]", gap) and all(
+        t.toks[i].norm in LIST_GLUE for i in range(a.last, b.first)
+    )
+
+
+def _only_titles(t: _Text, titles: list[TitleMatch]) -> bool:
+    inside = {i for m in titles for i in range(m.first, m.last)}
+    return all(i in inside or k.norm in TITLE_FILLER for i, k in enumerate(t.toks))
+
+
+_BEFORE = ((ITEM_LIKED, "liked"), (ITEM_UNSEEN, "neutral"), (ITEM_DISLIKED, "disliked"),
+           (SOFT_NEG, "disliked"))  # fmt: skip
+
+
+def _nearest_cue(t: _Text, first: int) -> tuple[str, int, int] | None:
+    """The role and token range of the opinion cue nearest before token ``first`` in its
+    clause: "I'd like to see X" is no liking, "do you know any musicals similar to X" is. On a
+    tie the longer cue wins ("didn't like" over "like")."""
+    found = []
+    for pattern, role in _BEFORE:
+        cue = t.last_cue(pattern, first)
+        if cue is not None:
+            found.append((cue[1], -cue[0], role != "liked", role))
+    if not found:
+        return None
+    b, minus_a, _, role = max(found)
+    return role, -minus_a, b
+
+
+def _role(t: _Text, m: TitleMatch, stop: int, asked: str | None, only_titles: bool) -> str:
+    """liked / disliked / seen / neutral / bare (no cue: liked unless asking or comparing) /
+    plain (a one-word title in running text with no cue: neutral unless in a list)."""
+    if m.last < len(t.toks) and t.toks[m.last].norm in SERIES_WORDS:
+        return "neutral"
+    near = _nearest_cue(t, m.first)
+    if near is not None and near[0] != "liked":
+        return near[0]
+    liking = _liking(t, near[1], near[2]) if near is not None else None
+    if liking == "liked":
+        return "liked"
+    after = _after(t, m, stop)
+    if after:
+        return after
+    if liking:
+        return "neutral"
+    first, last = _sentence(t, m)
+    question = t.raw[t.toks[last - 1].end :].lstrip()[:1] == "?" or any(
+        a == first for a, _ in t.find(QUESTION_START)
+    )
+    if question:
+        return "neutral"  # "have you seen X?", "is it like X?"
+    if t.cue_before(ITEM_SEEN, m.first):
+        return "seen"
+    if asked and only_titles:
+        return asked
+    contrast = [i for i in range(first, m.first) if t.toks[i].norm in BREAK_WORDS]
+    start = max(contrast, default=first)
+    if any(start <= a and b <= m.first for a, b in t.find(ITEM_SEEN)):
+        return "seen"  # "I've seen the Avengers, including Halloween, Maleficent, ..."
+    words = [i for i in range(m.first, m.last) if t.toks[i].norm not in STOPWORDS]
+    if len(words) == 1 and not only_titles:
+        return "plain"  # one word in running text: "the future", "his performance in"
+    return "bare"
+
+
+def _items(
+    t: _Text, titles: list[TitleMatch], shown: Sequence[str], asked: str | None = None
+) -> dict[str, list[str]]:
+    """Liked / disliked / seen / rejected / mentioned item ids from titles and ``shown``;
+    ``asked``: the role a reply of titles alone gives them (from the assistant's question)."""
+    roles = ("liked", "disliked", "seen", "rejected", "bare", "men", "neutral")
     out: dict[str, list[str]] = {k: [] for k in roles}
-    for m in titles:
+    only = _only_titles(t, titles)
+    got: list[str] = []
+    for n, m in enumerate(titles):
         if m.ambiguous:
             continue
-        role = "bare"
-        if t.cue_before(ITEM_DISLIKED, m.first) or t.cue_before(SOFT_NEG, m.first):
-            role = "disliked"
-        elif t.cue_before(ITEM_SEEN, m.first):
-            role = "seen"
-        elif t.cue_before(ITEM_LIKED, m.first):
-            role = "liked"
-        out[role] += m.ids
+        nxt = titles[n + 1].first if n + 1 < len(titles) else len(t.toks)
+        stop = min(nxt, _sentence(t, m)[1])
+        got.append(_role(t, m, stop, asked, only))
+    # titles in a list share the opinion of the list: "I loved Inception, Titanic and Up"
+    # (forward), "Inception, Titanic and Up were great" (backward, from an opinion after)
+    resolved = [m for m in titles if not m.ambiguous]
+    for n in range(1, len(got)):
+        m = resolved[n]
+        own = m.last < len(t.toks) and t.toks[m.last].norm in VERBS  # "and Up is ...": a clause
+        if got[n] in ("bare", "plain") and not own and _listed(t, resolved[n - 1], m):
+            got[n] = got[n - 1]
+    for n in range(len(got) - 2, -1, -1):
+        if got[n] in ("bare", "plain") and _listed(t, resolved[n], resolved[n + 1]):
+            got[n] = got[n + 1]
+    for m, role in zip(resolved, got, strict=True):
+        out["neutral" if role == "plain" else role] += m.ids
         out["men"] += m.ids
     if shown:
         if t.find(REJECT_ALL):
@@ -359,8 +580,10 @@ def extract(
     lex: Lexicon,
     shown: Sequence[str] = (),
     state: DialogueState | None = None,
+    asked: str = "",
 ) -> StateDelta:
-    """The deterministic StateDelta of ``message``; ``shown``: last results, focus first."""
+    """The deterministic StateDelta of ``message``; ``shown``: last results, focus first;
+    ``asked``: the assistant's message this one answers ("What's the last movie you saw?")."""
     message = respell(message)
     t = _Text(message)
     titles = find_titles(lex, message, t.toks)
@@ -393,7 +616,7 @@ def extract(
     }
     v = _values(t, lex, in_titles | in_spans)
     relative = _relative(t, lex, shown, {c.attribute for c in bounds})
-    items = _items(t, titles, shown)
+    items = _items(t, titles, shown, asked_role(asked))
     wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
     prefs = bool(v.add or v.like or v.dislike or v.release or bounds or relative)
     prefs = prefs or bool(wishes)

@@ -5,7 +5,10 @@ Each window of n message words is compared (rapidfuzz ``ratio``) with every alia
 exactly, and only when the word is capitalised or quoted in the message, or is a long word that is
 not an everyday request word. Titles that score within ``gap`` of the best are all kept, so
 "Dracula" (1931 and 1979) comes back ambiguous unless a year follows the title, or one of the
-items dwarfs the others in popularity ("Titanic" is the 1997 film).
+items dwarfs the others in popularity ("Titanic" is the 1997 film). "The first Avengers" is the
+earliest of its items that starts a series. A one-word title that is a stopword ("It") does not
+match at the start of a sentence, nor one followed by a capitalised word ("Dave Chapelle" is a
+person), nor a lower-case title made of everyday time words ("last night").
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convrec.lexicon import STOPWORDS, Lexicon, Token
+from convrec.lexicon import STOPWORDS, Lexicon, Token, fold
 
 CUTOFF = 85.0  # minimum ratio for multi-word titles (≈ one typo per 7 characters)
 GAP = 3.0  # titles scoring within GAP of the best are equally plausible → ambiguous
@@ -52,11 +55,36 @@ class TitleMatch:
         return len(self.ids) > 1
 
 
-def _single_ok(text: str, tok: Token, lex: Lexicon) -> bool:
+def _sentence_start(text: str, tok: Token) -> bool:
+    before = text[: tok.start].rstrip(" \"'“‘«(")
+    return not before or before[-1] in ".!?:;"
+
+
+def _single_ok(text: str, toks: list[Token], i: int, lex: Lexicon) -> bool:
+    tok = toks[i]
     quoted = text[max(0, tok.start - 1) : tok.start] in "\"'“‘«" and tok.start > 0
-    if text[tok.start].isupper() or quoted:
+    word = text[tok.start : tok.end]
+    if tok.norm in STOPWORDS:
+        # "It", "Her", "Up": a capital at the start of a sentence is no sign ("It's great")
+        return (
+            quoted
+            or (len(word) > 1 and word.isupper())
+            or (word[0].isupper() and not _sentence_start(text, tok))
+        )
+    if _named_person(text, toks, i):
+        return False
+    if word[0].isupper() or quoted:
         return True
     return len(tok.norm) >= 6 and tok.norm not in COMMON and tok.norm not in lex.values
+
+
+def _named_person(text: str, toks: list[Token], i: int) -> bool:
+    """A capitalised word right after the one-word title makes it a first name: "Dave
+    Chapelle", "Anna Faris" are people, not the films "Dave" and "Anna"."""
+    if i + 1 >= len(toks) or text[toks[i].end : toks[i + 1].start].strip():
+        return False
+    nxt = text[toks[i + 1].start : toks[i + 1].end]
+    return nxt[0].isupper() and toks[i + 1].norm != "i" and not nxt.isupper()
 
 
 def _year_of(lex: Lexicon, item_id: str) -> str:
@@ -83,7 +111,7 @@ def find_titles(
             for a, item_id, penalty in aliases:
                 exact.setdefault(a, []).append((100.0 - penalty, item_id))
             for i in starts:
-                if words[i] in exact and _single_ok(text, toks[i], lex):
+                if words[i] in exact and _single_ok(text, toks, i, lex):
                     hits = exact[words[i]]
                     best = max(sc for sc, _ in hits)
                     ids = tuple(dict.fromkeys(j for sc, j in hits if sc >= best - gap))
@@ -110,10 +138,10 @@ def find_titles(
     out: list[TitleMatch] = []
     for m in found:
         span = set(range(m.first, m.last))
-        if span & taken or _subtitled(lex, text, toks, m):
+        if span & taken or _subtitled(lex, text, toks, m) or _everyday(text, toks, m):
             continue
         taken |= span
-        out.append(_by_popularity(lex, _by_year(lex, m, words)))
+        out.append(_by_popularity(lex, _first_of_series(lex, _by_year(lex, m, words), words)))
     return sorted(out, key=lambda m: m.first)
 
 
@@ -124,6 +152,20 @@ def _subtitled(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> boo
     if not _SUBTITLE.match(text, toks[m.last - 1].end):
         return False
     return not any(":" in lex.items[i].title for i in m.ids)
+
+
+# Words of everyday time phrases: a title made only of them and typed in lower case is the
+# phrase ("I watched it last night"), not the film "Last Night".
+EVERYDAY = frozenset((
+    "last", "night", "next", "week", "weekend", "today", "tonight", "yesterday", "morning",
+    "year", "day", "days", "time", "this", "that", "the", "a", "home", "again", "first", "other",
+    "one", "all", "good", "new", "now", "here", "there",
+))  # fmt: skip
+
+
+def _everyday(text: str, toks: list[Token], m: TitleMatch) -> bool:
+    span = text[toks[m.first].start : toks[m.last - 1].end]
+    return span.islower() and all(toks[i].norm in EVERYDAY for i in range(m.first, m.last))
 
 
 def _aligned(window: str, alias: str) -> bool:
@@ -142,6 +184,39 @@ def _by_year(lex: Lexicon, m: TitleMatch, words: list[str]) -> TitleMatch:
         return m
     keep = tuple(i for i in m.ids if _year_of(lex, i) == words[m.last])
     return TitleMatch(m.first, m.last + 1, keep, m.score) if keep else m
+
+
+_SEQUEL = re.compile(r"^(?::|\s+(?:\d+|ii|iii|iv|v|part|chapter)\b)")
+
+
+def _first_of_series(lex: Lexicon, m: TitleMatch, words: list[str]) -> TitleMatch:
+    """ "The first Avengers": of the items with that title, the earliest that starts a series
+    (shares a director or an actor with a sequel: "Avengers: Age of Ultron" makes it the 2012
+    film, not the 1998 one); the earliest of them when none has a sequel."""
+    if not m.ambiguous or m.first == 0 or words[m.first - 1] not in ("first", "original"):
+        return m
+    titles = {_bare(lex.items[i].title) for i in m.ids}
+    sequels = [it for it in lex.items.values() if it.id not in m.ids and any(
+        _bare(it.title).startswith(t) and _SEQUEL.match(_bare(it.title)[len(t):]) for t in titles
+    )]  # fmt: skip
+
+    def people(item_id: str) -> set[str]:
+        attrs = lex.items[item_id].attributes
+        return {str(v) for a in ("director", "cast") for v in _values(attrs.get(a))}
+
+    starts = [i for i in m.ids if any(people(i) & people(s.id) for s in sequels)]
+    pick = min(starts or m.ids, key=lambda i: _year_of(lex, i) or "9999")
+    return TitleMatch(m.first, m.last, (pick,), m.score)
+
+
+def _bare(title: str) -> str:
+    return re.sub(r"^(?:the|a|an) ", "", fold(title))
+
+
+def _values(value: object) -> tuple[object, ...]:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
 def _by_popularity(lex: Lexicon, m: TitleMatch) -> TitleMatch:

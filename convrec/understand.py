@@ -158,7 +158,8 @@ def understand(
     if not messages_history or messages_history[-1].role != "user":
         raise InputError("understand() needs the user's new message last in messages_history.")
     message = messages_history[-1].content
-    rules = extract(message, lex, shown, state)
+    asked = next((m.content for m in reversed(messages_history[:-1]) if m.role == "assistant"), "")
+    rules = extract(message, lex, shown, state, asked)
 
     def rules_only(reason: str, raw: str = "", dropped: Sequence[str] = ()) -> Understanding:
         if llm is not None:

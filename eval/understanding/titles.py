@@ -181,9 +181,11 @@ def markdown(result: dict[str, Any]) -> str:
     for h, errs in result["errors"].items():
         lines += ["", f"## Errors, {h} half ({len(errs)})", ""]
         for e in errs:
-            parts = [f"missed {', '.join(e['missed'])}" if e["missed"] else "",
-                     f"wrong {', '.join(e['wrong'])}" if e["wrong"] else "",
-                     f"look-alikes {', '.join(e['look_alikes'])}" if e["look_alikes"] else ""]  # fmt: skip
+            parts = [
+                f"{k.replace('_', '-')} {', '.join(e[k])}"
+                for k in ("missed", "wrong", "look_alikes")
+                if e[k]
+            ]
             lines.append(f"- {e['text']!r}: {'; '.join(p for p in parts if p)}")
     return "\n".join(lines) + "\n"
 

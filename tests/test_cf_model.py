@@ -192,7 +192,8 @@ def test_cache_loads_then_refits_on_changed_input(tmp_path: Path) -> None:
     knn = settings.model_copy(update={"cf": settings.cf.model_copy(update={"model": "item_knn"})})
     refit = fit_or_load(catalog, knn)
     assert refit is not None and refit.kind == "item_knn"
-    assert json.loads((folder / "model.json").read_text())["model"] == "item_knn"
+    assert json.loads((cf_dir(catalog, knn) / "model.json").read_text())["model"] == "item_knn"
+    assert json.loads((folder / "model.json").read_text())["model"] == "ease"  # kept apart
     # Changed interactions (a training user's new likes) refit too.
     trainer = next(u for u in users if not held_out_user(u))
     more = [*rows, *({"user": trainer, "item": f"i{k}", "rating": 5} for k in range(8))]

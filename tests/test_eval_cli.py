@@ -102,7 +102,8 @@ def test_quick_eval_writes_the_report_and_resumes(
     args = ["eval", "--suite", "all", "--quick", "--out", str(out), "--tsv", str(INSPIRED_DEV)]
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
-    assert set(report["suites"]) == {"scripted", "simulated", "inspired"} and report["quick"]
+    assert report["quick"]
+    assert set(report["suites"]) == {"scripted", "simulated", "inspired", "taste"}
     for name, suite in report["suites"].items():
         summary = suite["summary"]
         assert {"full", "no-llm"} <= set(summary), name
@@ -118,7 +119,9 @@ def test_quick_eval_writes_the_report_and_resumes(
     assert {(p["versus"], p["metric"]) for p in paired} >= {("dense", "R@10"), ("no-llm", "R@10")}
     assert all(p["low"] <= p["diff"] <= p["high"] for p in paired)
     sim_paired = report["suites"]["simulated"]["details"]["paired"]
-    assert {p["versus"] for p in sim_paired} == {"no-llm", *BASELINES}
+    # item-knn needs a catalog's interactions: the phones catalog has none
+    versus = {p["versus"] for p in sim_paired}
+    assert {"no-llm", *BASELINES} - {"item-knn"} <= versus <= {"no-llm", *BASELINES}
     users = report["suites"]["simulated"]["summary"]["full"]["users"]
     assert all(p["users"] == users and p["mode"] == "attribute" for p in sim_paired)
     scripted = report["suites"]["scripted"]["summary"]

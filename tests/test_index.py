@@ -232,7 +232,7 @@ def test_without_image_embedder_text_is_indexed_and_skip_is_logged(
     by = {c.channel: c for c in stats.channels}
     assert by["text"].count == 6 and not by["text"].skipped
     assert "image–text embedder" in by["image"].skipped and by["clip_text"].skipped
-    assert store.collections() == ["toy__text"]
+    assert store.collections() == ["toy__content", "toy__text"]
     assert "channel image of toy skipped" in caplog.text
 
 

@@ -104,14 +104,14 @@ def test_soft_preferences_boost_and_penalise_values() -> None:
 
 
 def test_popularity_prior_leads_at_cold_start_and_fades() -> None:
-    s = OFF.model_copy(update={"popularity_weight": 0.5})
+    s = OFF.model_copy(update={"popularity_weight": 0.5, "popularity_fade": 1.0})
     cold = rerank(fused("a", "c", "d", "b"), ITEMS.get, DialogueState(), s, 4, max_popularity=1000)
     assert ids(cold)[0] == "b" and cold[0].breakdown["popularity"] == pytest.approx(0.5)
     warm_state = DialogueState(wishes=("x", "y"), liked=(Pref("genres", "Horror"),))
     assert warm_state.evidence() == 3
     warm = rerank(fused("a", "c", "d", "b"), ITEMS.get, warm_state, s, 4, max_popularity=1000)
     b = next(r for r in warm if r.item_id == "b")
-    assert b.breakdown["popularity"] == pytest.approx(0.5 / 4)
+    assert b.breakdown["popularity"] == pytest.approx(0.5 / (1 + 1.0 * 3))
     no_pop = rerank(fused("a"), ITEMS.get, DialogueState(), OFF, 1, max_popularity=1000)
     assert "popularity" not in no_pop[0].breakdown
 

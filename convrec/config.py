@@ -113,7 +113,8 @@ class FusionSettings(_Section):
             "clip_text>clip_text": 0.3,
             "image>image": 1.0,
             "image>clip_text": 0.5,
-            "cf": 1.0,
+            "context>text": 0.0,
+            "cf": 0.5,
             "match": 1.0,
         }
     )
@@ -133,9 +134,9 @@ class FusionSettings(_Section):
     # weights.context and each earlier one context_decay times the next; when the newest
     # message names a new liked item or genre, the earlier ones are further scaled by
     # context_shift (0 drops them: the new request rules the list).
-    context_turns: int = Field(default=3, ge=0, le=20)
+    context_turns: int = Field(default=2, ge=0, le=20)
     context_decay: float = Field(default=0.5, ge=0, le=1)
-    context_shift: float = Field(default=0.25, ge=0, le=1)
+    context_shift: float = Field(default=0.0, ge=0, le=1)
     # The most recent liked items that become item-to-item queries.
     max_item_queries: int = Field(default=5, ge=0, le=50)
 
@@ -152,8 +153,8 @@ class RerankSettings(_Section):
     # how well rated (mean rating shrunk towards the catalog mean by rating_prior_count
     # pseudo-ratings) an item is. Strongest at a cold start, fading as preferences accumulate;
     # a request for "hidden gems" turns the well-known part around.
-    popularity_weight: float = Field(default=0.5, ge=0)
-    rating_weight: float = Field(default=0.3, ge=0)
+    popularity_weight: float = Field(default=0.8, ge=0)
+    rating_weight: float = Field(default=0.4, ge=0)
     rating_prior_count: float = Field(default=10.0, ge=0)
     # MMR diversity: 1.0 = pure relevance, lower trades relevance for variety.
     mmr_lambda: float = Field(default=0.8, ge=0, le=1)

@@ -67,6 +67,9 @@ _VISUAL = """white black red blue green yellow orange pink purple violet brown g
     elegant cute poster photo picture image shade tone"""
 VISUAL_WORDS = frozenset(_VISUAL.split())
 ITEM_ROUTE = "like:{item_id}>{channel}"  # query name of an item-to-item route
+# The context routes again, on the titled ``text`` channel: a franchise or a named film the
+# user talks about ("the Avengers movies") is in titles, not in the content text.
+TITLED_CONTEXT = "context>text"
 
 
 def is_visual(wish: str) -> bool:
@@ -125,7 +128,8 @@ def queries_from_state(
     - ``context``, ``context-1`` …: the user's recent messages (``context``: cleaned text and
       weight per message, newest first, see :func:`context_parts`) on
       ``settings.context_channel``, for what the conversation is about beyond the extracted
-      preferences (not with an image: the photo is then what "this" refers to);
+      preferences (not with an image: the photo is then what "this" refers to); with weight
+      ``context>text`` also on the titled ``text`` channel (``context>text``, ``context-1>text``);
     - ``cf``: the liked items' neighbours in the collaborative model (channel ``cf``; the
       retriever asks the model, not the vector store);
     - ``clip_text>image`` / ``clip_text>clip_text``: the visual wishes, for the image–text model;
@@ -151,12 +155,17 @@ def queries_from_state(
         w = _w(weights, "text")
         out.append(Query("text", text_channel, text, where=where_, weight=w, ids=ids))
     context_channel = _channel(settings.context_channel, channels)
-    if context_channel and not image and weights.get("context", 0.0) > 0:
-        # With a photo, "more like this" means the photo.
+    titled = weights.get(TITLED_CONTEXT, 0.0)
+    routes = [(context_channel, "", weights.get("context", 0.0))]
+    if context_channel != "text" and "text" in channels and titled > 0:
+        routes.append(("text", ">text", titled))
+    for channel, suffix, weight in routes:
+        if not channel or image or weight <= 0:  # with a photo, "more like this" means it
+            continue
         for age, (said, share) in enumerate(context):
-            name = "context" if age == 0 else f"context-{age}"
-            w = weights["context"] * share
-            out.append(Query(name, context_channel, said, where=where_, weight=w, ids=ids))
+            name = ("context" if age == 0 else f"context-{age}") + suffix
+            w = weight * share
+            out.append(Query(name, channel, said, where=where_, weight=w, ids=ids))
     if liked and "cf" in channels and weights.get("cf", 0.0) > 0:
         out.append(Query("cf", "cf", items=liked, where=where_, weight=weights["cf"], ids=ids))
     visual = ". ".join(w.strip() for w in state.wishes if is_visual(w))

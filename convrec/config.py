@@ -137,6 +137,10 @@ class FusionSettings(_Section):
     context_turns: int = Field(default=2, ge=0, le=20)
     context_decay: float = Field(default=0.5, ge=0, le=1)
     context_shift: float = Field(default=0.0, ge=0, le=1)
+    # A message with fewer topic words than this (beyond filler, titles and reference words)
+    # is no context route: a short request ("a spielberg film", "something just as tense") is
+    # carried whole by what understanding read from it, and as free text it only adds noise.
+    context_min_words: int = Field(default=3, ge=1, le=50)
     # The most recent liked items that become item-to-item queries.
     max_item_queries: int = Field(default=5, ge=0, le=50)
 

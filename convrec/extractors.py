@@ -33,7 +33,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from convrec.lexicon import PEOPLE, STOPWORDS, Lexicon, Token, ValueRef, tokenize
+from convrec.lexicon import PEOPLE, STOPWORDS, Lexicon, Token, ValueRef, tokenize, word_set
 from convrec.numbers import attribute_for, bound_constraints
 from convrec.state import Constraint, DialogueState, Intent, Pref, Relative, Release, StateDelta
 from convrec.title_match import TitleMatch, find_titles
@@ -68,6 +68,39 @@ STRONG_NEG = _cues(
     "nada de", "no quiero", "pas de", "sans", "kein", "keine", "keinen", "keiner", "ohne", "nicht",
 )  # fmt: skip
 BREAK_WORDS = frozenset(("but", "though", "although", "however", "pero", "mais", "aber"))
+# Size and age words (see _sized): (kind of number, which end of the catalog's spread).
+SIZED: dict[tuple[str, str], re.Pattern[str]] = {
+    ("screen", "low"): _cues("small", "smaller", "compact", "little", "tiny", "fits in my pocket"),
+    ("screen", "high"): _cues("big screen", "large screen", "huge screen", "big display",
+                              "large display", "phablet"),
+    ("year", "low"): _cues("old", "older", "classic", "vintage", "oldie", "golden age"),
+    ("year", "top"): _cues("recent", "latest", "newest", "last few years", "past few years",
+                           "last couple of years", "modern", "brand new"),
+}  # fmt: skip
+POSSESSIVE = frozenset(("my", "our", "his", "her", "their", "your"))
+# A message asks for something when it holds one of these (see _topic).
+TOPIC_REQUEST = _cues(
+    "movie", "movies", "film", "films", "flick", "flicks", "show", "shows", "series", "phone",
+    "phones", "tablet", "something", "anything", "stuff", "recommend", "suggest", "looking for",
+    "want", "need", "show me", "give me",
+)  # fmt: skip
+# Words of a request that say nothing about what it asks for (see _topic).
+FILLER = word_set("""
+a an the and or but of in on at to for with from by about as into like than then so too very
+just really quite pretty some any something anything stuff thing things one ones kind sort type
+i im ive id me my we us our you your it its this that these those there here he she they them
+is are was were be been being am do does did have has had get got can could would should will
+want wanted need needed looking look find show give recommend suggest suggestion suggestions
+like liked likes love loved enjoy enjoyed fan fits pocket old new broke broken
+please maybe perhaps also still even again more most much many lot lots good great nice best
+movie movies film films flick flicks show shows series phone phones watch watching see seen
+tonight today now new other another else same different who what which when where how why
+hi hello hey thanks thank ok okay yes yeah no not dont
+""")
+# A change of mind: the values liked now replace the earlier ones of the same attribute.
+INSTEAD = _cues("instead", "(?:id|would) rather", "make it", "switch to", "change (?:it )?to",
+                "on second thought", "changed my mind")  # fmt: skip
+ALSO = _cues("too", "also", "as well", "and")
 RESET = _cues(
     "start over", "start again", "reset", "forget (?:it|that|everything|all)", "from scratch",
     "new search", "empezar de nuevo", "recommencer", "von vorne", "neu anfangen",
@@ -78,8 +111,8 @@ INSIST = _cues(
 )  # fmt: skip
 RECOMMEND = _cues(
     "recommend", "suggest", "show me", "give me", "what should i", "any ideas", "looking for",
-    "i want", "i need", "find me", "im looking", "recomienda", "recommande", "empfiehl", "busco",
-    "je cherche", "ich suche",
+    "i want", "i need", "find me", "im looking", "want something", "something just as",
+    "recomienda", "recommande", "empfiehl", "busco", "je cherche", "ich suche",
 )  # fmt: skip
 COMPARE = _cues("compare", "vs", "versus", "difference", "better", "or")
 ASK = _cues("tell me about", "what is", "whats", "who", "how", "is it", "does", "info", "details")
@@ -166,6 +199,7 @@ ASKED_LIKED = re.compile(
 # "something like X" asks for items like X: a request, not feedback on X
 LIKE_REQUEST = _cues(
     "something like", "anything like", "more like", "similar to", "more of", "others like",
+    "stuff like", "things like", "something similar to",
     "(?:movies|movie|films|film|phones|phone|ones|one) like", "algo como", "quelque chose comme",
 )  # fmt: skip
 ITEM_LIKED = _cues(
@@ -346,7 +380,7 @@ def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
                 out.release.append(Release(ref.attribute, str(ref.value)))
             elif t.cue_before(SOFT_NEG, span.first):
                 out.dislike.append(Pref(ref.attribute, str(ref.value)))
-            elif t.cue_before(STRONG_NEG, span.first):
+            elif _negated(t, span.first):
                 out.add.append(_constraint(ref, "ne"))
             elif ref.multi:
                 out.like.append(Pref(ref.attribute, str(ref.value)))
@@ -363,6 +397,70 @@ def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
         if released or t.cue_after(RELEASE_AFTER, i + 1):
             out.release += [Release(a) for a in attrs]
     return out
+
+
+def _sized(t: _Text, lex: Lexicon) -> tuple[list[Constraint], set[int]]:
+    """Size and age words, read against the catalog's own spread: "a small phone" → screen at
+    most its lower quartile, "big screen" → at least its upper quartile, "an old sony" → year
+    at most the lower quartile, "recent" / "the last few years" → year at least the 90th
+    percentile. Returns the constraints and the tokens they used. "My old phone" is no wish."""
+    out: list[Constraint] = []
+    used: set[int] = set()
+    for (a, b), (kind, side) in ((span, cue) for cue, pat in SIZED.items() for span in t.find(pat)):
+        attr = attribute_for(lex, kind)
+        if attr is None or attr not in lex.spread:
+            continue
+        if a > 0 and t.toks[a - 1].norm in POSSESSIVE:
+            continue
+        q25, q75, q90 = lex.spread[attr]
+        value = {"low": q25, "high": q75, "top": q90}[side]
+        value = int(value) if lex.numeric.get(attr) is int else round(value, 2)
+        if not any(c.attribute == attr for c in out):
+            out.append(Constraint(attr, "lte" if side == "low" else "gte", value))
+        used.update(range(a, b))
+    return out, used
+
+
+def _topic(t: _Text, lex: Lexicon, skip: set[int]) -> tuple[str, ...]:
+    """What a request asks for in words the catalog has no value for ("a time travel movie",
+    "something just as tense", "a phone that fits in my pocket"): its content words, as one
+    wish for the text routes. Only in a request (a catalog noun or a request verb), and only
+    when nothing else was read from it."""
+    if not t.find(TOPIC_REQUEST) or any(t.find(p) for p, _, _ in RELATIVE):
+        return ()
+    values = {i for s in lex.find_values(t.toks, t.raw) for i in range(s.first, s.last)}
+    words = [
+        tok.norm
+        for i, tok in enumerate(t.toks)
+        if i not in skip and i not in values and tok.norm not in FILLER and tok.norm.isalpha()
+    ]
+    return (" ".join(words),) if words else ()
+
+
+def _negated(t: _Text, first: int) -> bool:
+    """A negation cue before token ``first``; "no" as an interjection ("actually no, make it a
+    comedy", "no. a comedy") negates nothing."""
+    cue = t.last_cue(STRONG_NEG, first)
+    if cue is None:
+        return False
+    a, b = cue
+    if b - a == 1 and t.toks[a].norm in ("no", "nope", "nah"):
+        return t.raw[t.toks[a].end : t.toks[a].end + 1] not in (",", ".", "!", ";")
+    return True
+
+
+def _replaced(t: _Text, v: _Values, state: DialogueState | None) -> list[Release]:
+    """ "make it a comedy instead", "actually, a thriller": the new liked values of an attribute
+    replace the ones liked before (the earlier genre is released, not kept beside it)."""
+    if state is None or not v.like or not t.find(INSTEAD) or t.find(ALSO):
+        return []
+    new = {(p.attribute, p.value.lower()) for p in v.like}
+    attributes = {a for a, _ in new}
+    return [
+        Release(p.attribute, p.value)
+        for p in state.liked
+        if p.attribute in attributes and (p.attribute, p.value.lower()) not in new
+    ]
 
 
 def _reference(lex: Lexicon, item_id: str, attribute: str) -> float | int | None:
@@ -566,7 +664,7 @@ def _intent(
     if len(titles) == 1 and question and not (items["liked"] or items["seen"]) and not prefs:
         return "ask_item"
     feedback = any(items[k] for k in ("liked", "disliked", "seen", "rejected"))
-    if feedback and not prefs and not t.find(LIKE_REQUEST):
+    if feedback and not prefs and not t.find(LIKE_REQUEST) and not t.find(RECOMMEND):
         return "feedback"
     if t.find(RECOMMEND) or t.find(INSIST):
         return "refine" if refining and prefs else "recommend"
@@ -615,10 +713,18 @@ def extract(
     in_spans = {
         i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in (*spans, *zones))
     }
-    v = _values(t, lex, in_titles | in_spans)
+    sized, sized_at = _sized(t, lex)
+    taken = {c.attribute for c in bounds}  # a number says more than a size word
+    sized = [c for c in sized if c.attribute not in taken]
+    bounds = [*bounds, *sized]
+    v = _values(t, lex, in_titles | in_spans | sized_at)
+    v.release += _replaced(t, v, state)
     relative = _relative(t, lex, shown, {c.attribute for c in bounds})
     items = _items(t, titles, shown, asked_role(asked))
     wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
+    read = v.like or v.dislike or bounds or relative or v.release
+    if not (wishes or read or any(c.attribute != "category" for c in v.add)):
+        wishes = _topic(t, lex, in_titles | in_spans | sized_at)
     prefs = bool(v.add or v.like or v.dislike or v.release or bounds or relative)
     prefs = prefs or bool(wishes)
     refining = bool(shown) or (state is not None and state.turns > 0)

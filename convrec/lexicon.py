@@ -15,6 +15,20 @@ from convrec.types import Item
 SKIP_ATTRIBUTES = frozenset({"model_code", "resolution", "awards", "keywords", "title"})
 # Attributes that hold people: their unique surnames become aliases ("Spielberg").
 PEOPLE = ("director", "cast", "writer", "author", "artist")
+
+
+# Everyday words that are also surnames: they must be capitalised to name a person, whatever
+# the catalog's descriptions say ("a drama after 1990" names no "Ten Years After").
+def word_set(text: str) -> frozenset[str]:
+    """The words of a whitespace-separated list (long word lists read better as text)."""
+    return frozenset(text.split())
+
+
+EVERYDAY = word_set("""
+after before over under about above below around young old little big king long short black
+white brown green gray grey rich hill stone wood woods wolf fox bird bush price cash page wells
+hunt bell hall ford lane knight cook march night love hope faith grace rose fields waters
+""")
 # Single words never taken as a value or a one-word title on their own.
 STOPWORDS = frozenset((
     "a", "an", "the", "and", "or", "not", "no", "it", "one", "me", "my", "i", "you", "all",
@@ -54,6 +68,7 @@ ATTRIBUTE_WORDS: dict[str, tuple[str, ...]] = {
 }
 TYPO_VOCAB = 150  # attributes with at most this many value words accept one-typo matches
 _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+_LOWER = re.compile(r"\b[a-z]{2,}\b")  # a lower-case word
 _ARTICLE = re.compile(r"^(the|a|an|le|la|les|el|los|las|der|die|das) ")
 
 
@@ -114,6 +129,9 @@ class Lexicon:
     # and single values (is "LG" a maker or a carrier?)
     roles: dict[tuple[str, str], int] = field(default_factory=dict)
     max_len: int = 1
+    # numeric attribute → its (25th, 75th, 90th) percentiles: what "small", "big", "old" and
+    # "recent" mean in this catalog
+    spread: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     _small: dict[str, tuple[ValueRef, ...]] | None = None  # typo targets, built on first use
 
     @classmethod
@@ -149,7 +167,7 @@ class Lexicon:
             for c in distinct["category"]:
                 refs[norm_phrase(c)].add(ValueRef("category", c))
         lex = cls(numeric=numeric, items={it.id: it for it in catalog.items}, roles=roles)
-        lex._add_variants(refs, freq)
+        lex._add_variants(refs, freq, _everyday_words(catalog.items))
         lex.values = {k: tuple(sorted(v, key=repr)) for k, v in refs.items() if _usable(k)}
         known = {r.attribute for rs in lex.values.values() for r in rs} | set(numeric)
         names: dict[str, list[str]] = defaultdict(list)
@@ -159,10 +177,16 @@ class Lexicon:
         lex.names = {k: tuple(v) for k, v in names.items()}
         lex.max_len = max((len(k.split()) for k in (*lex.values, *lex.names)), default=1)
         lex._index_titles(catalog.items, refs)
+        lex.spread = _spread(catalog.items, numeric)
         return lex
 
-    def _add_variants(self, refs: dict[str, set[ValueRef]], freq: dict[str, int]) -> None:
-        """Plurals, synonyms and surnames of people (the clearly most frequent bearer wins)."""
+    def _add_variants(
+        self, refs: dict[str, set[ValueRef]], freq: dict[str, int], everyday: frozenset[str]
+    ) -> None:
+        """Plurals, synonyms, spellings of people's names ("Di Caprio" and "DiCaprio", "De Niro"
+        and "DeNiro") and their surnames (the clearly most frequent bearer wins). A surname
+        that is also an everyday word of the catalog's descriptions ("Stone", "Wood") must be
+        capitalised to count; others ("spielberg") match in any case."""
         by_value: dict[str, set[ValueRef]] = defaultdict(set)
         for rs in refs.values():
             for r in rs:
@@ -176,17 +200,25 @@ class Lexicon:
             for w in synonyms:
                 extra[norm_phrase(w)] |= by_value.get(value, set())
         surnames: dict[str, set[ValueRef]] = defaultdict(set)
-        for rs in refs.values():
+        for rs in list(refs.values()):
             for r in rs:
-                parts = norm_phrase(str(r.value)).split()
-                if r.attribute in PEOPLE and len(parts) > 1 and len(parts[-1]) >= 4:
-                    surnames[parts[-1]].add(r)
+                if r.attribute not in PEOPLE:
+                    continue
+                for spelling in _spellings(str(r.value)):
+                    parts = spelling.split()
+                    if spelling not in refs:
+                        extra[spelling].add(r)
+                    if len(parts) > 1 and len("".join(parts[1:])) >= 4:
+                        surnames[" ".join(parts[1:])].add(r)
+                        if len(parts) > 2:  # "Guillermo del Toro" → "del toro" and "toro"
+                            surnames[parts[-1]].add(r)
         for name, rs in surnames.items():
             ranked = sorted({str(r.value) for r in rs}, key=lambda v: -freq[v])
             top = ranked[0]
             if name not in refs and (len(ranked) == 1 or freq[top] >= 2 * freq[ranked[1]]):
                 extra[name] |= {r for r in rs if r.value == top}
-                self.cased.add(name)
+                if name in everyday or len(name) < 5:
+                    self.cased.add(name)
         for key, rs in extra.items():
             if rs and key not in refs:
                 refs[key] = set(rs)
@@ -291,6 +323,42 @@ class Lexicon:
     def find_names(self, toks: list[Token]) -> list[tuple[int, tuple[str, ...]]]:
         """(token index, attributes) for each word that names an attribute ("price", "genre")."""
         return [(i, self.names[t.norm]) for i, t in enumerate(toks) if t.norm in self.names]
+
+
+def _spellings(name: str) -> set[str]:
+    """Folded spellings of a person's name: as written, with a camel-case surname split
+    ("DiCaprio" → "di caprio") and with a particle joined ("De Niro" → "deniro")."""
+    split = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name)
+    out = {norm_phrase(name), norm_phrase(split)}
+    parts = norm_phrase(split).split()
+    for k in range(1, len(parts) - 1):
+        if len(parts[k]) <= 3:  # di, de, van, von, del, la
+            out.add(" ".join([*parts[:k], parts[k] + parts[k + 1], *parts[k + 2 :]]))
+    return {s for s in out if s}
+
+
+def _spread(
+    items: tuple[Item, ...], numeric: dict[str, type]
+) -> dict[str, tuple[float, float, float]]:
+    """The 25th, 75th and 90th percentiles of each numeric attribute (10 values at least)."""
+    import numpy as np
+
+    out: dict[str, tuple[float, float, float]] = {}
+    for name in numeric:
+        raw = (it.price if name == "price" else it.attributes.get(name) for it in items)
+        vals = [float(v) for v in raw if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(vals) >= 10:
+            q25, q75, q90 = (float(q) for q in np.percentile(vals, [25, 75, 90]))
+            out[name] = (q25, q75, q90)
+    return out
+
+
+def _everyday_words(items: tuple[Item, ...]) -> frozenset[str]:
+    """Words the catalog's descriptions use in lower case: everyday words, not only names."""
+    out: set[str] = set()
+    for it in items:
+        out.update(m.group(0) for m in _LOWER.finditer(it.description))
+    return frozenset(fold(w) for w in out) | EVERYDAY | STOPWORDS
 
 
 def _usable(key: str) -> bool:

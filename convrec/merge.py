@@ -92,7 +92,10 @@ def merge(rules: StateDelta, reading: Reading, g: Grounder, refining: bool) -> S
     for text in reading.dislikes:
         if (ref := g.value(text)) is not None:
             place(ref.attribute, ref.value, ref.multi, "-", soft=True)
-    wishes = [w for w in (g.wish(t) for t in reading.wishes) if w and w not in rules.wishes]
+    # a wish whose words the rules already read as a wish adds nothing ("sleek", "quiet" beside
+    # the rules' "sleek quiet")
+    read = {word for phrase in rules.wishes for word in phrase.split()}
+    wishes = [w for w in (g.wish(t) for t in reading.wishes) if w and not set(w.split()) <= read]
     placed = {*rules.liked_items, *rules.disliked_items, *rules.seen_items, *rules.rejected,
               *rules.mentioned, *rules.ambiguous}  # fmt: skip
     items: dict[str, list[str]] = {"liked": [], "disliked": [], "rejected": []}

@@ -58,10 +58,10 @@ LTE_BEFORE = re.compile(
     r"before|older than|earlier than|until|smaller than|budget(?: is| of)?|<=?|spend|"
     r"menos de|moins de|weniger als|unter|bis|hasta|avant|antes de)\s*$", re.I,
 )  # fmt: skip
-GTE_AFTER = re.compile(r"^\s*(\+|or more|or better|or higher|or newer|or later|and up|and above|"
-                       r"plus\b|minimum)", re.I)  # fmt: skip
-LTE_AFTER = re.compile(r"^\s*(or less|or under|or lower|or cheaper|or older|or earlier|and below|"
-                       r"max\b|maximum|tops\b|at most)", re.I)  # fmt: skip
+GTE_AFTER = re.compile(r"^\s*(\+|or more|or better|or higher|or newer|or later|or after|"
+                       r"and up|and above|plus\b|minimum)", re.I)  # fmt: skip
+LTE_AFTER = re.compile(r"^\s*(or less|or under|or lower|or cheaper|or older|or earlier|"
+                       r"or before|and below|max\b|maximum|tops\b|at most)", re.I)  # fmt: skip
 STRICT = re.compile(r"(more than|over|above|greater than|after|newer than|later than|less than|"
                     r"under|below|before|older than|earlier than)\s*$", re.I)  # fmt: skip
 # A time in the speaker's own past ("I used to watch it back in the eighties", "when I was a kid
@@ -237,6 +237,9 @@ def _annotated(text: str, m: re.Match[str]) -> bool:
 def _single(kind: str, value: float, before: str, after: str, a: int, b: int) -> list[Bound]:
     step = 1.0 if kind == "year" and STRICT.search(before) else 0.0
     op, negated = _cue(before)
+    # a bound after the number outranks a weak one before it: "from 2010 or before"
+    if LTE_AFTER.search(after) and op == "gte" and not negated:
+        op = None
     if op == "gte" or GTE_AFTER.search(after):
         if op == "gte" and negated:  # "no more than $300": at most 300
             return [Bound(kind, "lte", value, a, b)]

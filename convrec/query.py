@@ -226,7 +226,8 @@ def context_parts(
 
     Named ``titles`` (items the dialogue resolved) and position or reference words ("the first
     one") are cut out: the item routes carry the named items, and no text route should match a
-    title or the word "one". A message with no topic word left adds nothing and is not counted.
+    title or the word "one". A message with fewer than ``settings.context_min_words`` topic
+    words left adds nothing and is not counted.
     """
     if settings.context_turns <= 0:
         return []
@@ -237,7 +238,7 @@ def context_parts(
     for age, message in enumerate(reversed(user_messages)):
         text = title_re.sub(" ", message) if title_re else message
         text = re.sub(r"\s+", " ", _REFERENCE.sub(" ", text)).strip(" ,.;:!?")
-        if not topical(text):
+        if topic_words(text) < settings.context_min_words:
             continue
         shifted = fresh is not None and age >= fresh
         share = weight * (settings.context_shift if shifted else 1.0)
@@ -283,10 +284,15 @@ def dialogue_context(
     return DialogueContext(tuple(parts), obscure, frozenset(state.stale))
 
 
+def topic_words(text: str) -> int:
+    """How many words of ``text`` are beyond reference, feedback and filler words."""
+    words = re.findall(r"[a-z][a-z']+", _REFERENCE.sub(" ", text).lower())
+    return sum(w not in _FILLER for w in words)
+
+
 def topical(text: str) -> bool:
     """True when ``text`` holds a word beyond reference, feedback and filler words."""
-    words = re.findall(r"[a-z][a-z']+", _REFERENCE.sub(" ", text).lower())
-    return any(w not in _FILLER for w in words)
+    return topic_words(text) > 0
 
 
 _OBSCURE = re.compile(

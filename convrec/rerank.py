@@ -160,6 +160,9 @@ def rerank(
     items. ``faded``: liked values that weigh less than 1 in the preference term.
     """
     hidden = state.hidden_items() | set(state.liked_items)
+    # Items that share a title (a phone's regional variants) are one item to a person: the
+    # best ranked stands for them all, and none stands in for a hidden one.
+    titles = {_title_key(it.title) for i in hidden if (it := lookup(i)) is not None}
     pool: list[tuple[Item, Fused]] = []
     for f in fused:
         if f.item_id in hidden:
@@ -167,6 +170,9 @@ def rerank(
         item = lookup(f.item_id)
         if item is None:  # a stale index record: never show an item the catalog lacks
             continue
+        if _title_key(item.title) in titles:
+            continue
+        titles.add(_title_key(item.title))
         pool.append((item, f))
         if len(pool) == settings.pool:
             break
@@ -202,6 +208,10 @@ def rerank(
     return [
         Recommendation(i, items[i].title, sum(parts[i].values()), dict(parts[i])) for i in order
     ]
+
+
+def _title_key(title: str) -> str:
+    return " ".join(title.casefold().split())
 
 
 def _explore(

@@ -55,6 +55,10 @@ class TitleMatch:
         return len(self.ids) > 1
 
 
+# Verbs after which a lower-case one-word title counts ("i loved alien", "we hated jaws").
+OPINION_VERBS = frozenset(("liked", "loved", "enjoyed", "adored", "adore", "hated", "disliked"))
+
+
 def _sentence_start(text: str, tok: Token) -> bool:
     before = text[: tok.start].rstrip(" \"'“‘«(")
     return not before or before[-1] in ".!?:;"
@@ -75,6 +79,9 @@ def _single_ok(text: str, toks: list[Token], i: int, lex: Lexicon) -> bool:
         return False
     if word[0].isupper() or quoted:
         return True
+    if i > 0 and toks[i - 1].norm in OPINION_VERBS and len(tok.norm) >= 4:
+        # "i liked alien": right after an opinion verb a lower-case word may be a title
+        return tok.norm not in COMMON and tok.norm not in lex.values
     return len(tok.norm) >= 6 and tok.norm not in COMMON and tok.norm not in lex.values
 
 

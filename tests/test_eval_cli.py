@@ -127,7 +127,8 @@ def test_quick_eval_writes_the_report_and_resumes(
     scripted = report["suites"]["scripted"]["summary"]
     assert all(m["out_of_catalog_rate"] == 0.0 for m in scripted.values())
     md = (out / "report.md").read_text()
-    assert "Paired difference, `full` minus each other system" in md
+    assert "Paired difference in success@10, `full` minus each other system" in md
+    assert "Paired difference over all dialogues" in md
     for png in report["plots"].values():
         assert (out / png).read_bytes()[:4] == b"\x89PNG" and f"]({png})" in md
     # a rerun resumes from the journals and gives the same numbers

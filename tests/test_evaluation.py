@@ -77,14 +77,18 @@ def test_inspired_turns_and_evaluation(movies: Catalog) -> None:
     jacket = next(t for t in turns if "Full Metal Jacket (1987)" in t.targets)
     assert movies[jacket.target_ids[0]].title == "Full Metal Jacket"
     assert jacket.context.messages and jacket.context.messages[0].role == "assistant"
-    per_turn: dict[str, dict[str, list[float]]] = {}
+    per_turn: dict[str, dict[str, list[tuple[str, float]]]] = {}
     report = evaluate(
         turns[:40],
         {"popularity": PopularityRanker(movies), "mentioned": MentionedRanker()},
         per_turn=per_turn,
     )
+    dialogs = [d for d, _ in per_turn["mentioned"]["R@10"]]
+    assert len(set(dialogs)) > 1  # each turn names its dialogue, for intervals over dialogues
     for name, rows in per_turn.items():  # paired: one value per turn, same turns per ranker
-        assert len(rows["R@10"]) == 40 and sum(rows["R@10"]) / 40 == report[name]["R@10"]
+        values = [v for _, v in rows["R@10"]]
+        assert len(values) == 40 and sum(values) / 40 == pytest.approx(report[name]["R@10"])
+        assert [d for d, _ in rows["R@10"]] == dialogs
         assert len(rows["dedup_R@10"]) == len(per_turn["mentioned"]["dedup_R@10"])
     for metrics in report.values():
         assert all(0.0 <= v <= 1.0 for v in metrics.values())

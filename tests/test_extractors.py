@@ -376,3 +376,60 @@ def test_a_person_in_several_roles_gets_the_main_one_unless_a_role_word_says() -
     directed = extract("something directed by Tom Hanks", lex).like
     assert [p.attribute for p in directed] == ["director"]
     assert [p.attribute for p in extract("written by Tom Hanks", lex).like] == ["writer"]
+
+
+@pytest.mark.parametrize(
+    ("text", "lo", "hi"),
+    [
+        ("from 2010 or before", None, 2010),  # the cue after the number decides
+        ("2010 or after", 2010, None),
+    ],
+)
+def test_or_before_and_or_after(movies: Lexicon, text: str, lo: int | None, hi: int | None) -> None:
+    cs = {c.op: c.value for c in extract(text, movies).add if c.attribute == "year"}
+    assert cs.get("gte") == lo and cs.get("lte") == hi
+
+
+def test_people_by_surname_in_any_case(movies: Lexicon) -> None:
+    assert Pref("director", "Steven Spielberg") in extract("something by spielberg", movies).like
+    assert Pref("director", "James Cameron") in extract("a cameron film", movies).like
+    # an everyday word must be capitalised to name a person ("Ten Years After")
+    assert all(p.attribute != "director" for p in extract("a drama after 1990", movies).like)
+
+
+def test_a_liked_one_word_title_in_lower_case(movies: Lexicon) -> None:
+    assert extract("i liked alien, something like that", movies).liked_items == ("2",)
+    assert extract("an alien invasion movie", movies).liked_items == ()  # no opinion verb
+
+
+def test_size_and_age_words_read_the_catalogs_spread(movies: Lexicon) -> None:
+    sizes = [4.0, 4.3, 4.5, 4.7, 5.0, 5.1, 5.2, 5.5, 5.7, 6.0, 6.3, 6.4]
+    items = tuple(
+        phone(f"s{i}", f"Phone {i}", "Acme", "Android", 2.0, s, 300.0) for i, s in enumerate(sizes)
+    )
+    lex = Lexicon.from_catalog(Catalog("sized", Path("."), items))
+    small = {(c.attribute, c.op) for c in extract("a small phone", lex).add}
+    assert small == {("screen_inches", "lte")}
+    (bound,) = extract("a small phone", lex).add
+    assert 4.3 <= float(bound.value) <= 4.8  # the catalog's lower quartile of screens
+    (big,) = extract("a phone with a big screen", lex).add
+    assert big.op == "gte" and float(big.value) >= 5.5
+    assert extract("a phone that fits my small hands", lex).add == ()  # not the phone's size
+    assert {c.op for c in extract("a small phone under 5 inches", lex).add} == {"lte"}
+    (old,) = extract("an old classic movie", movies).add
+    assert old.attribute == "year" and old.op == "lte" and int(old.value) < 1984
+
+
+def test_a_request_with_nothing_read_becomes_one_wish(movies: Lexicon) -> None:
+    assert extract("a time travel movie", movies).wishes == ("time travel",)
+    assert extract("a horror movie", movies).wishes == ()  # read as a genre already
+    assert extract("a bigger one, something newer", movies).wishes == ()
+
+
+def test_a_change_of_mind_replaces_the_liked_value(movies: Lexicon) -> None:
+    state = apply(DialogueState(), extract("a horror movie", movies))
+    delta = extract("actually no, make it a comedy instead", movies, state=state)
+    assert Pref("genres", "Comedy") in delta.like  # "no," negates nothing
+    assert Release("genres", "Horror") in delta.release
+    state = apply(state, delta)
+    assert Pref("genres", "Horror") not in state.liked and Pref("genres", "Comedy") in state.liked

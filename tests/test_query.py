@@ -13,7 +13,7 @@ from convrec.query import (
 from convrec.state import DialogueState, Pref, StateDelta, apply, from_json, to_json
 from convrec.types import AttrValue, Item
 
-FUSION = FusionSettings(context_turns=3, context_decay=0.5, context_shift=0.25)
+FUSION = FusionSettings(context_turns=3, context_decay=0.5, context_shift=0.25, context_min_words=1)
 
 
 def test_newest_message_leads_and_earlier_ones_decay() -> None:
@@ -26,7 +26,7 @@ def test_a_change_of_subject_pushes_the_earlier_turns_aside() -> None:
     parts = context_parts(said, ["Inception"], FUSION, fresh=1)
     assert parts[0] == ("I loved , something clever", 1.0)
     assert parts[1] == ("a funny animated movie for the family", 0.125)
-    dropped = FusionSettings(context_shift=0.0)
+    dropped = FusionSettings(context_shift=0.0, context_min_words=1)
     assert len(context_parts(said, ["Inception"], dropped, fresh=1)) == 1
 
 
@@ -43,6 +43,12 @@ def test_references_and_titles_never_reach_a_text_route() -> None:
     assert only_titles == []
     assert not topical("yes, the second one please")
     assert topical("something scary")
+    # a short request is carried by what understanding read; only free talk is a context route
+    short = FUSION.model_copy(update={"context_min_words": 3})
+    assert context_parts(["i loved inception, something clever like that"], ["Inception"],
+                         short) == []  # fmt: skip
+    talk = "we want something dark and twisty with a great soundtrack"
+    assert context_parts([talk], [], short) == [(talk, 1.0)]
 
 
 def test_obscure_requests_are_recognised() -> None:

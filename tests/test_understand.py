@@ -121,7 +121,9 @@ def test_ungrounded_values_are_dropped_and_reported(lex: Lexicon) -> None:
         u = run(lex, text, FakeLLM(reading(wishes=wishes)))
         assert u.delta.wishes == (), (text, u.delta.wishes)
     u = run(lex, "something sleek and quiet", FakeLLM(reading(wishes=["sleek", "quiet"])))
-    assert u.delta.wishes == ("sleek", "quiet")  # words the rules do not read stay wishes
+    assert u.delta.wishes == ("sleek quiet",)  # the rules' topic wish; the LLM's words add none
+    u = run(lex, "sleek and quiet please", FakeLLM(reading(wishes=["sleek", "quiet"])))
+    assert u.delta.wishes == ("sleek", "quiet")  # no request the rules read: the LLM's wishes
 
 
 def test_the_llm_reads_only_what_the_rules_left_unread(lex: Lexicon) -> None:

@@ -90,12 +90,13 @@ a an the and or but of in on at to for with from by about as into like than then
 just really quite pretty some any something anything stuff thing things one ones kind sort type
 i im ive id me my we us our you your it its this that these those there here he she they them
 is are was were be been being am do does did have has had get got can could would should will
-want wanted need needed looking look find show give recommend suggest suggestion suggestions
+want wanted need needed looking look find show give make makes recommend suggest suggestion
+suggestions
 like liked likes love loved enjoy enjoyed fan fits pocket old new broke broken
 please maybe perhaps also still even again more most much many lot lots good great nice best
 movie movies film films flick flicks show shows series phone phones watch watching see seen
 tonight today now new other another else same different who what which when where how why
-hi hello hey thanks thank ok okay yes yeah no not dont
+hi hello hey thanks thank ok okay yes yeah no not dont nothing none without never nor
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
 INSTEAD = _cues("instead", "(?:id|would) rather", "make it", "switch to", "change (?:it )?to",
@@ -421,18 +422,22 @@ def _sized(t: _Text, lex: Lexicon) -> tuple[list[Constraint], set[int]]:
     return out, used
 
 
-def _topic(t: _Text, lex: Lexicon, skip: set[int]) -> tuple[str, ...]:
+def _topic(t: _Text, lex: Lexicon, skip: set[int], request: bool) -> tuple[str, ...]:
     """What a request asks for in words the catalog has no value for ("a time travel movie",
     "something just as tense", "a phone that fits in my pocket"): its content words, as one
-    wish for the text routes. Only in a request (a catalog noun or a request verb), and only
-    when nothing else was read from it."""
-    if not t.find(TOPIC_REQUEST) or any(t.find(p) for p, _, _ in RELATIVE):
+    wish for the text routes. Only in a request (a catalog noun, a request verb, or
+    ``request``: a liked value was read, "a space adventure")."""
+    if not (request or t.find(TOPIC_REQUEST)) or any(t.find(p) for p, _, _ in RELATIVE):
         return ()
     values = {i for s in lex.find_values(t.toks, t.raw) for i in range(s.first, s.last)}
     words = [
         tok.norm
         for i, tok in enumerate(t.toks)
-        if i not in skip and i not in values and tok.norm not in FILLER and tok.norm.isalpha()
+        if i not in skip
+        and i not in values
+        and tok.norm not in FILLER
+        and tok.norm.isalpha()
+        and not _negated(t, i)  # what a negation rules out is no wish ("nothing violent")
     ]
     return (" ".join(words),) if words else ()
 
@@ -722,9 +727,10 @@ def extract(
     relative = _relative(t, lex, shown, {c.attribute for c in bounds})
     items = _items(t, titles, shown, asked_role(asked))
     wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
-    read = v.like or v.dislike or bounds or relative or v.release
-    if not (wishes or read or any(c.attribute != "category" for c in v.add)):
-        wishes = _topic(t, lex, in_titles | in_spans | sized_at)
+    # what a request asks for beyond the values read ("a space adventure": "space") is a wish,
+    # unless a mood cue already gave one (the rest may be a typo the LLM can still read)
+    if not wishes:
+        wishes = _topic(t, lex, in_titles | in_spans | sized_at, bool(v.like))
     prefs = bool(v.add or v.like or v.dislike or v.release or bounds or relative)
     prefs = prefs or bool(wishes)
     refining = bool(shown) or (state is not None and state.turns > 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from convrec.catalog.schema import Catalog
@@ -29,6 +29,10 @@ after before over under about above below around young old little big king long 
 white brown green gray grey rich hill stone wood woods wolf fox bird bush price cash page wells
 hunt bell hall ford lane knight cook march night love hope faith grace rose fields waters
 """)
+# How much more a directing credit counts than another role (see Lexicon.main_role).
+DIRECTOR_WEIGHT = 1.5
+# A surname used by this many titles is a common word first (see Lexicon._add_variants).
+TITLE_WORD_USES = 3
 # Single words never taken as a value or a one-word title on their own.
 STOPWORDS = frozenset((
     "a", "an", "the", "and", "or", "not", "no", "it", "one", "me", "my", "i", "you", "all",
@@ -167,7 +171,7 @@ class Lexicon:
             for c in distinct["category"]:
                 refs[norm_phrase(c)].add(ValueRef("category", c))
         lex = cls(numeric=numeric, items={it.id: it for it in catalog.items}, roles=roles)
-        lex._add_variants(refs, freq, _everyday_words(catalog.items))
+        lex._add_variants(refs, freq, _everyday_words(catalog.items), _title_words(catalog.items))
         lex.values = {k: tuple(sorted(v, key=repr)) for k, v in refs.items() if _usable(k)}
         known = {r.attribute for rs in lex.values.values() for r in rs} | set(numeric)
         names: dict[str, list[str]] = defaultdict(list)
@@ -181,12 +185,18 @@ class Lexicon:
         return lex
 
     def _add_variants(
-        self, refs: dict[str, set[ValueRef]], freq: dict[str, int], everyday: frozenset[str]
+        self,
+        refs: dict[str, set[ValueRef]],
+        freq: dict[str, int],
+        everyday: frozenset[str],
+        title_words: Counter[str],
     ) -> None:
         """Plurals, synonyms, spellings of people's names ("Di Caprio" and "DiCaprio", "De Niro"
         and "DeNiro") and their surnames (the clearly most frequent bearer wins). A surname
         that is also an everyday word of the catalog's descriptions ("Stone", "Wood") must be
-        capitalised to count; others ("spielberg") match in any case."""
+        capitalised to count; others ("spielberg") match in any case. A surname that is a word
+        of several titles ("a Christmas movie", "a space adventure") names nobody unless its
+        bearer is credited far more often than the titles use it."""
         by_value: dict[str, set[ValueRef]] = defaultdict(set)
         for rs in refs.values():
             for r in rs:
@@ -215,6 +225,9 @@ class Lexicon:
         for name, rs in surnames.items():
             ranked = sorted({str(r.value) for r in rs}, key=lambda v: -freq[v])
             top = ranked[0]
+            used = title_words[name] if " " not in name else 0
+            if used >= TITLE_WORD_USES and freq[top] < 3 * used:
+                continue
             if name not in refs and (len(ranked) == 1 or freq[top] >= 2 * freq[ranked[1]]):
                 extra[name] |= {r for r in rs if r.value == top}
                 if name in everyday or len(name) < 5:
@@ -269,9 +282,10 @@ class Lexicon:
 
     def main_role(self, refs: tuple[ValueRef, ...]) -> tuple[ValueRef, ...]:
         """One person named in several roles ("Tom Hanks": cast, director, writer) → the role
-        they hold most often (ties: director, cast, writer…); one word that is the single value
-        of several attributes ("LG": maker of 400 phones, carrier of 3) → the attribute most
-        items hold it in. Other refs are kept as they are."""
+        they hold most often, directing counting half again (a writer-director is named for
+        the films they directed: "tarantino movies"; ties: director, cast, writer…); one word
+        that is the single value of several attributes ("LG": maker of 400 phones, carrier
+        of 3) → the attribute most items hold it in. Other refs are kept as they are."""
         refs = self._main_attribute(refs)
         people = [r for r in refs if r.attribute in PEOPLE]
         if len({str(r.value) for r in people}) != 1 or len(people) < 2:
@@ -279,7 +293,8 @@ class Lexicon:
         best = max(
             people,
             key=lambda r: (
-                self.roles.get((r.attribute, str(r.value)), 0),
+                self.roles.get((r.attribute, str(r.value)), 0)
+                * (DIRECTOR_WEIGHT if r.attribute == PEOPLE[0] else 1.0),
                 -PEOPLE.index(r.attribute),
             ),
         )
@@ -351,6 +366,11 @@ def _spread(
             q25, q75, q90 = (float(q) for q in np.percentile(vals, [25, 75, 90]))
             out[name] = (q25, q75, q90)
     return out
+
+
+def _title_words(items: tuple[Item, ...]) -> Counter[str]:
+    """How many titles use each word."""
+    return Counter(w for it in items for w in set(norm_phrase(it.title).split()))
 
 
 def _everyday_words(items: tuple[Item, ...]) -> frozenset[str]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from convrec.errors import InputError, LLMError
-from convrec.extractors import extract
+from convrec.extractors import WISHES, extract
 from convrec.grounding import SCHEMA, Grounder, ParseError, parse
 from convrec.lexicon import Lexicon
 from convrec.merge import Contradiction, merge
@@ -171,7 +171,10 @@ def understand(
         return rules_only("no LLM configured")
     g = Grounder(lex, message, shown)
     when = read_when or (settings.llm.read_when if settings is not None else "needed")
-    if when == "needed" and rules.intent not in (None, "chitchat") and not g.unread(rules.wishes):
+    # a mood the rules know ("dark") is read; the rest of a request they keep as one topic wish
+    # ("drama", "orror") the LLM may still ground as a value
+    moods = [w for w in rules.wishes if (m := WISHES.search(w)) is not None and m.group(0) == w]
+    if when == "needed" and rules.intent not in (None, "chitchat") and not g.unread(moods):
         took = time.perf_counter() - start
         return Understanding(rules, "rules", READ_BY_RULES, took)
     limit = max_new_tokens or MAX_NEW_TOKENS

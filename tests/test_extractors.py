@@ -433,3 +433,30 @@ def test_a_change_of_mind_replaces_the_liked_value(movies: Lexicon) -> None:
     assert Release("genres", "Horror") in delta.release
     state = apply(state, delta)
     assert Pref("genres", "Horror") not in state.liked and Pref("genres", "Comedy") in state.liked
+
+
+def test_a_surname_that_titles_use_names_nobody_and_directors_come_first() -> None:
+    def film(id_: str, title: str, cast: str = "", writer: str = "", director: str = "") -> Item:
+        attrs: dict[str, AttrValue] = {
+            "cast": (cast,) if cast else (),
+            "writer": (writer,) if writer else (),
+            "director": (director,) if director else (),
+            "genres": ("Drama",),
+        }
+        return Item(id_, title, category="movie", attributes=attrs)
+
+    items = (
+        film("1", "A Christmas Story", cast="Eric Christmas"),
+        film("2", "Christmas Vacation", cast="Eric Christmas"),
+        film("3", "The Christmas Carol", cast="Eric Christmas"),
+        film("4", "Heist", writer="Quentin Tarantino", director="Quentin Tarantino"),
+        film("5", "True Romance", writer="Quentin Tarantino"),
+        film("6", "Kill Bill", writer="Quentin Tarantino", director="Quentin Tarantino"),
+    )
+    lex = Lexicon.from_catalog(Catalog("films", Path("."), items))
+    christmas = extract("a Christmas movie", lex)
+    assert christmas.like == () and christmas.wishes == ("christmas",)
+    assert extract("something with eric christmas", lex).like == (Pref("cast", "Eric Christmas"),)
+    # two directing credits against three writing ones: named for what they directed
+    assert extract("tarantino movies", lex).like == (Pref("director", "Quentin Tarantino"),)
+    assert extract("a space drama", lex).wishes == ("space",)  # the rest of a request: a wish

@@ -137,3 +137,31 @@ def test_quick_eval_writes_the_report_and_resumes(
     assert {k: v["summary"] for k, v in again["suites"].items()} == {
         k: v["summary"] for k, v in report["suites"].items()
     }
+
+
+@pytest.mark.skipif(not INSPIRED_DEV.is_file(), reason="the INSPIRED dev split is not here")
+def test_the_rules_only_system_can_run_alone(
+    small_cache: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from convrec.cli import main
+
+    for key, value in {
+        "CACHE_DIR": small_cache.cache_dir,
+        "MODELS_DIR": small_cache.models_dir,
+        "DOWNLOADS_DIR": small_cache.downloads_dir,
+    }.items():
+        monkeypatch.setenv(f"CONVREC_{key}", str(value))
+    out = tmp_path / "rules"
+    args = ["eval", "--suite", "inspired,taste", "--quick", "--systems", "no-llm",
+            "--out", str(out), "--tsv", str(INSPIRED_DEV)]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["systems"] == ["no-llm"]
+    for suite in report["suites"].values():
+        assert "full" not in suite["summary"] and {"no-llm", "dense"} <= set(suite["summary"])
+    verdict = report["verdict"]
+    assert any(v.startswith("inspired dedup_R@10: the rules-only system") for v in verdict)
+    assert "the LLM system was not run" in (out / "report.md").read_text()
+    bad = ["eval", "--suite", "taste", "--quick", "--systems", "no-llm,gpt", "--out", str(out)]
+    assert main(bad) == 2  # an unknown system is refused before anything runs
+    assert json.loads((out / "report.json").read_text()) == report

@@ -29,6 +29,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--tsv", type=Path, help="INSPIRED split (default ../shared/data/inspired/dev.tsv)"
     )
+    p.add_argument(
+        "--systems",
+        default="full,no-llm",
+        help="which of our systems run, a comma list of full and no-llm (the baselines always "
+        "run); no-llm alone skips the LLM's turns, which take hours on INSPIRED on 2 cores",
+    )
     p.add_argument("--readme", type=Path, help="also refresh the results block of this README")
     p.add_argument(
         "--fresh", action="store_true", help="ignore finished units of an earlier run (no resume)"
@@ -48,7 +54,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.fresh and (args.out / "journal").is_dir():
         for f in (args.out / "journal").glob("*.jsonl"):
             f.replace(f.with_suffix(".jsonl.stale"))
-    ctx = EvalContext(load_settings(args.config), args.out, args.quick, args.seed, args.tsv)
+    systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
+    ctx = EvalContext(
+        load_settings(args.config), args.out, args.quick, args.seed, args.tsv, systems=systems
+    )
     start = time.perf_counter()
     results = run_suites(ctx, names)
     command = "convrec eval " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["eval"] else ""

@@ -10,7 +10,7 @@ from convrec.errors import InputError
 from convrec.evaluation.baselines import BASELINES, Ranker, SystemRanker, make_baselines
 from convrec.evaluation.inspired import HALVES, evaluate, half, load_turns
 from convrec.evaluation.metrics import mean, paired_bootstrap
-from convrec.evaluation.suite import SYSTEMS, EvalContext, SuiteResult
+from convrec.evaluation.suite import EvalContext, SuiteResult
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
     if ctx.quick:
         turns = turns[:QUICK_TURNS]
     rankers: dict[str, Ranker] = {
-        name: SystemRanker(ctx.system(name, "movies")) for name in SYSTEMS
+        name: SystemRanker(ctx.system(name, "movies")) for name in ctx.systems
     }
     rankers.update(make_baselines(catalog, ctx.settings, BASELINES))
     journals = {name: ctx.journal("inspired", name, tsv=str(tsv.resolve())) for name in rankers}

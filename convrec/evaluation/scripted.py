@@ -33,7 +33,7 @@ from convrec.errors import InputError
 from convrec.evaluation.dialogue_loader import load_dialogues
 from convrec.evaluation.dialogues import DIALOGUES_DIR, Dialogue
 from convrec.evaluation.expectations import TurnResult, check_turn, error_turn
-from convrec.evaluation.suite import SYSTEMS, EvalContext, Journal, SuiteResult
+from convrec.evaluation.suite import EvalContext, Journal, SuiteResult
 
 if TYPE_CHECKING:
     from convrec.convrec import ConvRec
@@ -133,7 +133,7 @@ def quick_subset(
 
 def run(
     ctx: EvalContext,
-    systems: Sequence[str] = SYSTEMS,
+    systems: Sequence[str] | None = None,
     paths: Path | Iterable[Path] = DIALOGUES_DIR,
     catalogs: Sequence[str] = CATALOGS,
 ) -> SuiteResult:
@@ -156,6 +156,7 @@ def run(
     if ctx.quick:
         dialogues = quick_subset(dialogues)
     log.info("scripted dialogues: %d on %s", len(dialogues), ", ".join(built))
+    systems = systems or ctx.systems
     journals = {s: ctx.journal(SUITE, s) for s in systems}
     results = run_dialogues(dialogues, {s: partial(ctx.system, s) for s in systems}, journals)
     notes = {"catalogs": built, "skipped_catalogs": skipped, "quick": ctx.quick}

@@ -33,7 +33,7 @@ from convrec.errors import InputError
 from convrec.evaluation.baselines import BASELINES, Context, Ranker, make_baselines
 from convrec.evaluation.simtalk import AttributeTalker, FreeTalker, Seen, Talker, Utterance
 from convrec.evaluation.simusers import Fact, FactBook, SimUser, draw_users
-from convrec.evaluation.suite import SYSTEMS, EvalContext, SuiteResult
+from convrec.evaluation.suite import EvalContext, SuiteResult
 from convrec.prompts import PROMPTS_DIR
 from convrec.types import Message
 
@@ -272,10 +272,12 @@ def run(
     """
     from convrec.evaluation.simreport import report
 
-    factories = systems or {name: partial(ctx.system, name) for name in SYSTEMS}
+    factories = systems or {name: partial(ctx.system, name) for name in ctx.systems}
     if not factories:
         raise InputError("The simulator needs at least one system. Fix: pass systems=.")
-    modes = tuple(modes or (("attribute",) if ctx.quick else ("attribute", "free")))
+    # free mode's simulated users talk through the LLM of a free system: none runs, none talk
+    free = any(s in factories for s in free_systems)
+    modes = tuple(modes or (("attribute",) if ctx.quick or not free else ("attribute", "free")))
     if set(modes) - {"attribute", "free"}:
         raise InputError(f"Unknown mode in {modes}. Fix: use 'attribute' and/or 'free'.")
     prompt = hashlib.sha256((PROMPTS_DIR / "simulator.yaml").read_bytes()).hexdigest()[:12]

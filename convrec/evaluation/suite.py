@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from convrec.convrec import ConvRec
     from convrec.protocols import LLM
 
+from convrec.errors import InputError
+
 log = logging.getLogger(__name__)
 
 # The two variants of our system every suite can compare: with the LLM, and rules only.
@@ -108,8 +110,19 @@ class EvalContext:
     quick: bool = False
     seed: int = 0
     tsv: Path | None = None  # the INSPIRED split (default ../shared/data/inspired/dev.tsv)
+    # Which of our systems the suites run (the baselines always run): ("no-llm",) measures the
+    # rules-only system where the LLM's turns would cost hours (INSPIRED replays every message).
+    systems: tuple[str, ...] = SYSTEMS
     _systems: dict[tuple[str, str], ConvRec] = field(default_factory=dict, repr=False)
     _shared_llm: list[LLM] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.systems if s not in SYSTEMS]
+        if unknown or not self.systems:
+            raise InputError(
+                f"Unknown system(s) {unknown or self.systems}. Fix: use one or more of "
+                f"{', '.join(SYSTEMS)}."
+            )
 
     def _llm(self) -> LLM:
         """The configured LLM, loaded once and shared by the full system on every catalog."""
@@ -145,8 +158,8 @@ class EvalContext:
         Sessions live in a database under the output folder, so evaluation never touches the
         user's conversations.
         """
-        if name not in SYSTEMS:
-            raise ValueError(f"unknown system {name!r}; use one of {SYSTEMS}")
+        if name not in self.systems:
+            raise ValueError(f"unknown system {name!r}; this run has {self.systems}")
         key = (name, catalog)
         if key not in self._systems:
             from convrec.convrec import ConvRec

@@ -364,7 +364,7 @@ def metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
 
 def run(
     ctx: EvalContext,
-    systems: Sequence[str] = SYSTEMS,
+    systems: Sequence[str] | None = None,
     rivals: Sequence[str] = RIVALS,
     panel: Path = PANEL,
 ) -> SuiteResult:
@@ -387,7 +387,7 @@ def run(
         log.warning("taste: catalogs %s are not built; their entries are skipped", skipped)
     catalogs = {c: open_catalog(c, ctx.settings) for c in built}
     rows: dict[str, list[dict[str, Any]]] = {}
-    for name in (*systems, *rivals):
+    for name in (*(systems or ctx.systems), *rivals):
         journal = ctx.journal(SUITE, name)
         rankers = (
             {c: make_baselines(catalogs[c], ctx.settings, (name,))[name] for c in built}

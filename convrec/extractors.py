@@ -70,7 +70,8 @@ STRONG_NEG = _cues(
 BREAK_WORDS = frozenset(("but", "though", "although", "however", "pero", "mais", "aber"))
 # Size and age words (see _sized): (kind of number, which end of the catalog's spread).
 SIZED: dict[tuple[str, str], re.Pattern[str]] = {
-    ("screen", "low"): _cues("small", "smaller", "compact", "little", "tiny", "fits in my pocket"),
+    # not "little": "a little cheaper" is a price, not a size
+    ("screen", "low"): _cues("small", "smaller", "compact", "tiny", "fits in my pocket"),
     ("screen", "high"): _cues("big screen", "large screen", "huge screen", "big display",
                               "large display", "phablet"),
     ("year", "low"): _cues("old", "older", "classic", "vintage", "oldie", "golden age"),
@@ -91,8 +92,7 @@ just really quite pretty some any something anything stuff thing things one ones
 i im ive id me my we us our you your it its this that these those there here he she they them
 is are was were be been being am do does did have has had get got can could would should will
 want wanted need needed looking look find show give make makes recommend suggest suggestion
-suggestions
-like liked likes love loved enjoy enjoyed fan fits pocket old new broke broken
+suggestions like liked likes love loved enjoy enjoyed fan fits pocket old new broke broken
 please maybe perhaps also still even again more most much many lot lots good great nice best
 movie movies film films flick flicks show shows series phone phones watch watching see seen
 tonight today now new other another else same different who what which when where how why

@@ -402,12 +402,17 @@ def test_a_liked_one_word_title_in_lower_case(movies: Lexicon) -> None:
     assert extract("an alien invasion movie", movies).liked_items == ()  # no opinion verb
 
 
-def test_size_and_age_words_read_the_catalogs_spread(movies: Lexicon) -> None:
+def _sized_phones() -> Lexicon:
+    """Twelve phones: enough screens for the catalog's spread (10 values at least)."""
     sizes = [4.0, 4.3, 4.5, 4.7, 5.0, 5.1, 5.2, 5.5, 5.7, 6.0, 6.3, 6.4]
     items = tuple(
         phone(f"s{i}", f"Phone {i}", "Acme", "Android", 2.0, s, 300.0) for i, s in enumerate(sizes)
     )
-    lex = Lexicon.from_catalog(Catalog("sized", Path("."), items))
+    return Lexicon.from_catalog(Catalog("sized", Path("."), items))
+
+
+def test_size_and_age_words_read_the_catalogs_spread(movies: Lexicon) -> None:
+    lex = _sized_phones()
     small = {(c.attribute, c.op) for c in extract("a small phone", lex).add}
     assert small == {("screen_inches", "lte")}
     (bound,) = extract("a small phone", lex).add
@@ -460,3 +465,11 @@ def test_a_surname_that_titles_use_names_nobody_and_directors_come_first() -> No
     # two directing credits against three writing ones: named for what they directed
     assert extract("tarantino movies", lex).like == (Pref("director", "Quentin Tarantino"),)
     assert extract("a space drama", lex).wishes == ("space",)  # the rest of a request: a wish
+
+
+def test_a_little_cheaper_is_no_size() -> None:
+    lex = _sized_phones()
+    delta = extract("a little cheaper please", lex, shown=("s0",))
+    assert all(c.attribute != "screen_inches" for c in delta.add)  # a price, not a size
+    assert [r.attribute for r in delta.relative] == ["price"]
+    assert [c.attribute for c in extract("a tiny phone", lex).add] == ["screen_inches"]

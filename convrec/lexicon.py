@@ -17,13 +17,13 @@ SKIP_ATTRIBUTES = frozenset({"model_code", "resolution", "awards", "keywords", "
 PEOPLE = ("director", "cast", "writer", "author", "artist")
 
 
-# Everyday words that are also surnames: they must be capitalised to name a person, whatever
-# the catalog's descriptions say ("a drama after 1990" names no "Ten Years After").
 def word_set(text: str) -> frozenset[str]:
     """The words of a whitespace-separated list (long word lists read better as text)."""
     return frozenset(text.split())
 
 
+# Everyday words that are also surnames: they must be capitalised to name a person, whatever
+# the catalog's descriptions say ("a drama after 1990" names no "Ten Years After").
 EVERYDAY = word_set("""
 after before over under about above below around young old little big king long short black
 white brown green gray grey rich hill stone wood woods wolf fox bird bush price cash page wells

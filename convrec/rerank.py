@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from convrec.catalog.titles import normalize
 from convrec.policy import explore
 from convrec.types import Item, Recommendation
 
@@ -160,9 +161,10 @@ def rerank(
     items. ``faded``: liked values that weigh less than 1 in the preference term.
     """
     hidden = state.hidden_items() | set(state.liked_items)
-    # Items that share a title (a phone's regional variants) are one item to a person: the
-    # best ranked stands for them all, and none stands in for a hidden one.
-    titles = {_title_key(it.title) for i in hidden if (it := lookup(i)) is not None}
+    # Items that share a title and a year (a phone's regional variants) are one item to a
+    # person: the best ranked stands for them all, and none stands in for a hidden one. A
+    # remake ("Cape Fear", 1962 and 1991) is another film.
+    titles = {variant_key(it) for i in hidden if (it := lookup(i)) is not None}
     pool: list[tuple[Item, Fused]] = []
     for f in fused:
         if f.item_id in hidden:
@@ -170,9 +172,10 @@ def rerank(
         item = lookup(f.item_id)
         if item is None:  # a stale index record: never show an item the catalog lacks
             continue
-        if _title_key(item.title) in titles:
+        key = variant_key(item)
+        if key in titles:
             continue
-        titles.add(_title_key(item.title))
+        titles.add(key)
         pool.append((item, f))
         if len(pool) == settings.pool:
             break
@@ -210,8 +213,9 @@ def rerank(
     ]
 
 
-def _title_key(title: str) -> str:
-    return " ".join(title.casefold().split())
+def variant_key(item: Item) -> tuple[str, str]:
+    """What makes two items one to a person: the normalised title and the year."""
+    return normalize(item.title), (item.date or "")[:4]
 
 
 def _explore(

@@ -14,6 +14,7 @@ import pytest
 from convrec.catalog.schema import Catalog
 from convrec.config import Settings
 from convrec.recommend import explain, indexed_channels, rank
+from convrec.rerank import variant_key
 from convrec.retrieve import Retriever
 from convrec.state import Constraint, DialogueState, Pref
 from convrec.types import Message
@@ -225,10 +226,10 @@ def test_hidden_items_are_never_shown(phones: Setup) -> None:
     later = [r.item_id for r in run(phones, state, k=len(phones.catalog))]
     assert not set(first[:5]) & set(later)
 
-    def titles(ids: Any) -> list[str]:
-        return [phones.catalog[i].title.casefold() for i in ids]
+    def titles(ids: Any) -> list[tuple[str, str]]:
+        return [variant_key(phones.catalog[i]) for i in ids]
 
-    # every other title is still reachable, once: a regional variant of a hidden phone is hidden
+    # every other (title, year) is still reachable, once: a hidden phone's variant is hidden
     every = set(titles(i.id for i in phones.catalog.items))
     assert sorted(titles(later)) == sorted(every - set(titles(first[:5])))
 

@@ -160,3 +160,20 @@ def test_pool_limits_the_scored_candidates_and_k() -> None:
     assert ids(rerank(fused("a", "b", "c", "d"), ITEMS.get, DialogueState(), s, 10)) == ["a", "b"]
     assert rerank(fused("a"), ITEMS.get, DialogueState(), OFF, 0) == []
     assert rerank([], ITEMS.get, DialogueState(), OFF, 5) == []
+
+
+def test_same_title_same_year_shows_once_but_a_remake_is_another_film() -> None:
+    def dated(i: str, title: str, date: str) -> Item:
+        return Item(i, title, date=date)
+
+    items = {
+        "v1": dated("v1", "Galaxy S4", "2013-04-26"),
+        "v2": dated("v2", "Galaxy S4", "2013-06-01"),  # a regional variant
+        "f62": dated("f62", "Cape Fear", "1962"),
+        "f91": dated("f91", "Cape Fear", "1991"),  # a remake
+        "o": dated("o", "Other", "2000"),
+    }
+    recs = rerank(fused("v1", "v2", "f62", "f91", "o"), items.get, DialogueState(), OFF, 10)
+    assert ids(recs) == ["v1", "f62", "f91", "o"]
+    seen = DialogueState(seen_items=("v2",))  # a hidden variant hides its twin too
+    assert ids(rerank(fused("v1", "f62", "o"), items.get, seen, OFF, 10)) == ["f62", "o"]

@@ -64,6 +64,17 @@ def test_make_llm_defaults_to_the_local_backend(settings: Settings) -> None:
     assert llm.generate([Message("user", "Say hi.")], max_new_tokens=4).strip()
 
 
+def test_weights_load_in_the_configured_precision(settings: Settings) -> None:
+    import torch
+
+    assert TransformersLLM(settings.llm.model, settings).model.dtype == torch.float32  # default
+    bf16 = settings.llm.model_copy(update={"dtype": "bfloat16"})
+    half = settings.model_copy(update={"llm": bf16})
+    llm = TransformersLLM(half.llm.model, half)
+    assert llm.model.dtype == torch.bfloat16
+    assert llm.generate([Message("user", "Say hi.")], max_new_tokens=4).strip()
+
+
 def test_configured_token_limit_is_an_upper_bound(smollm: TransformersLLM) -> None:
     long = [Message("user", "Write a very long story about a dragon and a knight.")]
     text = smollm.generate(long, max_new_tokens=1000)

@@ -50,7 +50,8 @@ class TransformersLLM:
         self.tokenizer = AutoTokenizer.from_pretrained(location)
         if self.tokenizer.pad_token is None:  # batched decoding pads (left) with it
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model: Any = AutoModelForCausalLM.from_pretrained(location, dtype=torch.bfloat16)
+        dtype = getattr(torch, settings.llm.dtype)
+        self.model: Any = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
         self.model.eval()
         self.load_seconds = time.perf_counter() - start
         self._grammars: dict[str, Any] = {}

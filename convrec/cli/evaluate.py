@@ -39,6 +39,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--fresh", action="store_true", help="ignore finished units of an earlier run (no resume)"
     )
+    p.add_argument(
+        "--reuse-across-code",
+        action="store_true",
+        help="count finished units of an earlier run at another commit (the report lists them); "
+        "by default a code change starts each suite over",
+    )
     p.set_defaults(func=cmd_eval)
 
 
@@ -56,8 +62,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f.replace(f.with_suffix(".jsonl.stale"))
     systems = tuple(s.strip() for s in args.systems.split(",") if s.strip())
     ctx = EvalContext(
-        load_settings(args.config), args.out, args.quick, args.seed, args.tsv, systems=systems
-    )
+        load_settings(args.config), args.out, args.quick, args.seed, args.tsv, systems=systems,
+        reuse_across_code=args.reuse_across_code,
+    )  # fmt: skip
     start = time.perf_counter()
     results = run_suites(ctx, names)
     command = "convrec eval " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["eval"] else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -9,17 +10,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def code_version(root: Path = ROOT) -> str:
-    """``<short commit>`` of the checkout at ``root``, with ``+dirty`` when tracked files have
-    uncommitted changes; ``"unknown"`` outside a git checkout (an installed wheel)."""
+    """``<short commit>`` of the checkout at ``root``, with ``+dirty.<hash of the diff>`` when
+    tracked files have uncommitted changes (two different edits of one commit differ);
+    ``"unknown"`` outside a git checkout (an installed wheel)."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
             check=True, timeout=10,
         ).stdout.strip()  # fmt: skip
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-            capture_output=True, text=True, check=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
+            ["git", "diff", "HEAD"], cwd=root, capture_output=True, check=True, timeout=30,
+        ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return commit + ("+dirty" if status else "")
+    return commit + (f"+dirty.{hashlib.sha256(status).hexdigest()[:8]}" if status.strip() else "")

@@ -64,6 +64,8 @@ def verdict(results: Sequence[SuiteResult]) -> list[str]:
         if metric not in r.summary.get(system, {}):
             continue
         ours = r.summary[system][metric]
+        mode = r.details.get("headline_mode")
+        label = f"{r.suite} {metric}" + (f" ({mode} mode)" if mode else "")
         who = "the full system" if system == "full" else "the rules-only system"
         rivals = {n: m.get(metric, 0.0) for n, m in r.summary.items() if n not in SYSTEMS}
         if not rivals:
@@ -71,10 +73,10 @@ def verdict(results: Sequence[SuiteResult]) -> list[str]:
         best_name = max(rivals, key=lambda n: rivals[n])
         best = rivals[best_name]
         if ours > best:
-            lines.append(f"{r.suite} {metric}: {who} ({ours:.3f}) beats every "
+            lines.append(f"{label}: {who} ({ours:.3f}) beats every "
                          f"baseline (best: {best_name}, {best:.3f}).")  # fmt: skip
         else:
-            lines.append(f"{r.suite} {metric}: {who} ({ours:.3f}) does NOT beat "
+            lines.append(f"{label}: {who} ({ours:.3f}) does NOT beat "
                          f"{best_name} ({best:.3f}).")  # fmt: skip
     return lines
 
@@ -91,6 +93,9 @@ def write_report(
             plot(title, curves, path, xlabel=_xlabel(title))
             plots[title] = path.name
     report: dict[str, Any] = {
+        "commit": ctx.code,
+        "units_by_commit": ctx.unit_codes(),
+        "reuse_across_code": ctx.reuse_across_code,
         "command": command,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpu": platform.machine(), "python": platform.python_version()},
@@ -126,9 +131,17 @@ def _systems_line(systems: Sequence[str]) -> str:
 
 def markdown(report: Mapping[str, Any], results: Sequence[SuiteResult]) -> str:
     m = report["models"]
-    lines = [
-        "# convrec evaluation",
-        "",
+    lines = [f"Commit: {report['commit']}", "", "# convrec evaluation", ""]
+    others = {c: n for c, n in report.get("units_by_commit", {}).items() if c != report["commit"]}
+    if others:
+        lines += [
+            "Reused across code versions (`--reuse-across-code`): "
+            + ", ".join(f"{n} units from {c}" for c, n in sorted(others.items()))
+            + f"; the other {report['units_by_commit'].get(report['commit'], 0)} ran at "
+            f"{report['commit']}.",
+            "",
+        ]
+    lines += [
         f"Command: `{report['command']}` ({report['date']}, {report['seconds']:.0f} s"
         f"{', quick mode: checks the plumbing, not the quality' if report['quick'] else ''}).",
         f"Models: LLM `{m['llm']}`, text `{m['text']}`, image–text `{m['image_text']}`. "
@@ -171,7 +184,9 @@ def plot(title: str, curves: Mapping[str, Curve], path: Path, xlabel: str = "") 
 
 def readme_table(report: Mapping[str, Any]) -> str:
     """The results block for the README: the verdict and each suite's headline numbers."""
-    lines = [README_START, "", f"From `{report['command']}` on {report['date']}.", ""]
+    lines = [README_START, "",
+             f"From `{report['command']}` at commit {report.get('commit', 'unknown')} on "
+             f"{report['date']} (`eval/reports/` holds the whole report).", ""]  # fmt: skip
     lines += [f"- {v}" for v in report["verdict"]]
     for name, suite in report["suites"].items():
         summary: dict[str, dict[str, float]] = suite["summary"]

@@ -9,13 +9,14 @@ to the target's).
   and one liked title; a question is answered from the target's value of the asked attribute (the
   value the question names, when it names one); otherwise the next most informative fact not said
   yet is volunteered (:func:`convrec.evaluation.simusers.next_fact`).
-- **Free mode**: the LLM (prompts/simulator.yaml) writes the message from the target's facts and
-  story, never from its title. Sentences copying earlier ones are cut (:func:`new_part`). A
-  message that names the target (:func:`leaks`), is not a customer's message (:func:`usable`),
-  or that the system's own rules read as contradicting the target
-  (:meth:`FreeTalker.contradicts`) is dropped, counted, and replaced by the attribute-mode
-  message. Replies are cached by prompt, so systems that never ask (the baselines) share one
-  LLM call per turn.
+- **Free mode**: the LLM (prompts/simulator.yaml) writes the message in its own words from the
+  target's structured fields (never its title, never the indexed item text). Sentences copying
+  earlier ones are cut (:func:`new_part`). A message that names the target (:func:`leaks`), is
+  not a customer's message (:func:`usable`), or that says something the target does not hold,
+  read by a checker that shares no code with convrec's understanding
+  (:class:`convrec.evaluation.msgcheck.MessageCheck`), is dropped, counted with its reason, and
+  replaced by the attribute-mode message. Replies are cached by prompt, so systems that never ask
+  (the baselines) share one LLM call per turn.
 """
 
 from __future__ import annotations
@@ -25,30 +26,32 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from convrec.catalog.titles import normalize
 from convrec.errors import LLMError
 from convrec.evaluation.leaks import leaks
+from convrec.evaluation.msgcheck import MessageCheck
 from convrec.evaluation.simusers import Fact, SimUser, next_fact
 from convrec.lexicon import norm_phrase
 from convrec.prompts import render
-from convrec.state import Constraint, DialogueState, apply, field_value, holds
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
-    from convrec.lexicon import Lexicon
     from convrec.protocols import LLM
-    from convrec.types import Item
+    from convrec.types import Message
 
 log = logging.getLogger(__name__)
 
 Source = Literal["attribute", "llm", "leak", "invalid", "unfaithful"]
 MAX_NEW_TOKENS = 48
 MAX_CHARS = 300
-STORY_CHARS = 240
 LABELS = {"genres": "genre", "year": "decade", "keywords": "plot keyword", "cast": "actor",
-          "runtime_min": "length (minutes)", "liked_item": "liked title"}  # fmt: skip
+          "runtime_min": "length (minutes)", "liked_item": "liked title", "ram_gb": "RAM (GB)",
+          "storage_gb": "storage (GB)", "screen_inches": "screen size (inches)",
+          "cpu_ghz": "processor speed (GHz)", "cores": "processor cores",
+          "release_year": "released in (year)"}  # fmt: skip
+OPENING_FACTS, NEXT_FACTS = 2, 2  # facts the LLM is given to tell (a liked title besides)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class Utterance:
     rejected: tuple[str, ...] = ()  # shown ids turned down
     mentioned: tuple[str, ...] = ()  # catalog ids the message names
     dropped: str = ""
+    why: str = ""  # what an "unfaithful" message said that the target does not hold
 
 
 class Talker(Protocol):
@@ -117,7 +121,7 @@ class AttributeTalker:
 
     def utterance(
         self, user: SimUser, last: Seen | None, body: str, source: Source,
-        used: Sequence[Fact], dropped: str = "",
+        used: Sequence[Fact], dropped: str = "", why: str = "",
     ) -> Utterance:  # fmt: skip
         reject, named = self.rejection(user, last)
         refs = {self.catalog[i].title: i for i in user.references}
@@ -125,7 +129,7 @@ class AttributeTalker:
         text = f"{reject} {body}".strip()
         rejected = last.shown if reject and last is not None else ()
         return Utterance(text, body, source, tuple(f.key for f in used), rejected, mentioned,
-                         dropped)  # fmt: skip
+                         dropped, why)  # fmt: skip
 
     def rejection(self, user: SimUser, last: Seen | None) -> tuple[str, tuple[str, ...]]:
         """The turning down of a shown list without the target: "None of these.", naming the
@@ -194,14 +198,6 @@ class AttributeTalker:
         return ("Any other ideas?", []) if fact is None else (fact.text, [fact])
 
 
-def story(item: Item) -> str:
-    """The item's plot summary without its title (movies: the TMDB overview), or ""."""
-    cut = item.description.find(f"{item.title} is a")
-    text = item.description[:cut] if cut > 0 else ""
-    text = re.sub(re.escape(item.title), "it", text, flags=re.I).strip()
-    return text if len(text) <= STORY_CHARS else text[:STORY_CHARS].rsplit(" ", 1)[0] + " …"
-
-
 _NARRATION = re.compile(
     r"^(?:the )?customer(?:'s (?:first |next )?(?:message|answer|reply)(?: is)?:?| says:?"
     r"| (would like|wants|is looking for|likes|needs|prefers|is interested in))\s*",
@@ -267,6 +263,19 @@ def usable(text: str, question: str = "") -> bool:
     )
 
 
+def _grouped(facts: Sequence[Fact], label: dict[str, str]) -> list[str]:
+    """One line per attribute ("genre: Crime, Drama (no other)"), liked titles left out: a
+    small LLM given one genre per line tends to add a genre the item does not have."""
+    lines: dict[str, list[str]] = {}
+    for f in facts:
+        if f.attribute != "liked_item":
+            lines.setdefault(label[f.key], []).append(f.value)
+    return [
+        f"{name}: {', '.join(vs)}" + (" (no other)" if name == "genre" else "")
+        for name, vs in lines.items()
+    ]
+
+
 class FreeTalker(AttributeTalker):
     """The LLM writes the message; leaking, unusable and unfaithful replies fall back to the
     attribute-mode message."""
@@ -278,20 +287,53 @@ class FreeTalker(AttributeTalker):
         self.llm, self.max_new_tokens = llm, max_new_tokens
         self.cache: dict[str, str] = {}
         self.calls = 0
-        self._lexicon: Lexicon | None = None
+        self.check = MessageCheck(catalog)
 
-    def contradicts(self, text: str, item: Item) -> bool:
-        """The system's own rules, reading ``text``, would exclude the target or credit it with
-        a value it lacks ("a comedy" for a horror film, "from 1992" for a 1960 film)."""
-        from convrec.extractors import extract
-        from convrec.lexicon import Lexicon
+    def clashes(self, text: str, user: SimUser) -> list[str]:
+        """What ``text`` says that the target does not hold (the user's liked titles may be
+        named): read by :class:`MessageCheck`, not by the system's rules."""
+        allowed = [self.catalog[i].title for i in user.references]
+        return self.check.clashes(text, self.catalog[user.target_id], allowed)
 
-        if self._lexicon is None:
-            self._lexicon = Lexicon.from_catalog(self.catalog)
-        state = apply(DialogueState(), extract(text, self._lexicon))
-        liked = [Constraint(p.attribute, "eq", p.value, multi=True) for p in state.liked]
-        wants = (*state.constraints, *liked)
-        return not all(holds(c, field_value(item, c.attribute)) for c in wants)
+    @staticmethod
+    def to_tell(facts: Sequence[Fact], revealed: frozenset[str], last: Seen | None) -> list[Fact]:
+        """The few facts the LLM is asked to tell this turn, none said yet (a small LLM told
+        only to say something new repeats what it said before): the facts of the asked
+        attribute; else the most telling ones, and a liked title in the opening."""
+        left = [f for f in facts if f.key not in revealed] or list(facts)
+        if last is not None and last.action == "ask" and last.asked:
+            asked = [f for f in left if f.attribute == last.asked]
+            if asked:
+                return asked
+        order = sorted(left, key=lambda f: (f.tier, f.share, f.attribute, f.value))
+        plain = [f for f in order if f.attribute != "liked_item"]
+        if last is None:
+            liked = [f for f in order if f.attribute == "liked_item"][:1]
+            return plain[:OPENING_FACTS] + liked
+        return plain[:NEXT_FACTS] or order[:1]
+
+    def _ask(self, prompt: Sequence[Message]) -> str:
+        key = repr(prompt)
+        if key not in self.cache:
+            try:
+                self.calls += 1
+                self.cache[key] = self.llm.generate(prompt, max_new_tokens=self.max_new_tokens)
+            except LLMError as e:
+                log.warning("simulator LLM failed (%s); using the attribute-mode message", e)
+                self.cache[key] = ""
+        return self.cache[key]
+
+    def _judge(
+        self, raw: str, said: Sequence[str], question: str, user: SimUser
+    ) -> tuple[str, Source, list[str]]:
+        """The message's new part, its source, and what it says that the target lacks."""
+        text = new_part(clean(raw), said)
+        if not usable(text, question):
+            return text, "invalid", []
+        if leaks(text, self.catalog[user.target_id].title):
+            return text, "leak", []
+        clashes = self.clashes(text, user)
+        return text, "unfaithful" if clashes else "llm", clashes
 
     def say(
         self,
@@ -303,42 +345,28 @@ class FreeTalker(AttributeTalker):
     ) -> Utterance:
         item = self.catalog[user.target_id]
         question = last.text if last is not None and last.action in ("ask", "clarify") else ""
+        tell = self.to_tell(facts, revealed, last)
         label = {f.key: LABELS.get(f.attribute, f.attribute.replace("_", " ")) for f in facts}
-        prompt = render(
-            "simulator",
+        values: dict[str, Any] = dict(
             catalog=item.category or self.catalog.name,
-            facts=[f"{label[f.key]}: {f.value}" for f in facts if f.attribute != "liked_item"],
-            story=story(item),
-            liked=[f.value for f in facts if f.attribute == "liked_item"],
-            said=list(said[-3:]),
+            facts=_grouped(facts, label),
+            tell=[f"{label[f.key]}: {f.value}" for f in tell],
             question=question,
             shown=bool(last is not None and last.shown),
         )
-        key = repr(prompt)
-        if key not in self.cache:
-            try:
-                self.calls += 1
-                self.cache[key] = self.llm.generate(prompt, max_new_tokens=self.max_new_tokens)
-            except LLMError as e:
-                log.warning("simulator LLM failed (%s); using the attribute-mode message", e)
-                self.cache[key] = ""
-        raw = self.cache[key]
-        text = new_part(clean(raw), said)
-        source: Source = (
-            "invalid"
-            if not usable(text, question)
-            else "leak"
-            if leaks(text, item.title)
-            else "unfaithful"
-            if self.contradicts(text, item)
-            else "llm"
-        )
+        raw = self._ask(render("simulator", **values, avoid=[]))
+        text, source, clashes = self._judge(raw, said, question, user)
+        if source == "unfaithful":  # once more, told what the item is not
+            avoid = [c.split(": ", 1)[-1] for c in clashes]
+            raw = self._ask(render("simulator", **values, avoid=avoid))
+            text, source, clashes = self._judge(raw, said, question, user)
         if source != "llm":
             body, used = self.body(user, facts, revealed, last)
-            return self.utterance(user, last, body, source, used, dropped=raw.strip())
+            return self.utterance(user, last, body, source, used, dropped=raw.strip(),
+                                  why="; ".join(clashes))  # fmt: skip
         said_now = f" {norm_phrase(text)} "
         used = [f for f in facts if f" {norm_phrase(f.value)} " in said_now]
         return self.utterance(user, last, text, "llm", used)
 
 
-__all__ = ["AttributeTalker", "FreeTalker", "Seen", "Talker", "Utterance", "clean", "story"]
+__all__ = ["AttributeTalker", "FreeTalker", "Seen", "Talker", "Utterance", "clean"]

@@ -45,19 +45,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUITE = "simulated"
-VERSION = 2  # bump when the protocol changes: journals of older runs are then set aside
+VERSION = 3  # bump when the protocol changes: journals of older runs are then set aside
 MAX_TURNS = 5
 LIST = 10  # success@k reads the top LIST of each turn's ranking
 DEPTH = 50  # the final ranking, for Recall@50
 CATALOGS = ("movies", "phones")
-# Sizes. What they cost is the full system's LLM turns: on the shared 2-core machine with the
-# default 0.5B LLM (others' jobs running), ~9 min per movies user and ~4 min per phones user;
-# rules-only and the baselines take seconds (80 users, all five: 6 min). Free mode adds the
-# simulated users' LLM. So the full run below is hours there; pass users= to fit a budget.
+# Sizes. What they cost is the full system's LLM turns: on the 2-core machine with the default
+# 0.5B LLM, minutes per user; rules-only and the baselines take seconds. Free mode adds the
+# simulated users' LLM (~5 s a message, shared by the systems that never ask). So the full run
+# with the `full` system is a day there: `convrec eval --systems no-llm` fits in about an hour.
 QUICK_USERS = {"movies": 2, "phones": 2}
-FULL_USERS = {"movies": 10, "phones": 10}  # attribute mode
-FREE_USERS = {"movies": 5, "phones": 5}  # free mode: the first of the attribute-mode users
-NEUTRAL = "Here are some suggestions."  # what a baseline "says": its list, no titles
+FULL_USERS = {"movies": 50, "phones": 50}  # attribute mode
+FREE_USERS = {"movies": 50, "phones": 50}  # free mode: the first of the attribute-mode users
 
 
 class Agent(Protocol):
@@ -127,7 +126,7 @@ class RankerAgent:
         context = Context(tuple(self.messages), tuple(self.mentioned))
         ranked = self.ranker.rank(context, DEPTH + len(self.rejected))
         self.last = [i for i in ranked if i not in self.rejected][:DEPTH]
-        self.messages.append(Message("assistant", NEUTRAL))
+        # no canned assistant line: the baselines' queries hold the user's words only
         return Seen("recommend", "", None, tuple(self.last[: self.shown]), tuple(self.last[:LIST]))
 
     def final(self, k: int) -> list[str]:
@@ -146,6 +145,7 @@ class TurnLog:
     shown: tuple[str, ...]
     target_rank: int | None  # in the top LIST of the turn's ranking, else None
     dropped: str = ""
+    why: str = ""  # what a dropped "unfaithful" message said that the target lacks
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ def converse(
         where = last.ranked.index(user.target_id) if user.target_id in last.ranked else None
         question = last.text if last.action == "ask" else ""
         logs.append(TurnLog(n, u.text, u.source, last.action, question, last.shown, where,
-                            u.dropped))  # fmt: skip
+                            u.dropped, u.why))  # fmt: skip
         if user.target_id in last.shown:
             break
     final = agent.final(DEPTH)
@@ -235,12 +235,11 @@ def _record(talk: Callable[[], Dialogue]) -> dict[str, Any]:
     return asdict(talk())
 
 
-def _voice(recs: Mapping[str, ConvRec], free_systems: Sequence[str], ctx: EvalContext) -> LLM:
-    """The simulated users' LLM: the first free system's, else the configured one."""
-    for name in free_systems:
-        llm = recs[name].llm if name in recs else None
-        if llm is not None:
-            return llm
+def _voice(recs: Mapping[str, ConvRec], ctx: EvalContext) -> LLM:
+    """The simulated users' LLM: the configured one, shared with a system that runs it."""
+    for rec in recs.values():
+        if rec.llm is not None:
+            return rec.llm
     if ctx.settings.llm.backend == "none":
         raise InputError(
             "Free mode needs an LLM to speak for the simulated users. Fix: configure an LLM "
@@ -260,23 +259,23 @@ def run(
     users: int | Mapping[str, int] | None = None,
     free_users: int | Mapping[str, int] | None = None,
     modes: Sequence[str] | None = None,
-    free_systems: Sequence[str] = ("full",),
 ) -> SuiteResult:
     """Simulate users on each catalog against each system and baseline; see the module docstring.
 
     ``systems`` maps a name to a factory ``catalog -> ConvRec`` (default: ``ctx.system`` for
     "full" and "no-llm"). Modes: attribute only in quick mode, attribute and free otherwise.
     Attribute mode meets ``users`` simulated users per catalog (default QUICK_USERS or
-    FULL_USERS), free mode the first ``free_users`` of them (default FREE_USERS), for
-    ``free_systems`` and the baselines; the users' LLM is the first free system's.
+    FULL_USERS), free mode the first ``free_users`` of them (default FREE_USERS); free mode runs
+    when an LLM is configured to speak for the users (``llm.backend``), whether or not the
+    systems under test use it.
     """
     from convrec.evaluation.simreport import report
 
     factories = systems or {name: partial(ctx.system, name) for name in ctx.systems}
     if not factories:
         raise InputError("The simulator needs at least one system. Fix: pass systems=.")
-    # free mode's simulated users talk through the LLM of a free system: none runs, none talk
-    free = any(s in factories for s in free_systems)
+    # free mode's simulated users talk through the configured LLM
+    free = ctx.settings.llm.backend != "none"
     modes = tuple(modes or (("attribute",) if ctx.quick or not free else ("attribute", "free")))
     if set(modes) - {"attribute", "free"}:
         raise InputError(f"Unknown mode in {modes}. Fix: use 'attribute' and/or 'free'.")
@@ -300,8 +299,8 @@ def run(
             if mode == "attribute":
                 talker, names, group = AttributeTalker(cat), list(agents), sim
             else:
-                talker = FreeTalker(cat, _voice(recs, free_systems, ctx))
-                names = [a for a in agents if a in free_systems or a in baselines]
+                talker = FreeTalker(cat, _voice(recs, ctx))
+                names = list(agents)
                 group = sim[: _size(free_users, catalog, FREE_USERS)]
             sizes[f"{cat.name} {mode}"] = len(group)
             for name in names:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,9 @@ GENERAL, HINT, PEOPLE = 0, 1, 2
 # Attributes no user states: ids, codes, counts, prose, specs nobody knows by heart.
 UNSAID = frozenset({"model_code", "resolution", "awards", "n_ratings", "mean_rating", "cpu",
                     "os_version", "writer", "title"})  # fmt: skip
+
+# TMDB keywords about the film, not its story: nobody asks for "a duringcreditsstinger".
+META_KEYWORD = re.compile(r"stinger|woman director|^\d+s$|independent film|sequel|remake", re.I)
 
 Rating = tuple[str, str, float]  # (user id, catalog item id, rating)
 
@@ -227,6 +231,7 @@ class FactBook:
             return [fact] if fact else []
         words = _values(item, attr)
         if attr == "keywords":  # the rarest plot keywords tell the most
+            words = tuple(w for w in words if not META_KEYWORD.search(w))
             words = tuple(sorted(words, key=lambda w: (self._share(attr, w), w))[:N_KEYWORDS])
         elif attr == "cast":
             words = words[:N_CAST]
@@ -245,14 +250,14 @@ class FactBook:
             return Fact(attr, f"{v:g}", f"Released in {v:g} or later.",
                         self._between(attr, v, 1e9))  # fmt: skip
         if attr == "runtime_min":
-            lo, hi, text = (
-                (0, 90, "At most 90 minutes long.")
+            lo, hi, value, text = (
+                (0, 90, "up to 90", "At most 90 minutes long.")
                 if v <= 90
-                else (91, 120, "Between 90 and 120 minutes long.")
+                else (91, 120, "90 to 120", "Between 90 and 120 minutes long.")
                 if v <= 120
-                else (121, 1e9, "More than 120 minutes long.")
+                else (121, 1e9, "over 120", "More than 120 minutes long.")
             )
-            return Fact(attr, f"{lo:g}-{hi:g}", text, self._between(attr, lo, hi))
+            return Fact(attr, value, text, self._between(attr, lo, hi))
         if attr == "screen_inches":
             return Fact(attr, f"{v:g}", f"A {v:g} inch screen.",
                         self._between(attr, v - 0.2, v + 0.2))  # fmt: skip

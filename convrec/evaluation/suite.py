@@ -4,7 +4,10 @@ A suite is a function ``run(ctx: EvalContext) -> SuiteResult``. ``convrec eval``
 asked for and writes one report (JSON + Markdown + PNG plots) from their results.
 
 Runs are resumable: a suite records each finished unit (a dialogue, a simulated user, a turn) in
-a :class:`Journal` under the output folder, and a rerun with the same configuration skips them.
+a :class:`Journal` under the output folder, and a rerun with the same configuration and the same
+code (commit, and the diff of a dirty checkout) skips them. Every unit records the code version
+that produced it; ``reuse_across_code`` lets units of other code versions count, and the report
+then names them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from convrec.protocols import LLM
 
 from convrec.errors import InputError
+from convrec.evaluation.provenance import code_version
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +60,17 @@ class Journal:
     """Append-only JSON lines of finished units, keyed by a string.
 
     The first line holds a fingerprint of what produced the results (configuration, quick mode,
-    seed). A journal with another fingerprint is set aside (renamed ``*.stale``), never mixed in.
+    seed, and the code version unless reused across code) and, readable, the code version and
+    the configuration; each unit line records the code version that produced it. A journal with
+    another fingerprint is set aside (renamed ``*.stale``), never mixed in.
     """
 
-    def __init__(self, path: Path, fingerprint: str) -> None:
-        self.path = path
+    def __init__(
+        self, path: Path, fingerprint: str, code: str = "", config: Mapping[str, Any] | None = None
+    ) -> None:
+        self.path, self.code = path, code
         self._done: dict[str, Any] = {}
+        self.codes: dict[str, str] = {}  # unit key -> the code version that produced it
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_file():
             lines = path.read_text(encoding="utf-8").splitlines()
@@ -73,11 +82,13 @@ class Journal:
                     except json.JSONDecodeError:  # a run killed mid-write: redo that unit
                         continue
                     self._done[row["key"]] = row["value"]
+                    self.codes[row["key"]] = row.get("code", "unknown")
                 log.info("%s: resuming, %d units already done", path.name, len(self._done))
                 return
             path.replace(path.with_suffix(path.suffix + ".stale"))
-            log.info("%s: configuration changed; old results kept as *.stale", path.name)
-        path.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
+            log.info("%s: configuration or code changed; old results kept as *.stale", path.name)
+        head = {"fingerprint": fingerprint, "code": code, "config": dict(config or {})}
+        path.write_text(json.dumps(head, default=str) + "\n", encoding="utf-8")
 
     def __contains__(self, key: str) -> bool:
         return key in self._done
@@ -91,8 +102,10 @@ class Journal:
     def put(self, key: str, value: Any) -> None:
         """Record one finished unit (flushed at once, so a killed run loses at most this one)."""
         self._done[key] = value
+        self.codes[key] = self.code
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"key": key, "value": value}, sort_keys=True) + "\n")
+            row = {"key": key, "value": value, "code": self.code}
+            f.write(json.dumps(row, sort_keys=True) + "\n")
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
         """The recorded value of ``key``, computing and recording it the first time."""
@@ -113,6 +126,10 @@ class EvalContext:
     # Which of our systems the suites run (the baselines always run): ("no-llm",) measures the
     # rules-only system where the LLM's turns would cost hours (INSPIRED replays every message).
     systems: tuple[str, ...] = SYSTEMS
+    # Count finished units of other code versions (``--reuse-across-code``); the report says so.
+    reuse_across_code: bool = False
+    code: str = field(default_factory=code_version)
+    _journals: dict[Path, Journal] = field(default_factory=dict, repr=False)
     _systems: dict[tuple[str, str], ConvRec] = field(default_factory=dict, repr=False)
     _shared_llm: list[LLM] = field(default_factory=list, repr=False)
 
@@ -132,25 +149,37 @@ class EvalContext:
             self._shared_llm.append(make_llm(self.settings))
         return self._shared_llm[0]
 
+    def config(self, suite: str, **extra: Any) -> dict[str, Any]:
+        """Everything besides the code that changes a suite's numbers."""
+        return {
+            "suite": suite,
+            "settings": self.settings.model_dump(mode="json"),
+            "quick": self.quick,
+            "seed": self.seed,
+            **extra,
+        }
+
     def fingerprint(self, suite: str, **extra: Any) -> str:
-        """A hash of everything that changes a suite's numbers."""
-        blob = json.dumps(
-            {
-                "suite": suite,
-                "settings": self.settings.model_dump(mode="json"),
-                "quick": self.quick,
-                "seed": self.seed,
-                **extra,
-            },
-            sort_keys=True,
-            default=str,
-        )
+        """A hash of the configuration and, unless reused across code, the code version."""
+        code = {} if self.reuse_across_code else {"code": self.code}
+        blob = json.dumps({**self.config(suite, **extra), **code}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def journal(self, suite: str, name: str, **extra: Any) -> Journal:
         """The journal ``<out>/journal/<suite>-<name>.jsonl`` for this configuration."""
         path = self.out / "journal" / f"{suite}-{name}.jsonl"
-        return Journal(path, self.fingerprint(suite, name=name, **extra))
+        journal = Journal(path, self.fingerprint(suite, name=name, **extra), self.code,
+                          self.config(suite, name=name, **extra))  # fmt: skip
+        self._journals[path] = journal
+        return journal
+
+    def unit_codes(self) -> dict[str, int]:
+        """How many finished units each code version produced, over this run's journals."""
+        counts: dict[str, int] = {}
+        for journal in self._journals.values():
+            for code in journal.codes.values():
+                counts[code] = counts.get(code, 0) + 1
+        return counts
 
     def system(self, name: str, catalog: str) -> ConvRec:
         """Our system on ``catalog``: ``"full"`` (with the LLM) or ``"no-llm"`` (rules only).

@@ -249,6 +249,25 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {name} | {t['R@10']:.4f} | {t['dedup_R@10']:.4f} | {t['NDCG@10']:.4f} "
             f"| {c['R@10']:.4f} | {c['dedup_R@10']:.4f} | {c['NDCG@10']:.4f} |"
         )
+    m = r["metric"]
+    gain = s["tuned"]["check"][m] - s["defaults"]["check"][m]
+    same = r["tuned"] == r["defaults"]
+    lines += [
+        "",
+        "**Shipped?** "
+        + (
+            "The defaults are the tuned setting."
+            if same
+            else f"The tuned setting moves the check half's {m} by {gain:+.4f} (turns not used "
+            "for tuning): "
+            + (
+                "a gain, so it is the setting to ship."
+                if gain > 0
+                else "no gain, so the defaults stay: it fits the tune half's few turns, not "
+                "the task."
+            )
+        ),
+    ]
     lines += ["", "| knob | default | tuned |", "|---|---|---|"]
     lines += [f"| `{k}` | {r['defaults'][k]} | {r['tuned'][k]} |" for k in r["defaults"]]
     lines += ["", f"Tune-half {r['metric']} per value (last pass):", ""]

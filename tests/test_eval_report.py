@@ -36,6 +36,28 @@ def test_journal_resumes_and_sets_aside_another_configuration(tmp_path: Path) ->
     assert len(other) == 0 and path.with_suffix(".jsonl.stale").is_file()
 
 
+def test_a_code_change_starts_a_journal_over_unless_reused_across_code(tmp_path: Path) -> None:
+    settings = load_settings(environ={})
+    at_a = EvalContext(settings, tmp_path, code="aaaaaaa")
+    at_a.journal("s", "x").put("u1", 1)
+    head = json.loads((tmp_path / "journal" / "s-x.jsonl").read_text().splitlines()[0])
+    assert head["code"] == "aaaaaaa" and head["config"]["suite"] == "s"
+    at_b = EvalContext(settings, tmp_path, code="bbbbbbb")
+    assert "u1" not in at_b.journal("s", "x")  # the other commit's unit is set aside
+    assert (tmp_path / "journal" / "s-x.jsonl.stale").is_file()
+    at_b.journal("s", "x").put("u1", 2)
+    reuse = EvalContext(settings, tmp_path, code="ccccccc", reuse_across_code=True)
+    first = reuse.journal("s", "y")
+    first.put("u1", 3)
+    later = EvalContext(settings, tmp_path, code="ddddddd", reuse_across_code=True)
+    kept = later.journal("s", "y")
+    assert kept.get("u1") == 3 and later.unit_codes() == {"ccccccc": 1}
+    report = write_report([result("inspired", 0.3, 0.2)], later, "convrec eval", 1.0)
+    md = (tmp_path / "report.md").read_text()
+    assert md.startswith("Commit: ddddddd\n") and report["commit"] == "ddddddd"
+    assert "1 units from ccccccc" in md  # the report says what was reused
+
+
 def result(suite: str, full: float, best: float) -> SuiteResult:
     metric = "R@10" if suite == "inspired" else "success@10"
     return SuiteResult(
@@ -62,11 +84,13 @@ def test_report_files_plots_and_readme_block(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (ctx.out / "report.md").read_text()
     assert "### inspired" in md and f"]({png.name})" in md and "## Verdict" in md
+    assert md.startswith(f"Commit: {ctx.code}\n") and saved["commit"] == ctx.code
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{README_START}\nold\n{README_END}\n\n## next\n")
     assert update_readme(readme, report)
     text = readme.read_text()
     assert "old" not in text and "| full | 0.300 |" in text and text.endswith("## next\n")
+    assert f"at commit {ctx.code}" in text
     bare = tmp_path / "bare.md"
     bare.write_text("# nothing\n")
     assert not update_readme(bare, report)

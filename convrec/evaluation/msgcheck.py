@@ -270,10 +270,12 @@ def _memory(near: str) -> list[str]:
 
 
 def _fits(held: float, said: float, tol: float, bound: str) -> bool:
+    """``held`` agrees with ``said`` under ``bound``: equal within ``tol`` (a third of it
+    past a bound: "over two hours" is no 109-minute film)."""
     if bound == "<=":
-        return held <= said + tol
+        return held <= said + tol / 3
     if bound == ">=":
-        return held >= said - tol
+        return held >= said - tol / 3
     return abs(held - said) <= tol
 
 

@@ -186,7 +186,7 @@ def readme_table(report: Mapping[str, Any]) -> str:
     """The results block for the README: the verdict and each suite's headline numbers."""
     lines = [README_START, "",
              f"From `{report['command']}` at commit {report.get('commit', 'unknown')} on "
-             f"{report['date']} (`eval/reports/` holds the whole report).", ""]  # fmt: skip
+             f"{report['date']} (the whole report is in `eval/reports/`).", ""]  # fmt: skip
     lines += [f"- {v}" for v in report["verdict"]]
     for name, suite in report["suites"].items():
         summary: dict[str, dict[str, float]] = suite["summary"]

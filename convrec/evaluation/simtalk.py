@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 Source = Literal["attribute", "llm", "leak", "invalid", "unfaithful"]
 MAX_NEW_TOKENS = 48
 MAX_CHARS = 300
+REPEAT = 92  # a sentence this similar (rapidfuzz ratio) to one said before is a repeat
 LABELS = {"genres": "genre", "year": "decade", "keywords": "plot keyword", "cast": "actor",
           "runtime_min": "length (minutes)", "liked_item": "liked title", "ram_gb": "RAM (GB)",
           "storage_gb": "storage (GB)", "screen_inches": "screen size (inches)",
@@ -244,7 +245,7 @@ def new_part(text: str, said: Sequence[str]) -> str:
     keep = [
         x
         for x in _SENTENCE.split(text)
-        if x.strip() and not any(fuzz.ratio(norm_phrase(x), o) >= 80 for o in old)
+        if x.strip() and not any(fuzz.ratio(norm_phrase(x), o) >= REPEAT for o in old)
     ]
     return " ".join(keep)
 

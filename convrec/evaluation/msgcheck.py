@@ -74,19 +74,19 @@ DECADE_WORDS = {"twenties": 1920, "thirties": 1930, "forties": 1940, "fifties": 
 NUMBER_WORDS = {"one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "an": 1.0, "half a": 0.5,
                 "half an": 0.5, "one and a half": 1.5, "two and a half": 2.5}  # fmt: skip
 _DECADE_WORD = "|".join(DECADE_WORDS)
-_YEAR = re.compile(
+YEAR_RE = re.compile(
     r"(?:\b(early|mid|late)[- ](?:the )?)?"
     rf"(?:\b((?:19|20)\d0)'?s\b|'(\d0)s\b|\b(\d0)s\b|\b((?:19|20)\d\d)\b|\b({_DECADE_WORD})\b)",
     re.I,
 )
-_AMOUNT = re.compile(
+AMOUNT_RE = re.compile(
     r"\b(\d+(?:\.\d+)?)(?:\s*-?\s*(minutes?|mins?|hours?|hrs?|gb|gigabytes?|inch(?:es)?|cores?|ghz)"
     r"\b|-?(in\b|\"|”))"
     r"|\b(one and a half|two and a half|one|two|three|four|an|half an?)\s+(hours?|minutes?)\b",
     re.I,
 )
 _CORE_WORDS = {"single": 1, "dual": 2, "quad": 4, "hexa": 6, "octa": 8}
-_CORES = re.compile(r"\b(single|dual|quad|hexa|octa)[- ]core\b", re.I)
+CORES_RE = re.compile(r"\b(single|dual|quad|hexa|octa)[- ]core\b", re.I)
 
 
 def fold(text: str) -> str:
@@ -204,7 +204,7 @@ class MessageCheck:
         if year is None:
             return []
         out = []
-        for m in _YEAR.finditer(low):
+        for m in YEAR_RE.finditer(low):
             part, full, short, bare, exact, word = m.groups()
             if _negated(low[: m.start()]):
                 continue
@@ -229,7 +229,7 @@ class MessageCheck:
 
     def _amounts(self, low: str, item: Item) -> list[str]:
         out = []
-        for m in _AMOUNT.finditer(low):
+        for m in AMOUNT_RE.finditer(low):
             raw = m.group(1) or m.group(4)
             unit = (m.group(2) or m.group(3) or m.group(5)).lower()
             n = float(raw) if raw[0].isdigit() else NUMBER_WORDS[raw]
@@ -253,7 +253,7 @@ class MessageCheck:
             held = [v for v in (_number(item, a) for a in candidates) if v is not None]
             if held and not any(_fits(v, value, tol, bound) for v in held):
                 out.append(f"{'/'.join(candidates)}: {m.group(0).strip()}")
-        for m in _CORES.finditer(low):
+        for m in CORES_RE.finditer(low):
             cores = _number(item, "cores")
             if cores is not None and cores != _CORE_WORDS[m.group(1).lower()]:
                 out.append(f"cores: {m.group(0)}")

@@ -13,7 +13,9 @@ the app shows five. A turn where the system asks shows nothing and cannot succee
 runs without its LLM explanations (the ranking is what is measured). Metrics per system:
 success@1 and @10 by the last turn, success@10 by turn, average turns to success@10 (among
 successes), Recall@10/@50 of the final ranking (our system: ``ConvRec.rank`` of the final
-state), questions asked per dialogue, and free-mode messages dropped for naming the target.
+state), questions asked per dialogue, and free-mode messages dropped (naming the target, not a
+customer's message, or saying what the target lacks). Free mode, when an LLM is configured, is
+the headline; attribute mode is the parser-friendly upper bound (:mod:`simreport`).
 Everything is seeded and the LLMs decode greedily: the same run gives the same numbers.
 """
 

@@ -619,10 +619,10 @@ def _items(
         m = resolved[n]
         own = m.last < len(t.toks) and t.toks[m.last].norm in VERBS  # "and Up is ...": a clause
         if got[n] in ("bare", "plain") and not own and _listed(t, resolved[n - 1], m):
-            got[n] = got[n - 1]
+            got[n] = "bare" if got[n - 1] == "plain" else got[n - 1]
     for n in range(len(got) - 2, -1, -1):
         if got[n] in ("bare", "plain") and _listed(t, resolved[n], resolved[n + 1]):
-            got[n] = got[n + 1]
+            got[n] = "bare" if got[n + 1] == "plain" else got[n + 1]
     for m, role in zip(resolved, got, strict=True):
         out["neutral" if role == "plain" else role] += m.ids
         out["men"] += m.ids

@@ -33,6 +33,16 @@ hunt bell hall ford lane knight cook march night love hope faith grace rose fiel
 DIRECTOR_WEIGHT = 1.5
 # A surname used by this many titles is a common word first (see Lexicon._add_variants).
 TITLE_WORD_USES = 3
+# A bare surname names someone credited this often at least ("Spielberg"), or as often as the
+# top 1% of the catalog's people in a small catalog; a bit part's surname is more likely a word
+# or another person's name ("Marvel", "Director", "Leonardo").
+SURNAME_CREDITS = 3
+# A misspelt full name ("Leonardo Decaprio", "Seth Rogan"): the first name exact, the whole
+# within this rapidfuzz ratio of someone credited at least twice.
+NAME_RATIO = 85
+NAME_CREDITS = 2
+# Words before a surname that make it someone else's ("Mr. Rogers" is no Mimi Rogers).
+HONORIFICS = frozenset({"mr", "mrs", "ms", "miss", "dr", "sir", "lady", "lord", "uncle", "aunt"})
 # Single words never taken as a value or a one-word title on their own.
 STOPWORDS = frozenset((
     "a", "an", "the", "and", "or", "not", "no", "it", "one", "me", "my", "i", "you", "all",
@@ -128,6 +138,11 @@ class Lexicon:
     # n tokens → (alias, item id, penalty); a "Title:" prefix alias scores lower than a full title
     aliases: dict[int, list[tuple[str, str, float]]] = field(default_factory=dict)
     cased: set[str] = field(default_factory=set)  # keys that match only when capitalised
+    surnames: set[str] = field(default_factory=set)  # one-word keys that are a bare surname
+    # words at least COMMON_USES descriptions use in lower case ("together", "life", "real")
+    common: frozenset[str] = frozenset()
+    # first name → (folded full name, its refs) of people credited NAME_CREDITS times or more
+    people: dict[str, list[tuple[str, tuple[ValueRef, ...]]]] = field(default_factory=dict)
     items: dict[str, Item] = field(default_factory=dict)
     # (attribute, value) → items with it, for people (who is mostly an actor, who a director)
     # and single values (is "LG" a maker or a carrier?)
@@ -181,6 +196,7 @@ class Lexicon:
         lex.names = {k: tuple(v) for k, v in names.items()}
         lex.max_len = max((len(k.split()) for k in (*lex.values, *lex.names)), default=1)
         lex._index_titles(catalog.items, refs)
+        lex.common = _common_words(catalog.items)
         lex.spread = _spread(catalog.items, numeric)
         return lex
 
@@ -209,6 +225,9 @@ class Lexicon:
         for value, synonyms in SYNONYMS.items():
             for w in synonyms:
                 extra[norm_phrase(w)] |= by_value.get(value, set())
+        credits = sorted(v for v in freq.values() if v > 0)
+        top1 = credits[int(0.99 * (len(credits) - 1))] if credits else 1
+        need_surname, need_name = min(SURNAME_CREDITS, top1), min(NAME_CREDITS, top1)
         surnames: dict[str, set[ValueRef]] = defaultdict(set)
         for rs in list(refs.values()):
             for r in rs:
@@ -228,10 +247,25 @@ class Lexicon:
             used = title_words[name] if " " not in name else 0
             if used >= TITLE_WORD_USES and freq[top] < 3 * used:
                 continue
+            if freq[top] < need_surname:
+                continue
             if name not in refs and (len(ranked) == 1 or freq[top] >= 2 * freq[ranked[1]]):
                 extra[name] |= {r for r in rs if r.value == top}
+                if " " not in name:
+                    self.surnames.add(name)
                 if name in everyday or len(name) < 5:
                     self.cased.add(name)
+        people: dict[str, dict[str, set[ValueRef]]] = defaultdict(lambda: defaultdict(set))
+        for rs in list(refs.values()):
+            for r in rs:
+                if r.attribute in PEOPLE and freq[str(r.value)] >= need_name:
+                    parts = norm_phrase(str(r.value)).split()
+                    if len(parts) == 2:
+                        people[parts[0]][" ".join(parts)].add(r)
+        self.people = {
+            first: [(full, tuple(sorted(rs, key=repr))) for full, rs in sorted(names.items())]
+            for first, names in people.items()
+        }
         for key, rs in extra.items():
             if rs and key not in refs:
                 refs[key] = set(rs)
@@ -252,6 +286,8 @@ class Lexicon:
                 penalty = 5.0 if title is prefix else 0.0
                 a = norm_phrase(title)
                 forms = {a, _ARTICLE.sub("", a)}
+                forms |= {re.sub(r"\b(?:versus|vs)\b", w, f) for f in set(forms)
+                          for w in ("vs", "versus")}  # fmt: skip
                 forms |= {a[len(m) + 1 :] for m in makers if a.startswith(m + " ")}
                 for f in forms:
                     words = f.split()  # one word: guarded by capitalisation at match time
@@ -269,6 +305,14 @@ class Lexicon:
                 key = " ".join(t.norm for t in toks[i : i + n])
                 if key in self.cased and not (text and text[toks[i].start].isupper()):
                     continue
+                if n == 1:
+                    name = self._misspelt_name(toks, i, text)
+                    if name:
+                        out.append(Span(i, i + 2, name))
+                        i += 2
+                        break
+                    if key in self.surnames and self._someone_else(toks, i, text):
+                        continue
                 if key in self.values:
                     out.append(Span(i, i + n, self.values[key]))
                     i += n
@@ -279,6 +323,31 @@ class Lexicon:
                     out.append(Span(i, i + 1, refs))
                 i += 1
         return out
+
+    def _misspelt_name(self, toks: list[Token], i: int, text: str) -> tuple[ValueRef, ...]:
+        """The person whose two-word name tokens ``i`` and ``i + 1`` misspell, both words
+        capitalised in ``text`` ("Leonardo Decaprio", "Seth Rogan"); () when none is close."""
+        if not text or i + 1 >= len(toks) or toks[i].norm not in self.people:
+            return ()
+        if not (text[toks[i].start].isupper() and text[toks[i + 1].start].isupper()):
+            return ()
+        from rapidfuzz import fuzz
+
+        said = f"{toks[i].norm} {toks[i + 1].norm}"
+        best = max(self.people[toks[i].norm], key=lambda p: fuzz.ratio(said, p[0]))
+        return best[1] if fuzz.ratio(said, best[0]) >= NAME_RATIO else ()
+
+    @staticmethod
+    def _someone_else(toks: list[Token], i: int, text: str) -> bool:
+        """A bare surname at token ``i`` that names someone the catalog does not know: a first
+        name before another capitalised word ("Seth Rogan", "Leonardo Decaprio") or a surname
+        after an honorific ("Mr. Rogers")."""
+        if i > 0 and toks[i - 1].norm in HONORIFICS:
+            return True
+        if not text or i + 1 >= len(toks):
+            return False
+        nxt = text[toks[i + 1].start : toks[i + 1].end]
+        return nxt[:1].isupper() and nxt != "I" and toks[i + 1].norm not in STOPWORDS
 
     def main_role(self, refs: tuple[ValueRef, ...]) -> tuple[ValueRef, ...]:
         """One person named in several roles ("Tom Hanks": cast, director, writer) → the role
@@ -379,6 +448,16 @@ def _everyday_words(items: tuple[Item, ...]) -> frozenset[str]:
     for it in items:
         out.update(m.group(0) for m in _LOWER.finditer(it.description))
     return frozenset(fold(w) for w in out) | EVERYDAY | STOPWORDS
+
+
+COMMON_USES = 20  # descriptions using a word in lower case that make it an everyday word
+
+
+def _common_words(items: tuple[Item, ...]) -> frozenset[str]:
+    """Words that at least COMMON_USES descriptions use in lower case."""
+    uses = Counter(w for it in items for w in {fold(m.group(0)) for m in
+                                               _LOWER.finditer(it.description)})  # fmt: skip
+    return frozenset(w for w, n in uses.items() if n >= COMMON_USES)
 
 
 def _usable(key: str) -> bool:

@@ -75,14 +75,24 @@ def _single_ok(text: str, toks: list[Token], i: int, lex: Lexicon) -> bool:
             or (len(word) > 1 and word.isupper())
             or (word[0].isupper() and not _sentence_start(text, tok))
         )
-    if _named_person(text, toks, i):
+    if _named_person(text, toks, i) or _hyphenated(text, tok):
         return False
     if word[0].isupper() or quoted:
         return True
     if i > 0 and toks[i - 1].norm in OPINION_VERBS and len(tok.norm) >= 4:
         # "i liked alien": right after an opinion verb a lower-case word may be a title
         return tok.norm not in COMMON and tok.norm not in lex.values
-    return len(tok.norm) >= 6 and tok.norm not in COMMON and tok.norm not in lex.values
+    return (
+        len(tok.norm) >= 6
+        and tok.norm not in COMMON
+        and tok.norm not in lex.values
+        and tok.norm not in lex.common  # "act together" names no "Together"
+    )
+
+
+def _hyphenated(text: str, tok: Token) -> bool:
+    """The word is part of a hyphenated one: "Spider-Man" names no film "Spider"."""
+    return text[tok.end : tok.end + 1] == "-" or text[max(0, tok.start - 1) : tok.start] == "-"
 
 
 def _named_person(text: str, toks: list[Token], i: int) -> bool:
@@ -147,6 +157,8 @@ def find_titles(
         span = set(range(m.first, m.last))
         if span & taken or _subtitled(lex, text, toks, m) or _everyday(text, toks, m):
             continue
+        if _qualifies(lex, text, toks, m) or _other_year(lex, m, words):
+            continue
         taken |= span
         out.append(_by_popularity(lex, _first_of_series(lex, _by_year(lex, m, words), words)))
     return sorted(out, key=lambda m: m.first)
@@ -175,12 +187,48 @@ def _everyday(text: str, toks: list[Token], m: TitleMatch) -> bool:
     return span.islower() and all(toks[i].norm in EVERYDAY for i in range(m.first, m.last))
 
 
+def _qualifies(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:
+    """A title of everyday words typed in lower case (a capital only to start the sentence)
+    right before a genre qualifies the genre: "Real life drama", "a true story thriller"."""
+    if m.last - m.first < 2 or m.last >= len(toks):
+        return False
+    if not all(toks[i].norm in lex.common | STOPWORDS for i in range(m.first, m.last)):
+        return False
+    span = text[toks[m.first].start : toks[m.last - 1].end]
+    if _sentence_start(text, toks[m.first]):
+        span = span[:1].lower() + span[1:]
+    after = lex.values.get(toks[m.last].norm, ())
+    return span.islower() and any(r.attribute in ("genres", "genre") for r in after)
+
+
+def _other_year(lex: Lexicon, m: TitleMatch, words: list[str]) -> bool:
+    """A year after the title that no matched item has, by more than a year: "IT (2017)" is
+    not the 1990 "It" the catalog holds."""
+    if m.last >= len(words) or not _YEAR.match(words[m.last]):
+        return False
+    years = [_year_of(lex, i) for i in m.ids]
+    return all(y.isdigit() and abs(int(y) - int(words[m.last])) > 1 for y in years)
+
+
+WORD_RATIO = 75.0  # a misspelt word of a fuzzy title match must be this close to the alias's
+
+
 def _aligned(window: str, alias: str) -> bool:
     """A fuzzy match may misspell long content words, never swap a function word, a short word
     or a number: "funny from" is not "Funny Farm", "the year" not "The Bear", "2 hours" not
-    "127 Hours"."""
+    "127 Hours", and "mindless violence" is not "Miss Violence". A plural for a singular is a
+    misspelling too ("a Guys in 10 Days")."""
+    from rapidfuzz import fuzz
+
     return all(
-        w == a or (w not in FUNCTION_WORDS and len(w) >= 5 and not any(c.isdigit() for c in w))
+        w == a
+        or w.rstrip("s") == a.rstrip("s")
+        or (
+            w not in FUNCTION_WORDS
+            and len(w) >= 5
+            and not any(c.isdigit() for c in w)
+            and fuzz.ratio(w, a) >= WORD_RATIO
+        )
         for w, a in zip(window.split(), alias.split(), strict=False)
     )
 

@@ -473,3 +473,33 @@ def test_a_little_cheaper_is_no_size() -> None:
     assert all(c.attribute != "screen_inches" for c in delta.add)  # a price, not a size
     assert [r.attribute for r in delta.relative] == ["price"]
     assert [c.attribute for c in extract("a tiny phone", lex).add] == ["screen_inches"]
+
+
+def cast_movie(id_: str, title: str, cast: tuple[str, ...]) -> Item:
+    return Item(id_, title, category="movie", attributes={"cast": cast, "genres": ("Comedy",)})
+
+
+# Regulars credited three or four times, and bit parts whose surnames are everyday words or
+# other people's first names.
+CASTS = Catalog("casts", Path("."), (
+    cast_movie("c1", "Superbad", ("Seth Rogen", "Jonah Hill", "Elizabeth Marvel")),
+    cast_movie("c2", "Knocked Up", ("Seth Rogen", "Paul Rudd", "Roshan Seth")),
+    cast_movie("c3", "This Is 40", ("Paul Rudd", "Leslie Mann", "Louie Leonardo")),
+    cast_movie("c4", "Titanic", ("Leonardo DiCaprio", "Kate Winslet")),
+    cast_movie("c5", "Inception", ("Leonardo DiCaprio", "Ellen Page", "Kim Director")),
+    cast_movie("c6", "Pineapple Express", ("Seth Rogen", "James Franco")),
+    cast_movie("c7", "Ant-Man", ("Paul Rudd", "Evangeline Lilly")),
+))  # fmt: skip
+
+
+def test_people_misspelt_and_bit_part_surnames() -> None:
+    lex = Lexicon.from_catalog(CASTS)
+    d = extract("I like Leonardo Decaprio, Seth Rogan and Paul Rudd", lex)
+    assert set(d.like) == {Pref("cast", "Leonardo DiCaprio"), Pref("cast", "Seth Rogen"),
+                           Pref("cast", "Paul Rudd")}  # fmt: skip
+    # a surname credited once is a word here, not the bit part who bears it
+    assert extract("a Marvel movie with a good Director", lex).like == ()
+    # a surname after an honorific or before another name is someone the catalog lacks
+    assert extract("more Rudd please", lex).like == (Pref("cast", "Paul Rudd"),)
+    assert extract("Mr. Rudd was my teacher", lex).like == ()
+    assert extract("I like Rudd Weatherwax", lex).like == ()

@@ -174,3 +174,48 @@ def test_a_reply_of_titles_takes_its_role_from_the_question(lex: Lexicon) -> Non
     # a sentence with its own cue keeps it
     d = extract("I hated Titanic", lex, asked="What are some of your favorite movies?")
     assert d.disliked_items == ("titanic",)
+
+
+def described(id_: str, title: str, year: int, genres: tuple[str, ...] = ("Drama",)) -> Item:
+    attrs: dict[str, AttrValue] = {"year": year, "genres": genres}
+    return Item(id_, title, description="Old friends stay together in real life.",
+                category="movie", attributes=attrs, date=str(year), popularity=10.0)  # fmt: skip
+
+
+# Twenty descriptions use "together", "real" and "life" in lower case: everyday words here.
+EVERYDAY_CATALOG = Catalog("movies", Path("."), (
+    described("joe", "Joe Versus the Volcano", 1990),
+    described("miss", "Miss Violence", 2013),
+    described("together", "Together", 2000),
+    described("real", "Real Life", 1979),
+    described("guy", "How to Lose a Guy in 10 Days", 2003, ("Comedy", "Romance")),
+    described("spider", "Spider", 2002),
+    described("it", "It", 1990),
+    described("wick", "John Wick", 2014, ("Action",)),
+    described("runner", "Blade Runner", 1982),
+    described("brave", "Braveheart", 1995),
+    described("ryan", "Saving Private Ryan", 1998, ("War",)),
+    *(described(f"f{n}", f"Filler {n}", 2000) for n in range(14)),
+))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "liked"),
+    [
+        # a list of titles shares its role even when its first title is a lone word
+        ("Also Braveheart, Saving Private Ryan", {"brave", "ryan"}),
+        ("Joe vs. the Volcano is my favourite", {"joe"}),  # "vs" for "versus"
+        ("I loved her in How to Lose a Guys in 10 Days", {"guy"}),  # a plural is a typo
+        # a fuzzy title never misspells a short or dissimilar word
+        ("I liked John Wick for the mindless violence", {"wick"}),
+        # a lower-case everyday word is no one-word title
+        ("I like when those two act together", set()),
+        # everyday words before a genre qualify it
+        ("Real life drama", set()),
+        # a year the catalog's film lacks names another film; a hyphenated word is no title
+        ("my favourites: IT (2017), Spider-Man and Blade Runner", {"runner"}),
+    ],
+)
+def test_no_title_from_everyday_words_and_typos_that_are(text: str, liked: set) -> None:
+    lex = Lexicon.from_catalog(EVERYDAY_CATALOG)
+    assert set(extract(text, lex).liked_items) == liked

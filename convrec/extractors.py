@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from convrec.lexicon import PEOPLE, STOPWORDS, Lexicon, Token, ValueRef, tokenize, word_set
 from convrec.numbers import attribute_for, bound_constraints
 from convrec.state import Constraint, DialogueState, Intent, Pref, Relative, Release, StateDelta
-from convrec.title_match import TitleMatch, find_titles
+from convrec.title_match import TitleMatch, find_titles, names_series
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,7 @@ ASKED_LIKED = re.compile(
     r"\b(?:favou?rites?|enjoy|enjoyed|love|loved|liked)\b|(?<!would )(?<!wd )\b(?:you )like\b"
 )
 # "something like X" asks for items like X: a request, not feedback on X
+REQUEST_SCOPE = 10  # words between a request cue and the "like" of "films like X" it opens
 LIKE_REQUEST = _cues(
     "something like", "anything like", "more like", "similar to", "more of", "others like",
     "stuff like", "things like", "something similar to",
@@ -507,6 +508,8 @@ def _liking(t: _Text, a: int, b: int) -> str:
         return "liked"
     if t.toks[a - 1].norm in LIKE_SUBJECT or t.cue_before(LIKE_REQUEST, b, 0):
         return "liked"
+    if t.cue_before(RECOMMEND, a, REQUEST_SCOPE):
+        return "liked"  # "I'm looking for something along the lines of, like, Shutter Island"
     earlier = t.last_cue(ITEM_LIKED, a)
     return _liking(t, *earlier) if earlier else "neutral"
 
@@ -564,8 +567,9 @@ def _nearest_cue(t: _Text, first: int) -> tuple[str, int, int] | None:
 def _role(t: _Text, m: TitleMatch, stop: int, asked: str | None, only_titles: bool) -> str:
     """liked / disliked / seen / neutral / bare (no cue: liked unless asking or comparing) /
     plain (a one-word title in running text with no cue: neutral unless in a list)."""
-    if m.last < len(t.toks) and t.toks[m.last].norm in SERIES_WORDS:
-        return "neutral"
+    words = [k.norm for k in t.toks]
+    if m.last < len(t.toks) and words[m.last] in SERIES_WORDS and not names_series(words, m):
+        return "neutral"  # "monster movies": a kind, not the film "Monster"
     near = _nearest_cue(t, m.first)
     if near is not None and near[0] != "liked":
         return near[0]
@@ -591,8 +595,8 @@ def _role(t: _Text, m: TitleMatch, stop: int, asked: str | None, only_titles: bo
     start = max(contrast, default=first)
     if any(start <= a and b <= m.first for a, b in t.find(ITEM_SEEN)):
         return "seen"  # "I've seen the Avengers, including Halloween, Maleficent, ..."
-    words = [i for i in range(m.first, m.last) if t.toks[i].norm not in STOPWORDS]
-    if len(words) == 1 and not only_titles:
+    content = [i for i in range(m.first, m.last) if t.toks[i].norm not in STOPWORDS]
+    if len(content) == 1 and not only_titles:
         return "plain"  # one word in running text: "the future", "his performance in"
     return "bare"
 

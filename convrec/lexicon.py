@@ -288,6 +288,7 @@ class Lexicon:
                 forms = {a, _ARTICLE.sub("", a)}
                 forms |= {re.sub(r"\b(?:versus|vs)\b", w, f) for f in set(forms)
                           for w in ("vs", "versus")}  # fmt: skip
+                forms |= {_ORDINALS.sub(lambda o: _ORDINAL_OF[o.group(0)], f) for f in forms}
                 forms |= {a[len(m) + 1 :] for m in makers if a.startswith(m + " ")}
                 for f in forms:
                     words = f.split()  # one word: guarded by capitalisation at match time
@@ -450,6 +451,12 @@ def _everyday_words(items: tuple[Item, ...]) -> frozenset[str]:
     return frozenset(fold(w) for w in out) | EVERYDAY | STOPWORDS
 
 
+# "The Fifth Element" is also typed "5th element", "The Third Man" "3rd man".
+_ORDINAL_OF = {
+    "first": "1st", "second": "2nd", "third": "3rd", "fourth": "4th", "fifth": "5th",
+    "sixth": "6th", "seventh": "7th", "eighth": "8th", "ninth": "9th",
+}  # fmt: skip
+_ORDINALS = re.compile(r"\b(?:" + "|".join(_ORDINAL_OF) + r")\b")
 COMMON_USES = 20  # descriptions using a word in lower case that make it an everyday word
 
 

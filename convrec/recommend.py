@@ -73,7 +73,7 @@ def rank(
     """
     clock = time.perf_counter()
     ctx = context or DialogueContext()
-    fade = {p: settings.fusion.context_shift for p in ctx.stale}
+    fade = {p: settings.fusion.context_shift for p in confirmed_stale(catalog, state, ctx.stale)}
     times = timings if timings is not None else {}
     k = k or settings.limits.recommendations
     chans = frozenset(channels) if channels is not None else indexed_channels(retriever)
@@ -131,6 +131,17 @@ def rank(
     times["fuse"] = time.perf_counter() - mark
     log.debug("ranked %d of %d fused in %.0f ms", len(out), len(fused), 1e3 * sum(times.values()))
     return out
+
+
+def confirmed_stale(catalog: Catalog, state: DialogueState, stale: Iterable[Pref]) -> list[Pref]:
+    """The ``stale`` values that none of the items which changed the subject holds: "I like Tom
+    Hanks", then "I loved Big" leaves Hanks wanted; "I like comedies", then "I loved Inception"
+    fades the comedies."""
+    from convrec.rerank import holds_pref
+
+    items = [catalog.get(i) for i in state.subject_items]
+    held = [it for it in items if it is not None]
+    return [p for p in stale if not any(holds_pref(it, p) for it in held)]
 
 
 MATCH_ROUTE = "match"  # the catalog items that hold the user's liked values (no embedding)

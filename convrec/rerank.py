@@ -95,6 +95,11 @@ def _values(item: Item, attribute: str) -> set[str]:
     return {str(v).lower() for v in vals}
 
 
+def holds_pref(item: Item, pref: Pref) -> bool:
+    """``item`` has the preferred value (case-insensitive)."""
+    return pref.value.lower() in _values(item, pref.attribute)
+
+
 def liked_share(
     item: Item, state: DialogueState, faded: Mapping[Pref, float] | None = None
 ) -> float:

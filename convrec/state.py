@@ -137,6 +137,9 @@ class DialogueState:
     # messages less ("a family cartoon", then "I loved Inception": Inception rules the list).
     subject_turn: int = 0
     stale: tuple[Pref, ...] = ()
+    # The liked items that changed the subject: a stale value they hold is still wanted ("I
+    # like Tom Hanks", then "I loved Big": Hanks is no earlier subject).
+    subject_items: tuple[str, ...] = ()
 
     def known_attributes(self) -> frozenset[str]:
         """Attributes with a constraint or a soft preference (the policy does not ask these)."""
@@ -275,7 +278,8 @@ def apply(state: DialogueState, delta: StateDelta) -> DialogueState:
     liked_items = tuple(i for i in s.liked_items if i not in delta.disliked_items)
     disliked_items = tuple(i for i in s.disliked_items if i not in delta.liked_items)
     new_asked = tuple(a for a in dict.fromkeys(delta.asked) if a not in s.asked)
-    shift = bool(set(delta.liked_items) - set(s.liked_items) or set(delta.like) - set(s.liked))
+    new_items = tuple(i for i in delta.liked_items if i not in s.liked_items)
+    shift = bool(new_items or set(delta.like) - set(s.liked))
     older = set(s.liked) | set(s.stale) if shift else set(s.stale)
     stale = tuple(p for p in liked if p in older and p not in delta.like)  # restated: fresh
     return DialogueState(
@@ -296,6 +300,7 @@ def apply(state: DialogueState, delta: StateDelta) -> DialogueState:
         turns=s.turns + 1,
         subject_turn=s.turns + 1 if shift else s.subject_turn,
         stale=stale,
+        subject_items=new_items if shift else s.subject_items,
     )
 
 

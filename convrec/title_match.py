@@ -128,11 +128,16 @@ def find_titles(
             for a, item_id, penalty in aliases:
                 exact.setdefault(a, []).append((100.0 - penalty, item_id))
             for i in starts:
+                joined = words[i] + words[i + 1] if i + 1 < len(words) else ""
                 if words[i] in exact and _single_ok(text, toks, i, lex):
-                    hits = exact[words[i]]
-                    best = max(sc for sc, _ in hits)
-                    ids = tuple(dict.fromkeys(j for sc, j in hits if sc >= best - gap))
-                    found.append(TitleMatch(i, i + 1, ids, best))
+                    hits, last = exact[words[i]], i + 1
+                elif len(joined) >= 8 and joined in exact and joined not in lex.values:
+                    hits, last = exact[joined], i + 2  # "Good fellas" for "Goodfellas"
+                else:
+                    continue
+                best = max(sc for sc, _ in hits)
+                ids = tuple(dict.fromkeys(j for sc, j in hits if sc >= best - gap))
+                found.append(TitleMatch(i, last, ids, best))
             continue
         windows = [" ".join(words[i : i + n]) for i in starts]
         scores = process.cdist(
@@ -150,17 +155,23 @@ def find_titles(
             cols = [c for c in cols if scores[row][c] >= best - gap]
             ids = tuple(dict.fromkeys(aliases[c][1] for c in cols))
             found.append(TitleMatch(i, i + n, ids, best))
-    found.sort(key=lambda m: (-m.score, -(m.last - m.first), m.first))
+    # equal scores: the match with more words beyond articles ("toy story" over "the toy")
+    found.sort(key=lambda m: (-m.score, -_content(words, m), -(m.last - m.first), m.first))
     taken: set[int] = set()
     out: list[TitleMatch] = []
     for m in found:
         span = set(range(m.first, m.last))
         if span & taken or _subtitled(lex, text, toks, m) or _everyday(text, toks, m):
             continue
-        if _qualifies(lex, text, toks, m) or _other_year(lex, m, words):
+        if (
+            _qualifies(lex, text, toks, m)
+            or _other_year(lex, m, words)
+            or _loose(lex, text, toks, m)
+        ):
             continue
         taken |= span
-        out.append(_by_popularity(lex, _first_of_series(lex, _by_year(lex, m, words), words)))
+        m = _numbered(lex, m, words) or _first_of_series(lex, _by_year(lex, m, words), words)
+        out.append(_by_popularity(lex, _by_person(lex, m, text)))
     return sorted(out, key=lambda m: m.first)
 
 
@@ -201,6 +212,23 @@ def _qualifies(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> boo
     return span.islower() and any(r.attribute in ("genres", "genre") for r in after)
 
 
+def _content(words: list[str], m: TitleMatch) -> int:
+    return sum(words[i] not in ("the", "a", "an") for i in range(m.first, m.last))
+
+
+def _loose(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:
+    """A fuzzy (not exact) match of lower-case everyday words: "the whole bunch" is no "The
+    Hole"."""
+    span = text[toks[m.first].start : toks[m.last - 1].end]
+    return (
+        m.score < 100
+        and span.islower()
+        and all(
+            toks[i].norm in lex.common or toks[i].norm in STOPWORDS for i in range(m.first, m.last)
+        )
+    )
+
+
 def _other_year(lex: Lexicon, m: TitleMatch, words: list[str]) -> bool:
     """A year after the title that no matched item has, by more than a year: "IT (2017)" is
     not the 1990 "It" the catalog holds."""
@@ -210,7 +238,7 @@ def _other_year(lex: Lexicon, m: TitleMatch, words: list[str]) -> bool:
     return all(y.isdigit() and abs(int(y) - int(words[m.last])) > 1 for y in years)
 
 
-WORD_RATIO = 75.0  # a misspelt word of a fuzzy title match must be this close to the alias's
+WORD_RATIO = 70.0  # a misspelt word of a fuzzy title match must be this close to the alias's
 
 
 def _aligned(window: str, alias: str) -> bool:
@@ -244,11 +272,58 @@ def _by_year(lex: Lexicon, m: TitleMatch, words: list[str]) -> TitleMatch:
 _SEQUEL = re.compile(r"^(?::|\s+(?:\d+|ii|iii|iv|v|part|chapter)\b)")
 
 
+# Words after a title that name its series ("the Terminator movies"): the first film stands for it.
+SERIES = frozenset(("movies", "films", "series", "franchise", "trilogy", "saga"))
+
+
+def names_series(words: list[str], m: TitleMatch) -> bool:
+    """ "the Terminator movies", "the Jurassic Park films": the title names a series."""
+    before = {words[m.first], words[m.first - 1] if m.first > 0 else ""}
+    return m.last < len(words) and words[m.last] in SERIES and bool(before & SERIES_OPENERS)
+
+
+SERIES_OPENERS = frozenset(("the", "all", "those", "these"))
+
+
+_ROMAN = {"2": "ii", "3": "iii", "4": "iv", "5": "v", "6": "vi", "7": "vii", "8": "viii"}
+
+
+def _numbered(lex: Lexicon, m: TitleMatch, words: list[str]) -> TitleMatch | None:
+    """ "Rocky 3", "Bad Boys 2", "Nightmare on Elm Street 3": the title with a number after it
+    is that sequel ("Rocky III", "Bad Boys II", "… 3: Dream Warriors") when the catalog has it."""
+    if m.last >= len(words) or words[m.last] not in {*_ROMAN, *_ROMAN.values()}:
+        return None
+    number = words[m.last]
+    forms = {number, _ROMAN.get(number, number)} | {k for k, v in _ROMAN.items() if v == number}
+    bases = {_bare(lex.items[i].title) for i in m.ids}
+    pattern = re.compile(
+        r"^(?:" + "|".join(map(re.escape, bases)) + ") (?:" + "|".join(forms) + r")(?::.*)?$"
+    )
+    ids = tuple(i for i, it in lex.items.items() if pattern.match(_bare(it.title)))
+    return TitleMatch(m.first, m.last + 1, ids, m.score) if len(ids) == 1 else None
+
+
+def _by_person(lex: Lexicon, m: TitleMatch, text: str) -> TitleMatch:
+    """An ambiguous title and a person the message names who is credited in one of its
+    items: "Jim Carrey's How the Grinch Stole Christmas" is the 2000 film."""
+    if not m.ambiguous:
+        return m
+    said = fold(text)
+    keep = tuple(
+        i for i in m.ids
+        if any(fold(str(p)) in said for a in ("director", "cast")
+               for p in _values(lex.items[i].attributes.get(a)))
+    )  # fmt: skip
+    return TitleMatch(m.first, m.last, keep, m.score) if len(keep) == 1 else m
+
+
 def _first_of_series(lex: Lexicon, m: TitleMatch, words: list[str]) -> TitleMatch:
-    """ "The first Avengers": of the items with that title, the earliest that starts a series
-    (shares a director or an actor with a sequel: "Avengers: Age of Ultron" makes it the 2012
-    film, not the 1998 one); the earliest of them when none has a sequel."""
-    if not m.ambiguous or m.first == 0 or words[m.first - 1] not in ("first", "original"):
+    """ "The first Avengers", "the Avengers movies": of the items with that title, the earliest
+    that starts a series (shares a director or an actor with a sequel: "Avengers: Age of
+    Ultron" makes it the 2012 film, not the 1998 one); the earliest of them when none has a
+    sequel."""
+    first = m.first > 0 and words[m.first - 1] in ("first", "original")
+    if not m.ambiguous or not (first or names_series(words, m)):
         return m
     titles = {_bare(lex.items[i].title) for i in m.ids}
     sequels = [it for it in lex.items.values() if it.id not in m.ids and any(
@@ -286,4 +361,4 @@ def _by_popularity(lex: Lexicon, m: TitleMatch) -> TitleMatch:
     return m
 
 
-__all__ = ["TitleMatch", "find_titles"]
+__all__ = ["TitleMatch", "find_titles", "names_series"]

@@ -98,6 +98,9 @@ def test_movies_build(settings: Settings) -> None:
     mean = toy.attributes["mean_rating"]
     assert isinstance(mean, float) and 3.0 < mean < 5.0
     assert cat["2571"].title == "The Matrix"
+    # a Wikidata-only film (no TMDB billing) keeps its best-known actors, not the first names
+    # of the alphabet ("Abe Vigoda", "Amanda Plummer" …)
+    assert "Tom Hanks" in cat["5303"].attributes["cast"]  # Joe Versus the Volcano
     assert item_metadata(toy)["genres_animation"] is True
     assert not any(it.image_paths for it in cat.items)
     ratings = pd.read_parquet(cat.root / "ratings.parquet")

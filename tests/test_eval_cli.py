@@ -160,7 +160,7 @@ def test_the_rules_only_system_can_run_alone(
     for suite in report["suites"].values():
         assert "full" not in suite["summary"] and {"no-llm", "dense"} <= set(suite["summary"])
     verdict = report["verdict"]
-    assert any(v.startswith("inspired dedup_R@10: the rules-only system") for v in verdict)
+    assert any(v.startswith("inspired dev dedup_R@10: the rules-only system") for v in verdict)
     assert "the LLM system was not run" in (out / "report.md").read_text()
     bad = ["eval", "--suite", "taste", "--quick", "--systems", "no-llm,gpt", "--out", str(out)]
     assert main(bad) == 2  # an unknown system is refused before anything runs

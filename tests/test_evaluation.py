@@ -103,3 +103,10 @@ def test_bad_inspired_files_are_refused(tmp_path: Path, movies: Catalog) -> None
     bad.write_text("a\tb\n1\t2\n")
     with pytest.raises(InputError, match="not an INSPIRED split"):
         load_turns(bad, movies)
+
+
+def test_the_inspired_test_split_is_held_out_by_name(tmp_path: Path) -> None:
+    from convrec.evaluation.inspired_suite import split_of
+
+    assert split_of(tmp_path / "test.tsv") == "test"
+    assert split_of(tmp_path / "dev.tsv") == "dev"

@@ -239,3 +239,21 @@ def test_unflagged_list_constraints_leave_the_where_and_are_checked_in_python() 
     assert not holds(bound, "unknown")
     assert holds(Constraint("maker", "ne", "Sony"), "Apple")
     assert holds(Constraint("maker", "in", ("Sony", "LG")), "LG")
+
+
+def test_a_liked_value_the_new_subject_holds_stays_wanted() -> None:
+    from convrec.catalog.schema import Catalog
+    from convrec.recommend import confirmed_stale
+
+    hanks, comedy = Pref("cast", "Tom Hanks"), Pref("genres", "Comedy")
+    cat = Catalog("movies", Path("."), (
+        Item("big", "Big", attributes={"cast": ("Tom Hanks",), "genres": ("Drama",)}),
+        Item("inception", "Inception", attributes={"cast": ("Leonardo DiCaprio",)}),
+    ))  # fmt: skip
+    s = apply(DialogueState(), StateDelta(intent="recommend", like=(hanks, comedy)))
+    big = apply(s, StateDelta(intent="feedback", liked_items=("big",)))
+    assert set(big.stale) == {hanks, comedy} and big.subject_items == ("big",)
+    assert confirmed_stale(cat, big, big.stale) == [comedy]  # Big stars Hanks: he stays
+    later = apply(big, StateDelta(intent="feedback", liked_items=("inception",)))
+    assert later.subject_items == ("inception",)
+    assert set(confirmed_stale(cat, later, later.stale)) == {hanks, comedy}

@@ -178,7 +178,7 @@ def test_a_reply_of_titles_takes_its_role_from_the_question(lex: Lexicon) -> Non
 
 def described(id_: str, title: str, year: int, genres: tuple[str, ...] = ("Drama",)) -> Item:
     attrs: dict[str, AttrValue] = {"year": year, "genres": genres}
-    return Item(id_, title, description="Old friends stay together in real life.",
+    return Item(id_, title, description="Old friends stay together in real life, the whole time.",
                 category="movie", attributes=attrs, date=str(year), popularity=10.0)  # fmt: skip
 
 
@@ -194,6 +194,10 @@ EVERYDAY_CATALOG = Catalog("movies", Path("."), (
     described("wick", "John Wick", 2014, ("Action",)),
     described("runner", "Blade Runner", 1982),
     described("brave", "Braveheart", 1995),
+    described("fifth", "The Fifth Element", 1997),
+    described("goodfellas", "Goodfellas", 1990),
+    described("hole", "The Hole", 2001),
+    described("island", "Shutter Island", 2010),
     described("ryan", "Saving Private Ryan", 1998, ("War",)),
     *(described(f"f{n}", f"Filler {n}", 2000) for n in range(14)),
 ))  # fmt: skip
@@ -214,8 +218,38 @@ EVERYDAY_CATALOG = Catalog("movies", Path("."), (
         ("Real life drama", set()),
         # a year the catalog's film lacks names another film; a hyphenated word is no title
         ("my favourites: IT (2017), Spider-Man and Blade Runner", {"runner"}),
+        ("i really liked 5th element", {"fifth"}),  # a figure for an ordinal
+        ("crime movies like Good fellas", {"goodfellas"}),  # two words for one
+        # a request opens a "like X" several words before it
+        ("I'm looking for something along the lines of like Shutter Island", {"island"}),
     ],
 )
 def test_no_title_from_everyday_words_and_typos_that_are(text: str, liked: set) -> None:
     lex = Lexicon.from_catalog(EVERYDAY_CATALOG)
     assert set(extract(text, lex).liked_items) == liked
+
+
+@pytest.mark.parametrize(
+    ("text", "liked"),
+    [
+        ("Blade 2 was great", {"blade2"}),  # a number after a title: the sequel
+        ("I loved the Toy Story movies", {"toy"}),  # a series: its first film
+        ("I like the avengers movies", {"avengers"}),
+        ("I loved Uma Thurman in The Avengers", {"avengers98"}),  # a credited person decides
+    ],
+)
+def test_sequels_series_and_credits_pick_the_film(lex: Lexicon, text: str, liked: set) -> None:
+    assert opinions(lex, text)["liked"] == liked
+
+
+def test_a_kind_of_film_is_no_series(lex: Lexicon) -> None:
+    assert opinions(lex, "I love notebook movies")["liked"] == set()
+
+
+def test_a_loose_match_of_everyday_words_is_no_title() -> None:
+    from convrec.lexicon import tokenize
+    from convrec.title_match import find_titles
+
+    lex = Lexicon.from_catalog(EVERYDAY_CATALOG)
+    text = "Saving Private Ryan was the best of the whole bunch"  # "the whole" is no "The Hole"
+    assert [m.ids for m in find_titles(lex, text, tokenize(text))] == [("ryan",)]

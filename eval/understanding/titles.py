@@ -1,6 +1,17 @@
 """Liked and disliked films from real talk: the rules-only understanding on INSPIRED seekers.
 
 Usage: python eval/understanding/titles.py [--out eval/understanding/titles_report]
+       python eval/understanding/titles.py --labels eval/understanding/titles_inspired_test.jsonl \
+           --tsv PATH/TO/INSPIRED/test.tsv --out eval/understanding/titles_report_test
+
+``titles_inspired_test.jsonl`` is the held-out set: 123 SEEKER utterances of INSPIRED's test split
+(data/dialog_data/test.tsv of github.com/sweetpeach/Inspired, sha256 a10f63ff2604…; not
+shipped: download it to run this), labelled the same way by an assistant that neither ran nor
+read the understanding code, after the rules had been changed against the dev errors. Its first
+score (eval/understanding/titles_report_test_first.md) is the out-of-sample one; rules changed
+after it was read make later scores in-sample.
+
+Both files hold ids and labels only: each utterance's text is read from the split itself.
 
 ``titles_inspired.jsonl`` holds every INSPIRED dev SEEKER utterance whose annotated films the
 movies catalog has, with the seeker's polarity per film labelled by hand (liked, disliked,
@@ -25,6 +36,7 @@ import argparse
 import csv
 import json
 import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,6 +103,7 @@ def read_all(
                 key = (dialog_id, int(row["utt_id"]))
                 if key in labels:
                     out[key] = {
+                        "text": (text,),
                         "liked": got.liked_items,
                         "disliked": got.disliked_items,
                         "seen": got.seen_items,
@@ -109,8 +122,9 @@ def score(
     lex: Lexicon,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
     """Figures per half and the errors per half."""
-    counts: dict[str, dict[str, int]] = {h: defaultdict(int) for h in (*HALVES, "all")}
-    errors: dict[str, list[dict[str, Any]]] = {h: [] for h in HALVES}
+    halves = sorted({row["half"] for row in labels.values()}, key=_half_order)
+    counts: dict[str, dict[str, int]] = {h: defaultdict(int) for h in (*halves, "all")}
+    errors: dict[str, list[dict[str, Any]]] = {h: [] for h in halves}
     for key, row in labels.items():
         got = read[key]
         gold: set[Pair] = {(m["item_id"], m["polarity"]) for m in row["movies"]
@@ -120,7 +134,7 @@ def score(
         pred: set[Pair] = {(i, "liked") for i in got["liked"]}
         pred |= {(i, "disliked") for i in got["disliked"]}
         named = {m["item_id"]: norm_phrase(lex.items[m["item_id"]].title) for m in row["movies"]}
-        resolved = {i for ids in got.values() for i in ids}
+        resolved = {i for k, ids in got.items() if k != "text" for i in ids}
         alike = sorted(
             i for i in resolved - set(named)
             if any(t and t in norm_phrase(lex.items[i].title) for t in named.values())
@@ -139,7 +153,7 @@ def score(
             title = {i: lex.items[i].title for i in {*resolved, *named}}
             errors[row["half"]].append({
                 "utt": f"{key[0]}:{key[1]}",
-                "text": row["text"],
+                "text": got["text"][0],
                 "missed": sorted(f"{p} {title[i]}" for i, p in gold - pred),
                 "wrong": sorted(f"{p} {title[i]}" for i, p in pred - gold),
                 "look_alikes": [title[i] for i in alike],
@@ -157,13 +171,17 @@ def score(
     return figures, errors
 
 
+def _half_order(h: str) -> tuple[int, str]:
+    return (HALVES.index(h) if h in HALVES else len(HALVES), h)
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"commit {result['commit']}",
         "",
         "# Liked and disliked films from INSPIRED seekers (rules only)",
         "",
-        "`python eval/understanding/titles.py` (labels: `titles_inspired.jsonl`). Recall: labelled"
+        f"`{result['command']}` (labels: `{result['labels']}`). Recall: labelled"
         " liked/disliked (film, polarity) pairs found; precision: pairs put in liked_items /"
         " disliked_items that carry that label; look-alikes: resolved films whose title contains"
         " a labelled film's title.",
@@ -193,13 +211,16 @@ def markdown(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=HERE / "titles_report", help="report path stem")
-    ap.add_argument("--tsv", type=Path, default=TSV, help="INSPIRED dev split")
+    ap.add_argument("--tsv", type=Path, default=TSV, help="the INSPIRED split the labels are of")
+    ap.add_argument("--labels", type=Path, default=LABELS, help="labelled utterances (JSONL)")
     args = ap.parse_args(argv)
     settings = load_settings(llm={"backend": "none"})
     lex = Lexicon.from_catalog(open_catalog("movies", settings))
-    labels = load_labels()
+    labels = load_labels(args.labels)
     figures, errors = score(labels, read_all(labels, lex, args.tsv), lex)
-    result = {"commit": commit(), "figures": figures, "errors": errors}
+    command = "python eval/understanding/titles.py " + " ".join(argv or sys.argv[1:])
+    result = {"commit": commit(), "command": command.strip(), "labels": args.labels.name,
+              "figures": figures, "errors": errors}  # fmt: skip
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     args.out.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
     for h, f in figures.items():

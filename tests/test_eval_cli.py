@@ -165,3 +165,13 @@ def test_the_rules_only_system_can_run_alone(
     bad = ["eval", "--suite", "taste", "--quick", "--systems", "no-llm,gpt", "--out", str(out)]
     assert main(bad) == 2  # an unknown system is refused before anything runs
     assert json.loads((out / "report.json").read_text()) == report
+
+
+def test_a_missing_inspired_split_fails_before_any_suite_runs(tmp_path: Path) -> None:
+    from convrec.cli import main
+
+    out = tmp_path / "out"
+    args = ["eval", "--suite", "scripted,inspired", "--systems", "no-llm", "--out", str(out),
+            "--tsv", str(tmp_path / "missing.tsv")]  # fmt: skip
+    assert main(args) == 2
+    assert not (out / "report.json").exists() and not (out / "journal").exists()

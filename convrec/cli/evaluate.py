@@ -27,7 +27,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     p.add_argument(
-        "--tsv", type=Path, help="INSPIRED split (default ../shared/data/inspired/dev.tsv)"
+        "--tsv",
+        type=Path,
+        help="INSPIRED split (default: shared/data/inspired/dev.tsv beside the checkout; "
+        "a file named test.tsv is reported as the held-out test split)",
     )
     p.add_argument(
         "--systems",
@@ -57,6 +60,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     bad = [n for n in names if n not in ALL]
     if bad:
         raise InputError(f"Unknown suite(s) {', '.join(bad)}. Fix: use {', '.join(ALL)} or all.")
+    if "inspired" in names:
+        from convrec.evaluation.inspired_suite import check_tsv
+
+        check_tsv(args.tsv)  # a missing split fails now, not after the other suites
     if args.fresh and (args.out / "journal").is_dir():
         for f in (args.out / "journal").glob("*.jsonl"):
             f.replace(f.with_suffix(".jsonl.stale"))

@@ -22,7 +22,8 @@ REFERENCES = (
     ("GPT-4 zero-shot (He et al., CIKM 2023)", {"R@1": 0.066, "R@10": 0.185, "R@20": 0.218}),
     ("UniCRS (Wang et al., KDD 2022)", {"R@1": 0.09}),
 )
-DEFAULT_TSV = Path("../shared/data/inspired/dev.tsv")
+# The dev split beside the checkout (../shared/…), wherever the command runs from.
+DEFAULT_TSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "inspired" / "dev.tsv"
 COLUMNS = ("R@1", "R@10", "R@50", "NDCG@10", "dedup_R@1", "dedup_R@10", "dedup_R@50")
 PAIRED = ("R@10", "dedup_R@10", "dedup_R@50")  # metrics whose differences get an interval
 CHECK_COLUMNS = ("R@10", "dedup_R@10", "dedup_R@50", "dedup_NDCG@10")
@@ -32,12 +33,7 @@ def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
     """Rank the movies catalog before every covered recommender turn, for every system."""
     from convrec.catalog.layout import open_catalog
 
-    tsv = tsv or ctx.tsv or DEFAULT_TSV
-    if not tsv.is_file():
-        raise InputError(
-            f"No INSPIRED split at {tsv}. Fix: pass --tsv PATH to a dev/test .tsv in the INSPIRED "
-            "format (columns dialog_id, utt_id, speaker, text, movies)."
-        )
+    tsv = check_tsv(tsv or ctx.tsv)
     catalog = open_catalog("movies", ctx.settings)
     turns, stats = load_turns(tsv, catalog)
     if ctx.quick:
@@ -77,6 +73,18 @@ def run(ctx: EvalContext, tsv: Path | None = None) -> SuiteResult:
 
 
 PerTurn = dict[str, dict[str, list[tuple[str, float]]]]
+
+
+def check_tsv(tsv: Path | None) -> Path:
+    """``tsv`` (default :data:`DEFAULT_TSV`) when it is a file, else a clear error: checked
+    before any suite runs, not after hours of simulation."""
+    tsv = tsv or DEFAULT_TSV
+    if not tsv.is_file():
+        raise InputError(
+            f"No INSPIRED split at {tsv}. Fix: pass --tsv PATH to a dev/test .tsv in the INSPIRED "
+            "format (columns dialog_id, utt_id, speaker, text, movies)."
+        )
+    return tsv
 
 
 def split_of(tsv: Path) -> str:

@@ -232,7 +232,9 @@ def context_parts(
     if settings.context_turns <= 0:
         return []
     names = sorted({t.strip() for t in titles if len(t.strip()) > 1}, key=len, reverse=True)
-    title_re = re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE) if names else None
+    # whole words only: the film "It" is no part of "excited"
+    alts = "|".join(re.escape(n) for n in names)
+    title_re = re.compile(rf"(?<!\w)(?:{alts})(?!\w)", re.IGNORECASE) if names else None
     out: list[tuple[str, float]] = []
     weight = 1.0
     for age, message in enumerate(reversed(user_messages)):

@@ -41,6 +41,8 @@ def test_references_and_titles_never_reach_a_text_route() -> None:
     only_titles = context_parts(["The Matrix and Blade Runner"], ["The Matrix", "Blade Runner"],
                                 FUSION)  # fmt: skip
     assert only_titles == []
+    # a title is cut as whole words only: the film "It" is no part of "excited"
+    assert context_parts(["so excited about it"], ["It"], FUSION) == [("so excited about", 1.0)]
     assert not topical("yes, the second one please")
     assert topical("something scary")
     # a short request is carried by what understanding read; only free talk is a context route

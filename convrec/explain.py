@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from convrec.claims import HIDDEN_FIELDS, GroundingChecker, checker_for, values_of
 from convrec.errors import LLMError
+from convrec.explain_links import PROMPT_LINKS, links, sentence
 from convrec.prompts import render
 from convrec.protocols import BatchLLM
 from convrec.types import Item, Message, Recommendation
@@ -183,14 +184,45 @@ _ROUTE_REASONS = {
     "context": "it fits what we talked about",
     "clip_text": "it matches the look you described",
     "image": "it looks like the photo you shared",
-    "popularity": "it is popular with other users",
+    "popularity": "it is well known",
+    "cf": "people with tastes like yours liked it",
     "preferences": "it has what you said you like",
     "exploration": "it is a slightly different pick to widen the choice",
 }
 
 
 def template(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalog) -> str:
-    """A grounded explanation from the score breakdown and the item's fields that match."""
+    """A grounded explanation: the links between what the user said and the item's fields
+    (:func:`convrec.explain_links.links`), else the score breakdown's top reason; then the
+    first sentence of the item's description."""
+    first = sentence(links(rec, item, state, catalog)) or _fallback_reason(
+        rec, item, state, catalog
+    )
+    about = first_sentence(item.description)
+    if about and len(about) <= 200:
+        return f"{first} {about if about.endswith(('.', '!', '?')) else about + '.'}"
+    return first
+
+
+# A full stop after these is no sentence end ("Dr. Jones", "the U.S. Army", "L.A.").
+_ABBREVIATION = re.compile(r"(?:\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|Prof|Mt|Lt|Sgt|Capt|Col|Gen|vs|etc)|"
+                           r"\b(?:[A-Z]\.)+[A-Z]?|\b[A-Z])\.$")  # fmt: skip
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text``, not cut at an abbreviation ("When Dr. Indiana Jones …")."""
+    pieces = re.split(r"(?<=[.!?])\s+(?=[A-Z\"'“])", text.strip())
+    out = pieces[0] if pieces else ""
+    for piece in pieces[1:]:
+        if not _ABBREVIATION.search(out):
+            break
+        out = f"{out} {piece}"
+    return out
+
+
+def _fallback_reason(
+    rec: Recommendation, item: Item, state: DialogueState, catalog: Catalog
+) -> str:
     wanted = [p.value for p in state.liked]
     wanted += [str(v) for c in state.constraints if c.op in ("eq", "in") for v in c.values()]
     have = {v.lower() for value in item.attributes.values() for v in values_of(value)}
@@ -203,9 +235,6 @@ def template(rec: Recommendation, item: Item, state: DialogueState, catalog: Cat
         first = reason[0].upper() + reason[1:] + "."
     else:
         first = "It ranks high for what you asked."
-    about = re.split(r"(?<=[.!?])\s+", item.description.strip(), maxsplit=1)[0]
-    if about and len(about) <= 200:
-        return f"{first} {about if about.endswith(('.', '!', '?')) else about + '.'}"
     return first
 
 
@@ -265,7 +294,8 @@ def stream_explanations(
     titles = [catalog[i].title for i in (*state.liked_items, *state.disliked_items) if i in catalog]
     failed: dict[int, tuple[str, ...]] = {}
     seen: set[int] = set()
-    for index, raw in _answers(llm, recs, catalog, prefs, False, mode, tokens_per_item):
+    reasons = [links(r, catalog[r.item_id], state, catalog) for r in recs]
+    for index, raw in _answers(llm, recs, catalog, prefs, False, mode, tokens_per_item, reasons):
         if index in seen:
             continue
         seen.add(index)
@@ -282,7 +312,8 @@ def stream_explanations(
     order = sorted(failed)
     subset = [recs[i] for i in order]
     again: dict[int, str] = {}
-    for j, raw in _answers(llm, subset, catalog, prefs, True, mode, tokens_per_item):
+    redo = [reasons[i] for i in order]
+    for j, raw in _answers(llm, subset, catalog, prefs, True, mode, tokens_per_item, redo):
         again.setdefault(order[j], raw)
     for i in order:
         rec = recs[i]
@@ -313,12 +344,14 @@ def _answers(
     retry: bool,
     mode: Mode,
     tokens_per_item: int,
+    reasons: Sequence[Sequence[str]] = (),
 ) -> Iterator[tuple[int, str]]:
-    """``(index, raw text)`` per item the model answered, as soon as each is complete."""
+    """``(index, raw text)`` per item the model answered, as soon as each is complete;
+    ``reasons``: each item's links (mode "items" shows them to the model)."""
     if llm is None:
         return
     if mode == "items":
-        yield from _item_answers(llm, recs, catalog, prefs, retry, tokens_per_item)
+        yield from _item_answers(llm, recs, catalog, prefs, retry, tokens_per_item, reasons)
         return
     n = len(recs)
     messages = _messages(recs, catalog, prefs, retry, mode == "json")
@@ -350,14 +383,16 @@ def _item_answers(
     prefs: list[str],
     retry: bool,
     budget: int,
+    reasons: Sequence[Sequence[str]] = (),
 ) -> Iterator[tuple[int, str]]:
     """Mode "items": one conversation per item, batched where the backend can."""
     noun = _noun(catalog)
+    why = list(reasons) or [[] for _ in recs]
     convs = [
         render(ITEM_PROMPT, noun=noun, retry=retry, has_preferences=bool(prefs),
                preferences=prefs or ["(nothing stated yet)"], title=r.title,
-               facts=facts(catalog[r.item_id]))
-        for r in recs
+               facts=facts(catalog[r.item_id]), reasons=list(reason)[:PROMPT_LINKS])
+        for r, reason in zip(recs, why, strict=True)
     ]  # fmt: skip
     try:
         if isinstance(llm, BatchLLM):

@@ -221,12 +221,12 @@ def test_templates_are_grounded_and_use_the_breakdown() -> None:
         constraints=(Constraint("country", "in", ("France",), True),),
     )
     text = template(rec("3", text=0.7, popularity=0.1), CATALOG["3"], state, CATALOG)
-    assert text.startswith(
-        "It has the Comedy, France you asked for, and it fits what you described."
-    )
+    # the links first: what the user asked for that the item holds, in their words
+    assert text.startswith("It is a comedy film, and it is from France, as you asked.")
     assert "2001" in text
+    # nothing stated and no well-known item: the breakdown's top reason
     pop = template(rec("2", popularity=0.5, text=0.1), CATALOG["2"], DialogueState(), CATALOG)
-    assert pop.startswith("It is popular with other users.")
+    assert pop.startswith(("It is well known.", "It is one of the best known here."))
     for item in ITEMS:
         for r in (rec(item.id, text=1.0), rec(item.id, **{"like:1>text": 1.0})):
             assert (
@@ -328,3 +328,13 @@ def test_quoting_the_items_own_description_is_grounded() -> None:
     quoted = "It has the Action you asked for. Batman raises the stakes in his war on crime."
     assert checker.problems(quoted, knight) == []
     assert checker.problems("A gripping war film.", knight) == ["genre War"]
+
+
+def test_the_first_sentence_of_a_description_is_not_cut_at_an_abbreviation() -> None:
+    from convrec.explain import first_sentence
+
+    text = "When Dr. Jones is hired by the U.S. government, he goes. Then more happens."
+    assert first_sentence(text) == "When Dr. Jones is hired by the U.S. government, he goes."
+    assert (
+        first_sentence("Held in an L.A. room, he talks. Next.") == "Held in an L.A. room, he talks."
+    )

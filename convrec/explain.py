@@ -1,5 +1,10 @@
 """Stage 7: grounded explanations — why each recommended item fits this user.
 
+By default (``llm.explain_mode = "facts"``) nothing is generated: each item gets the links
+between what the user said and what it holds (:mod:`convrec.explain_links`, true by
+construction) and its description's first sentence; labelled blind, that beat the default 0.5B
+model on faithfulness and, on movies, on fluency, and it is instant. The LLM modes:
+
 One generation call explains a whole batch (prompts/explain.yaml): the model sees only each item's
 real fields and the user's stated preferences. It answers either one numbered line per item,
 streamed so each line can be shown as soon as it is checked, or one JSON object constrained by a
@@ -198,7 +203,7 @@ def template(rec: Recommendation, item: Item, state: DialogueState, catalog: Cat
     first = sentence(links(rec, item, state, catalog)) or _fallback_reason(
         rec, item, state, catalog
     )
-    about = first_sentence(item.description)
+    about = _without_codes(first_sentence(item.description), item)
     if about and len(about) <= 200:
         return f"{first} {about if about.endswith(('.', '!', '?')) else about + '.'}"
     return first
@@ -207,6 +212,16 @@ def template(rec: Recommendation, item: Item, state: DialogueState, catalog: Cat
 # A full stop after these is no sentence end ("Dr. Jones", "the U.S. Army", "L.A.").
 _ABBREVIATION = re.compile(r"(?:\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|Prof|Mt|Lt|Sgt|Capt|Col|Gen|vs|etc)|"
                            r"\b(?:[A-Z]\.)+[A-Z]?|\b[A-Z])\.$")  # fmt: skip
+
+
+def _without_codes(text: str, item: Item) -> str:
+    """``text`` without the item's hidden codes in brackets: "Apple iPhone 6s (iPhone_6s_) is
+    …" reads "Apple iPhone 6s is …"."""
+    for attr in HIDDEN_FIELDS:
+        value = item.attributes.get(attr)
+        if isinstance(value, str) and value:
+            text = text.replace(f" ({value})", "")
+    return text
 
 
 def first_sentence(text: str) -> str:
@@ -261,7 +276,7 @@ def _top_reason(rec: Recommendation, state: DialogueState, catalog: Catalog) -> 
 # -- the pipeline ------------------------------------------------------------------------------
 
 
-Mode = Literal["items", "stream", "json"]
+Mode = Literal["facts", "items", "stream", "json"]
 ITEM_PROMPT = "explain_item"
 
 
@@ -277,7 +292,9 @@ def stream_explanations(
 ) -> Iterator[Explanation]:
     """Each item's final explanation as soon as it is known (not necessarily in rank order).
 
-    ``mode="items"`` (the default): one short prompt per item (prompts/explain_item.yaml) whose
+    ``mode="facts"`` (the settings' default): no generation, each item's :func:`template` (the
+    links to what the user said, then its description's first sentence). ``mode="items"`` (this
+    function's default, for callers that want the LLM): one short prompt per item (prompts/explain_item.yaml) whose
     answer opens with the item's title, all sent as one batch when the backend has
     ``generate_batch`` (else one call per item, each yielded when done). Small models keep this
     format far better than a numbered list. ``mode="stream"``: the model writes numbered lines
@@ -288,6 +305,11 @@ def stream_explanations(
     items are then regenerated together in one call (same mode), then templated. A failing LLM
     never breaks the turn: every item then gets its template, as without an LLM (``llm=None``).
     """
+    if mode == "facts":  # no generation: the links and the description, true by construction
+        for i, rec in enumerate(recs):
+            yield Explanation(rec.item_id, i, template(rec, catalog[rec.item_id], state, catalog),
+                              "template")  # fmt: skip
+        return
     checker = checker_for(catalog)
     prefs = stated_preferences(state, catalog)
     stated = " ".join(prefs)

@@ -31,7 +31,8 @@ def indexed(
         tmp_path_factory.mktemp("convrec"),
         catalog=str(phones_dir),
         limits={"recommendations": 3},
-        llm={"model": "smollm2-135m", "max_new_tokens": 24},
+        # the LLM explains (not the default "facts"), so the real model's path is covered here
+        llm={"model": "smollm2-135m", "max_new_tokens": 24, "explain_mode": "items"},
     )
     index_into(settings, phones_dir)
     return settings

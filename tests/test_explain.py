@@ -338,3 +338,12 @@ def test_the_first_sentence_of_a_description_is_not_cut_at_an_abbreviation() -> 
     assert (
         first_sentence("Held in an L.A. room, he talks. Next.") == "Held in an L.A. room, he talks."
     )
+
+
+def test_the_facts_mode_asks_no_llm_and_links_what_the_user_said() -> None:
+    recs = [rec("1", text=0.5), rec("2", **{"like:1>text": 0.6})]
+    never = ScriptedLLM()  # any call would fail: the facts mode makes none
+    out = explain_recommendations(recs, STATE, CATALOG, never, Settings(), mode="facts")
+    assert [e.source for e in out.explanations] == ["template", "template"]
+    assert all(e.text and not e.problems for e in out.explanations)
+    assert never.calls == [] and Settings().llm.explain_mode == "facts"

@@ -1,0 +1,156 @@
+"""Explanations of two code versions and two modes, labelled blind, scored per source.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python eval/explanations/generate.py --out eval/explanations/v2
+    .venv/bin/python eval/explanations/blind.py build --work /tmp/label   # the blind set
+    (a labeller writes /tmp/label/labels.jsonl; copy it to eval/explanations/v2/labels.jsonl)
+    .venv/bin/python eval/explanations/blind.py score
+
+``build`` mixes, in one shuffled set (seed 7) with opaque ids: the LLM's first answers of
+``v2/explanations.jsonl``; the template sentences (the rules-only system's explanations and the
+LLM's fallback) for the same requests and items, made here; and 20 first answers of the older
+code (``explanations.jsonl``, hand-labelled before) as anchors, so the labeller's agreement with
+the earlier labels can be checked. Each row shows the request, the item's catalog fields and the
+explanation; the labeller sees nothing of where it came from. ``v2/key.json`` maps each opaque
+id back to its source and record; the set itself, which holds catalog text, stays outside the
+repository. ``score`` reports the faithful, personalised and fluent shares per source and the
+anchors' agreement with the earlier labels, in ``v2/report.md`` and ``v2/report.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+V2 = HERE / "v2"
+LABELS = ("faithful", "personalised", "fluent")
+ANCHORS = 20
+SEED = 7
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def templates() -> list[dict[str, Any]]:
+    """The template explanation of each listed item, per request of generate.py, rules only."""
+    sys.path.insert(0, str(HERE))
+    import generate as g
+
+    from convrec import ConvRec, load_settings
+    from convrec.explain import template
+    from convrec.types import Message
+
+    out = []
+    for catalog, requests in g.REQUESTS.items():
+        settings = load_settings(llm={"backend": "none"})
+        rec = ConvRec.from_config(settings=settings, catalog=catalog)
+        for r, said in enumerate(requests, start=1):
+            history = [Message("user", s) for s in said]
+            state = g.state_for(rec, history)
+            for i, one in enumerate(rec.rank(state, g.K, history)):
+                item = rec.catalog[one.item_id]
+                out.append({"id": f"{catalog}-{r:02d}-{i + 1}", "catalog": catalog,
+                            "request": said, "item_id": item.id, "title": item.title,
+                            "text": template(one, item, state, rec.catalog)})  # fmt: skip
+    return out
+
+
+def build(work: Path) -> None:
+    from convrec import load_settings
+    from convrec.catalog.layout import open_catalog
+
+    new = _jsonl(V2 / "explanations.jsonl")
+    old = _jsonl(HERE / "explanations.jsonl")
+    made = templates()
+    (V2 / "templates.jsonl").write_text(
+        "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in made), encoding="utf-8"
+    )
+    rng = random.Random(SEED)
+    rows = [("llm_v2", r) for r in new] + [("template_v2", r) for r in made]
+    rows += [("llm_v1", r) for r in rng.sample(old, ANCHORS)]
+    rng.shuffle(rows)
+    catalogs = {c: open_catalog(c, load_settings()) for c in {r["catalog"] for _, r in rows}}
+    key: dict[str, dict[str, str]] = {}
+    work.mkdir(parents=True, exist_ok=True)
+    with (work / "blind.jsonl").open("w", encoding="utf-8") as f:
+        for n, (source, r) in enumerate(rows, start=1):
+            bid = f"x{n:03d}"
+            key[bid] = {"source": source, "record": r["id"]}
+            item = catalogs[r["catalog"]][r["item_id"]]
+            fields = {"category": item.category, "description": item.description,
+                      "date": item.date, "attributes": item.attributes}  # fmt: skip
+            row = {"id": bid, "request": r["request"], "title": r["title"], "fields": fields,
+                   "explanation": r["text"] or r.get("raw", "")}  # fmt: skip
+            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    (V2 / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
+
+
+def score() -> dict[str, Any]:
+    key = json.loads((V2 / "key.json").read_text(encoding="utf-8"))
+    labels = {r["id"]: r for r in _jsonl(V2 / "labels.jsonl")}
+    earlier = {r["id"]: r for r in _jsonl(HERE / "labels.jsonl")}
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    agree: dict[str, list[bool]] = defaultdict(list)
+    for bid, where in key.items():
+        label = labels[bid]
+        for name in (where["source"], f"{where['source']}:{where['record'].split('-')[0]}"):
+            groups[name].append(label)
+        if where["source"] == "llm_v1" and where["record"] in earlier:
+            for lab in LABELS:
+                agree[lab].append(label[lab] == earlier[where["record"]][lab])
+    shares = {
+        g: {lab: sum(bool(r[lab]) for r in rows) / len(rows) for lab in LABELS} | {"n": len(rows)}
+        for g, rows in sorted(groups.items())
+    }
+    result = {"shares": shares, "anchor_agreement": {k: sum(v) / len(v) for k, v in agree.items()}}
+    (V2 / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    meta = json.loads((V2 / "explanations.meta.json").read_text(encoding="utf-8"))
+    lines = [
+        f"Commit: {meta['commit']} (LLM answers; templates and scoring at the commit that added "
+        "this report)",
+        "",
+        "# Explanations labelled blind: the LLM with reasons, the template, the older LLM",
+        "",
+        "`.venv/bin/python eval/explanations/blind.py score` (see its docstring for the set).",
+        "Labelled by an assistant that saw only the request, the item's fields and the text, "
+        "shuffled, never the source. 20 requests × 5 items: errors come in clusters.",
+        "",
+        "| source | n | faithful | personalised | fluent |",
+        "|---|---|---|---|---|",
+    ]
+    for g, s in shares.items():
+        lines.append(f"| {g} | {s['n']} | {s['faithful']:.3f} | {s['personalised']:.3f} "
+                     f"| {s['fluent']:.3f} |")  # fmt: skip
+    lines += [
+        "",
+        "Anchors (older first answers labelled by hand before): the blind labels agree with the "
+        "earlier ones on "
+        + ", ".join(f"{k} {v:.2f}" for k, v in result["anchor_agreement"].items())
+        + f" ({ANCHORS} explanations).",
+    ]
+    (V2 / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("--work", type=Path, default=Path("/tmp/label"))
+    sub.add_parser("score")
+    args = ap.parse_args()
+    if args.cmd == "build":
+        build(args.work)
+    else:
+        print(json.dumps(score(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -294,16 +294,16 @@ def stream_explanations(
 
     ``mode="facts"`` (the settings' default): no generation, each item's :func:`template` (the
     links to what the user said, then its description's first sentence). ``mode="items"`` (this
-    function's default, for callers that want the LLM): one short prompt per item (prompts/explain_item.yaml) whose
-    answer opens with the item's title, all sent as one batch when the backend has
-    ``generate_batch`` (else one call per item, each yielded when done). Small models keep this
-    format far better than a numbered list. ``mode="stream"``: the model writes numbered lines
-    through ``llm.stream``; a line that passes the check is yielded while the model still writes
-    the rest. ``mode="json"``: one
-    schema-constrained ``generate`` (see :func:`schema`), so no item can be skipped — more
-    reliable with small models, but nothing arrives before the whole answer. Failed and missing
-    items are then regenerated together in one call (same mode), then templated. A failing LLM
-    never breaks the turn: every item then gets its template, as without an LLM (``llm=None``).
+    function's default, for callers that want the LLM): one short prompt per item
+    (prompts/explain_item.yaml) whose answer opens with the item's title, all sent as one batch
+    when the backend has ``generate_batch`` (else one call per item, each yielded when done).
+    Small models keep this format far better than a numbered list. ``mode="stream"``: the model
+    writes numbered lines through ``llm.stream``; a line that passes the check is yielded while
+    the model still writes the rest. ``mode="json"``: one schema-constrained ``generate`` (see
+    :func:`schema`), so no item can be skipped — more reliable with small models, but nothing
+    arrives before the whole answer. Failed and missing items are then regenerated together in
+    one call (same mode), then templated. A failing LLM never breaks the turn: every item then
+    gets its template, as without an LLM (``llm=None``).
     """
     if mode == "facts":  # no generation: the links and the description, true by construction
         for i, rec in enumerate(recs):

@@ -46,6 +46,7 @@ _VALUE_FORMS = {
     "carrier": "it is on {v}",
 }
 # Genre names as they read inside a sentence ("a children's comedy", not "a Children Comedy").
+NOT_KINDS = frozenset({"IMAX", "(no genres listed)"})  # genre values that say no kind of film
 _GENRE_WORDS = {"Children": "children's", "Film-Noir": "noir", "Sci-Fi": "sci-fi"}
 _PEOPLE = ("director", "cast", "writer")
 
@@ -57,13 +58,24 @@ def links(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalo
     out: list[str] = []
     found = [catalog.get(i) for i in reversed(state.liked_items[-LIKED_CONSIDERED:])]
     liked = [it for it in found if it is not None and it.id != item.id]
+    kinds: dict[str, list[str]] = {}  # shared genres → the liked films that share them
     for other in liked:
         out += _item_links(item, other)
+        genres = [g for g in _shared(item, other, "genres") if g not in NOT_KINDS]
+        if len(genres) >= 2 or (genres and not out):  # one shared genre says little
+            kinds.setdefault(_genres(genres[:2]), []).append(other.title)
+    if kinds:
+        kind, titles = next(iter(kinds.items()))
+        out.append(f"it is {_article(kind)} {kind} film like {_joined(titles)}")
     if liked and rec.breakdown.get("cf", 0.0) > 0:  # the collaborative route: all liked items
         cf = f"people who liked {_joined([o.title for o in liked])} also liked it"
         out.insert(min(1, len(out)), cf)
     said = " ".join(out)
-    out += [r for r in _value_links(item, state) if not (" film" in r and " film like " in said)]
+    out += [
+        r for r in _value_links(item, state)
+        if not (" film" in r and " film like " in said)  # the genres are said already
+        and not any(p in said for p in _people_in(r, item))  # so is the person
+    ]  # fmt: skip
     out += _constraint_links(item, state.constraints)
     out += _wish_links(item, state.wishes)
     if not out:
@@ -88,10 +100,6 @@ def _item_links(item: Item, other: Item) -> list[str]:
     cast = _shared(item, other, "cast")
     if cast:
         out.append(f"{cast[0]} is in it, as in {other.title}")
-    genres = _shared(item, other, "genres")
-    if genres and (len(genres) >= 2 or not out):
-        kinds = _genres(genres[:2])
-        out.append(f"it is {_article(kinds)} {kinds} film like {other.title}")
     makers = _shared(item, other, "maker")
     if makers:
         out.append(f"it is a {makers[0]}, like the {other.title} you liked")
@@ -154,6 +162,10 @@ def _wish_links(item: Item, wishes: Sequence[str]) -> list[str]:
         if hit:
             out.append(f"it is about {hit}, as you wished")
     return out
+
+
+def _people_in(reason: str, item: Item) -> list[str]:
+    return [p for a in _PEOPLE for p in values_of(item.attributes.get(a)) if p in reason]
 
 
 def _genres(values: Sequence[str]) -> str:

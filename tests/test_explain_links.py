@@ -89,3 +89,19 @@ def test_the_collaborative_route_names_every_liked_film_once() -> None:
 
 def rec_in(catalog: Catalog, item_id: str) -> Recommendation:
     return Recommendation(item_id, catalog[item_id].title, 1.0)
+
+
+def test_each_thing_is_said_once() -> None:
+    liked = film("shining", "The Shining", "Stanley Kubrick", ("Jack Nicholson",),
+                 ("Action", "Sci-Fi", "IMAX"), 30.0)  # fmt: skip
+    cat = Catalog("movies", Path("."), (*CATALOG.items, liked))
+    # two liked films that share the same genres with the item: one link naming both
+    state = DialogueState(liked_items=("shining", "inception"),
+                          liked=(Pref("cast", "Leonardo DiCaprio"),))  # fmt: skip
+    item = film("x", "X", "Someone", ("Leonardo DiCaprio",), ("Action", "Sci-Fi", "IMAX"), 5.0)
+    cat = Catalog("movies", Path("."), (*cat.items, item))
+    got = links(rec_in(cat, "x"), item, state, cat)
+    assert got == [
+        "Leonardo DiCaprio is in it, as in Inception",
+        "it is an action and sci-fi film like Inception and The Shining",
+    ]  # no "imax film", and the liked actor is not named twice

@@ -45,8 +45,8 @@ _VALUE_FORMS = {
     "os": "it runs {v}",
     "carrier": "it is on {v}",
 }
-# Genre names as they read inside a sentence ("a children's comedy", not "a Children Comedy").
 NOT_KINDS = frozenset({"IMAX", "(no genres listed)"})  # genre values that say no kind of film
+# Genre names as they read inside a sentence ("a children's comedy", not "a Children Comedy").
 _GENRE_WORDS = {"Children": "children's", "Film-Noir": "noir", "Sci-Fi": "sci-fi"}
 _PEOPLE = ("director", "cast", "writer")
 
@@ -66,14 +66,15 @@ def links(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalo
             kinds.setdefault(_genres(genres[:2]), []).append(other.title)
     if kinds:
         kind, titles = next(iter(kinds.items()))
-        out.append(f"it is {_article(kind)} {kind} film like {_joined(titles)}")
+        out.append(f"it is {_article(kind)} {kind} {_noun(item)} like {_joined(titles)}")
     if liked and rec.breakdown.get("cf", 0.0) > 0:  # the collaborative route: all liked items
         cf = f"people who liked {_joined([o.title for o in liked])} also liked it"
         out.insert(min(1, len(out)), cf)
     said = " ".join(out)
     out += [
         r for r in _value_links(item, state)
-        if not (" film" in r and " film like " in said)  # the genres are said already
+        if not (r.endswith(", as you asked") and f" {_noun(item)} like " in said  # genres said
+                and f" {_noun(item)}," in r)
         and not any(p in said for p in _people_in(r, item))  # so is the person
     ]  # fmt: skip
     out += _constraint_links(item, state.constraints)
@@ -122,7 +123,7 @@ def _value_links(item: Item, state: DialogueState) -> list[str]:
             out.append(f"it has {_joined(values)}, whom you like")
         elif attribute in ("genres", "genre"):
             kinds = _genres(values)
-            out.append(f"it is {_article(kinds)} {kinds} film, as you asked")
+            out.append(f"it is {_article(kinds)} {kinds} {_noun(item)}, as you asked")
         else:
             out.append(f"its {attribute.replace('_', ' ')} is {_joined(values)}, as you asked")
     return out
@@ -164,6 +165,11 @@ def _wish_links(item: Item, wishes: Sequence[str]) -> list[str]:
     return out
 
 
+def _noun(item: Item) -> str:
+    """What the item is, in one word: its category ("movie", "phone"), else "item"."""
+    return item.category or "item"
+
+
 def _people_in(reason: str, item: Item) -> list[str]:
     return [p for a in _PEOPLE for p in values_of(item.attributes.get(a)) if p in reason]
 
@@ -186,7 +192,7 @@ def _article(word: str) -> str:
 
 
 def sentence(reasons: Sequence[str]) -> str:
-    """The reasons as one sentence, "as you asked" said once: "It is a comedy film, and it is
+    """The reasons as one sentence, "as you asked" said once: "It is a comedy movie, and it is
     from France, as you asked."."""
     if not reasons:
         return ""

@@ -222,7 +222,7 @@ def test_templates_are_grounded_and_use_the_breakdown() -> None:
     )
     text = template(rec("3", text=0.7, popularity=0.1), CATALOG["3"], state, CATALOG)
     # the links first: what the user asked for that the item holds, in their words
-    assert text.startswith("It is a comedy film, and it is from France, as you asked.")
+    assert text.startswith("It is a comedy movie, and it is from France, as you asked.")
     assert "2001" in text
     # nothing stated and no well-known item: the breakdown's top reason
     pop = template(rec("2", popularity=0.5, text=0.1), CATALOG["2"], DialogueState(), CATALOG)

@@ -48,7 +48,7 @@ def test_values_constraints_and_wishes_the_item_holds() -> None:
         wishes=("a film about memory",),
     )
     toy = links(rec("toy"), CATALOG["toy"], state, CATALOG)
-    assert toy == ["it has Tom Hanks, whom you like", "it is a children's film, as you asked"]
+    assert toy == ["it has Tom Hanks, whom you like", "it is a children's movie, as you asked"]
     memento = links(rec("memento"), CATALOG["memento"], state, CATALOG)
     assert memento == ["it is 113 minutes long, as you asked", "it is about memory, as you wished"]
     assert sentence(memento) == (
@@ -103,5 +103,5 @@ def test_each_thing_is_said_once() -> None:
     got = links(rec_in(cat, "x"), item, state, cat)
     assert got == [
         "Leonardo DiCaprio is in it, as in Inception",
-        "it is an action and sci-fi film like Inception and The Shining",
-    ]  # no "imax film", and the liked actor is not named twice
+        "it is an action and sci-fi movie like Inception and The Shining",
+    ]  # no "imax movie", and the liked actor is not named twice

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from convrec.claims import values_of
 from convrec.quality import catalog_quality
+from convrec.rerank import holds_pref
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
@@ -70,13 +71,7 @@ def links(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalo
     if liked and rec.breakdown.get("cf", 0.0) > 0:  # the collaborative route: all liked items
         cf = f"people who liked {_joined([o.title for o in liked])} also liked it"
         out.insert(min(1, len(out)), cf)
-    said = " ".join(out)
-    out += [
-        r for r in _value_links(item, state)
-        if not (r.endswith(", as you asked") and f" {_noun(item)} like " in said  # genres said
-                and f" {_noun(item)}," in r)
-        and not any(p in said for p in _people_in(r, item))  # so is the person
-    ]  # fmt: skip
+    out += _value_links(item, state, said=" ".join(out), genres_said=bool(kinds))
     out += _constraint_links(item, state.constraints)
     out += _wish_links(item, state.wishes)
     if not out:
@@ -107,11 +102,13 @@ def _item_links(item: Item, other: Item) -> list[str]:
     return out
 
 
-def _value_links(item: Item, state: DialogueState) -> list[str]:
-    """The liked values (genres, people, makers …) the item holds."""
+def _value_links(item: Item, state: DialogueState, said: str, genres_said: bool) -> list[str]:
+    """The liked values (genres, people, makers …) the item holds, but for the genres and the
+    people the links ``said`` already name."""
     held: dict[str, list[str]] = {}
     for p in state.liked:
-        if p.value.lower() in {v.lower() for v in values_of(item.attributes.get(p.attribute))}:
+        genre = p.attribute in ("genres", "genre")
+        if holds_pref(item, p) and not (genre and genres_said) and p.value not in said:
             held.setdefault(p.attribute, []).append(p.value)
     out = []
     # people first (the most specific), genres last (the most shared)
@@ -168,10 +165,6 @@ def _wish_links(item: Item, wishes: Sequence[str]) -> list[str]:
 def _noun(item: Item) -> str:
     """What the item is, in one word: its category ("movie", "phone"), else "item"."""
     return item.category or "item"
-
-
-def _people_in(reason: str, item: Item) -> list[str]:
-    return [p for a in _PEOPLE for p in values_of(item.attributes.get(a)) if p in reason]
 
 
 def _genres(values: Sequence[str]) -> str:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from convrec.lexicon import PEOPLE, STOPWORDS, Lexicon, Token, ValueRef, tokenize, word_set
 from convrec.numbers import attribute_for, bound_constraints
 from convrec.state import Constraint, DialogueState, Intent, Pref, Relative, Release, StateDelta
-from convrec.title_match import TitleMatch, find_titles, names_series
+from convrec.title_match import SERIES, TitleMatch, find_titles, names_series
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +175,7 @@ LIKE_SUBJECT = frozenset((
 ))  # fmt: skip
 # A title followed by one of these names a series or a kind ("the Alien movies", "monster
 # movies"), not the one film.
-SERIES_WORDS = frozenset(("movies", "films", "series", "franchise", "universe", "trilogy",
-                          "saga", "ones", "type", "types", "kind"))  # fmt: skip
+SERIES_WORDS = SERIES | {"universe", "ones", "type", "types", "kind"}
 # Words that may stand around the titles of a message that is only titles ("Frozen 2", "Elf,
 # Groundhog Day, Home Alone", "I think it was Blind Side").
 TITLE_FILLER = frozenset((

@@ -108,7 +108,7 @@ def liked_share(
     if not state.liked:
         return 0.0
     faded = faded or {}
-    held = [faded.get(p, 1.0) for p in state.liked if p.value.lower() in _values(item, p.attribute)]
+    held = [faded.get(p, 1.0) for p in state.liked if holds_pref(item, p)]
     return sum(held) / len(state.liked)
 
 
@@ -122,7 +122,7 @@ def preference_term(
     if not state.liked and not state.disliked:
         return None
     out = settings.preference_weight * liked_share(item, state, faded)
-    if any(p.value.lower() in _values(item, p.attribute) for p in state.disliked):
+    if any(holds_pref(item, p) for p in state.disliked):
         out -= settings.disliked_weight
     return out
 

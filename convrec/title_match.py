@@ -203,13 +203,10 @@ def _qualifies(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> boo
     right before a genre qualifies the genre: "Real life drama", "a true story thriller"."""
     if m.last - m.first < 2 or m.last >= len(toks):
         return False
-    if not all(toks[i].norm in lex.common | STOPWORDS for i in range(m.first, m.last)):
-        return False
-    span = text[toks[m.first].start : toks[m.last - 1].end]
-    if _sentence_start(text, toks[m.first]):
-        span = span[:1].lower() + span[1:]
     after = lex.values.get(toks[m.last].norm, ())
-    return span.islower() and any(r.attribute in ("genres", "genre") for r in after)
+    return _common_lower(lex, text, toks, m, sentence_case=True) and any(
+        r.attribute in ("genres", "genre") for r in after
+    )
 
 
 def _content(words: list[str], m: TitleMatch) -> int:
@@ -219,14 +216,19 @@ def _content(words: list[str], m: TitleMatch) -> int:
 def _loose(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:
     """A fuzzy (not exact) match of lower-case everyday words: "the whole bunch" is no "The
     Hole"."""
+    return m.score < 100 and _common_lower(lex, text, toks, m)
+
+
+def _common_lower(
+    lex: Lexicon, text: str, toks: list[Token], m: TitleMatch, *, sentence_case: bool = False
+) -> bool:
+    """The match is typed in lower case (``sentence_case``: a capital may start the sentence)
+    and made only of the catalog's everyday words and stopwords."""
     span = text[toks[m.first].start : toks[m.last - 1].end]
-    return (
-        m.score < 100
-        and span.islower()
-        and all(
-            toks[i].norm in lex.common or toks[i].norm in STOPWORDS for i in range(m.first, m.last)
-        )
-    )
+    if sentence_case and _sentence_start(text, toks[m.first]):
+        span = span[:1].lower() + span[1:]
+    words = (toks[i].norm for i in range(m.first, m.last))
+    return span.islower() and all(w in lex.common or w in STOPWORDS for w in words)
 
 
 def _other_year(lex: Lexicon, m: TitleMatch, words: list[str]) -> bool:
@@ -361,4 +363,4 @@ def _by_popularity(lex: Lexicon, m: TitleMatch) -> TitleMatch:
     return m
 
 
-__all__ = ["TitleMatch", "find_titles", "names_series"]
+__all__ = ["SERIES", "TitleMatch", "find_titles", "names_series"]

@@ -16,26 +16,32 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from convrec import ConvRec, ConvRecError, Settings
+from convrec import ConvRec, ConvRecError, Settings, catalog_dir
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from convrec.convrec import Belief
-    from convrec.types import Recommendation
+    from convrec import Belief, Item, Recommendation
 
 log = logging.getLogger(__name__)
 
 CSS = """
-.cr-card {border:1px solid #ddd; border-radius:10px; padding:8px; background:#fff; color:#222}
+.cr-tile {border:1px solid #ddd; border-radius:10px; padding:8px !important; background:#fff;
+  gap:6px !important; justify-content:space-between}
+.cr-card {color:#222}
 .cr-card img {width:100%; height:150px; object-fit:contain; background:#f6f6f6; border-radius:6px}
-.cr-noimg {height:50px; display:flex; align-items:center; justify-content:center;
-  background:#f6f6f6; border-radius:6px; color:#888; font-size:12px}
+.cr-poster {height:150px; border-radius:6px; padding:14px; box-sizing:border-box; color:#fff;
+  display:flex; flex-direction:column; justify-content:flex-end; overflow:hidden}
+.cr-poster-title {font-family:Georgia,serif; font-size:20px; line-height:1.15; font-weight:600}
+.cr-poster-sub {font-size:12px; opacity:.85; margin-top:6px; letter-spacing:.04em;
+  text-transform:uppercase}
 .cr-title {font-weight:600; margin:6px 0 4px}
 .cr-attrs {font-size:12px; color:#555; margin:0; padding-left:16px}
 .cr-expl {font-size:13px; margin:6px 0}
 .cr-why {font-size:12px; margin-top:4px}
+.cr-buttons {gap:6px !important}
 """
+PENDING = "_Looking through the catalog…_"  # the reply's place while the turn is worked out
 ATTRIBUTES_SHOWN = 5
 
 
@@ -69,8 +75,6 @@ class ChatApp:
 
     def allowed_paths(self) -> list[str]:
         """Only the catalogs' own folders (their images) may be served."""
-        from convrec.catalog.layout import catalog_dir
-
         return [str(catalog_dir(c, self.settings)) for c in self.catalogs]
 
     # -- handlers (each gets the browser's user id and the selected catalog) ----------------------
@@ -112,7 +116,7 @@ class ChatApp:
         shown = message.strip() or "More like this picture."
         history += [
             {"role": "user", "content": ("📷 " if image else "") + shown},
-            {"role": "assistant", "content": ""},
+            {"role": "assistant", "content": PENDING},
         ]
         keep = gr.update()
         yield history, cards, keep, "", None, user
@@ -121,7 +125,8 @@ class ChatApp:
                 if event.kind == "recommendations":
                     cards = self._cards(rec, event.recommendations)
                 elif event.kind == "text":
-                    history[-1]["content"] += event.text
+                    before = history[-1]["content"]
+                    history[-1]["content"] = ("" if before == PENDING else before) + event.text
                 elif event.reply is not None:
                     history[-1]["content"] = event.reply.text
                     if event.reply.recommendations:
@@ -189,7 +194,10 @@ class ChatApp:
                     "recommend only what is in the catalog."
                 )
                 catalog = gr.Dropdown(
-                    self.catalogs, value=self.catalogs[0], label="Catalog", elem_id="catalog"
+                    [(catalog_label(c), c) for c in self.catalogs],
+                    value=self.catalogs[0],
+                    label="Catalog",
+                    elem_id="catalog",
                 )
             with gr.Row():
                 with gr.Column(scale=5):
@@ -220,11 +228,11 @@ class ChatApp:
                         if not items:
                             gr.Markdown("Recommendations appear here.")
                             return
-                        with gr.Row(equal_height=False):
-                            for card in items:
-                                with gr.Column(min_width=200, elem_classes=["cr-col"]):
+                        with gr.Row(equal_height=True):
+                            for card in items:  # one tile: the card and its own buttons
+                                with gr.Column(min_width=200, elem_classes=["cr-tile"]):
                                     gr.HTML(card["html"])
-                                    with gr.Row():
+                                    with gr.Row(elem_classes=["cr-buttons"]):
                                         like = _button("👍 Like", "cr-like")
                                         dislike = _button("👎 Dislike", "cr-dislike")
                                     for button, liked in ((like, True), (dislike, False)):
@@ -269,16 +277,40 @@ def _sid(user: str, catalog: str) -> str:
     return f"{user}:{Path(catalog).name}"[:128]
 
 
+def catalog_label(catalog: str) -> str:
+    """What the catalog selector shows: the catalog's name, never a path."""
+    from pathlib import Path
+
+    return Path(catalog).name or catalog
+
+
+def poster_html(item: Item) -> str:
+    """A typographic poster for an item without a picture: its title set large on a colour
+    drawn from the title, with its year and kind beneath."""
+    import zlib
+
+    hue = zlib.crc32(item.title.encode()) % 360
+    kinds = item.attributes.get("genres") or item.attributes.get("maker") or item.category
+    kind = kinds[0] if isinstance(kinds, tuple) and kinds else kinds
+    sub = " · ".join(str(x) for x in (item.date[:4] if item.date else "", kind) if x)
+    return (
+        f'<div class="cr-poster" style="background:hsl({hue},38%,30%)">'
+        f'<span class="cr-poster-title">{html.escape(item.title)}</span>'
+        f'<span class="cr-poster-sub">{html.escape(sub)}</span></div>'
+    )
+
+
 def card_html(rec: ConvRec, r: Recommendation) -> str:
-    """A card: image (or a placeholder), title, key attributes, explanation, and a "why" toggle
+    """A card: image (or a typographic poster), title, key attributes, explanation, and a "why"
+    toggle
     with the score breakdown."""
     esc = html.escape
+    item = rec.item(r.item_id)
     pic = (
         f'<img src="/gradio_api/file={esc(r.image)}" alt="{esc(r.title)}">'
         if r.image
-        else '<div class="cr-noimg">no image</div>'
+        else poster_html(item)
     )
-    item = rec.item(r.item_id)
     attrs = [("price", f"{item.price:g}")] if item.price is not None else []
     for name, value in item.attributes.items():
         shown = ", ".join(map(str, value[:3])) if isinstance(value, tuple) else str(value)

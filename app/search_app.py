@@ -13,8 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from convrec import ConvRecError, Settings
-from convrec.search import CatalogSearch, SearchResult
+from convrec import CatalogSearch, ConvRecError, SearchResult, Settings, catalog_dir, open_search
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -25,8 +24,6 @@ CSS = """
 .cr-grid {display:grid; grid-template-columns:repeat(auto-fill,minmax(210px,1fr)); gap:12px}
 .cr-card {border:1px solid #ddd; border-radius:10px; padding:10px; background:#fff; color:#222}
 .cr-card img {width:100%; height:170px; object-fit:contain; background:#f6f6f6; border-radius:6px}
-.cr-noimg {height:60px; display:flex; align-items:center; justify-content:center;
-  background:#f6f6f6; border-radius:6px; color:#888; font-size:12px}
 .cr-title {font-weight:600; margin:6px 0 4px}
 .cr-attrs {font-size:12px; color:#555; margin:0; padding-left:16px}
 .cr-why {font-size:12px; margin-top:6px}
@@ -49,7 +46,7 @@ class SearchApp:
     def engine(self, catalog: str) -> CatalogSearch:
         with self._lock:
             if catalog not in self._open:
-                self._open[catalog] = CatalogSearch.open(catalog, self.settings)
+                self._open[catalog] = open_search(catalog, self.settings)
             return self._open[catalog]
 
     def search(self, catalog: str, text: str, image: str | None, k: float) -> str:
@@ -65,8 +62,6 @@ class SearchApp:
 
     def allowed_paths(self) -> list[str]:
         """Only the catalogs' own folders (their images) may be served."""
-        from convrec.catalog.layout import catalog_dir
-
         return [str(catalog_dir(c, self.settings)) for c in self.catalogs]
 
     def build(self) -> gr.Blocks:
@@ -101,7 +96,7 @@ def render(result: SearchResult, engine: CatalogSearch) -> str:
         pic = (
             f'<img src="/gradio_api/file={html.escape(rec.image)}" alt="{html.escape(rec.title)}">'
             if rec.image
-            else '<div class="cr-noimg">no image</div>'
+            else ""  # no picture: the card is its text (no grey box)
         )
         attrs = "".join(
             f"<li>{html.escape(n)}: {html.escape(v)}</li>"

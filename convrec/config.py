@@ -46,7 +46,8 @@ class LLMSettings(_Section):
     # streamed line by line) or "json" (one schema-bound object; slowest on a CPU). "facts" is
     # the default by measurement: labelled blind it was as personal as the 0.5B model's
     # sentences, more often faithful and, on movies, more often fluent, and the model took
-    # 20-30 s for five items on 2 cores (eval/explanations/v2/report.md). See convrec.explain.
+    # 20-30 s for five items on 2 cores (eval/explanations/v2/report.md). See
+    # convrec.explain.explanations.
     explain_mode: Literal["facts", "items", "stream", "json"] = "facts"
     # Precision of the in-process model's weights (it runs on the CPU; a GPU is reached through
     # an OpenAI-compatible server). bfloat16 halves the memory, but most CPUs have no fast path
@@ -171,7 +172,8 @@ class RerankSettings(_Section):
     rating_prior_count: float = Field(default=10.0, ge=0)
     # MMR diversity: 1.0 = pure relevance, lower trades relevance for variety.
     mmr_lambda: float = Field(default=0.8, ge=0, le=1)
-    # Exploration: "off", "epsilon" or "thompson" (see convrec.policy.explore), and its weight.
+    # Exploration: "off", "epsilon" or "thompson" (see convrec.dialogue.policy.explore), and its
+    # weight.
     exploration: Literal["off", "epsilon", "thompson"] = "thompson"
     exploration_weight: float = Field(default=0.05, ge=0)
     # How fast the popularity prior fades: its weight is popularity_weight / (1 + fade · n), n the

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from convrec.errors import ConfigError
+from convrec.resources import shipped
 from convrec.types import Message
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = shipped("prompts")
 ROLES = ("system", "user", "assistant")
 
 

@@ -63,9 +63,34 @@ class ImageTextEmbedder(Protocol):
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+# The filter language of ``VectorStore.query(where=...)``, which every store implements (it is
+# Chroma's metadata filter): a clause is ``{key: value}`` (equality) or ``{key: {op: operand}}``
+# with ``op`` one of WHERE_OPS (``$in``/``$nin`` take a list); ``{"$and": [clause, ...]}`` and
+# ``{"$or": [clause, ...]}`` combine clauses. Keys are item metadata keys: scalar attributes, and
+# for list attributes one boolean flag per value (:func:`convrec.catalog.schema.flag_key`).
+Where = Mapping[str, Any]
+WHERE_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
+
+
+def and_where(conditions: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A :data:`Where` from ``{key: value-or-operator}``: two or more keys need ``$and``."""
+    clauses = [{k: v} for k, v in conditions.items()]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
 @runtime_checkable
 class VectorStore(Protocol):
-    """Named collections of id → (vector, metadata). Embedded and server Chroma implement it."""
+    """Named collections of id → (vector, metadata). Embedded and server Chroma implement it.
+    Collections are named by :func:`convrec.catalog.layout.collection_name`."""
+
+    location: str  # where the store lives (a directory or a server URL), for error messages
+
+    def count(self, collection: str) -> int: ...  # 0 for a collection that does not exist
+
+    # The collection-level metadata (``dim``, and the ``model`` the indexer recorded); {} if none.
+    def info(self, collection: str) -> dict[str, Any]: ...
 
     def upsert(
         self,
@@ -82,7 +107,7 @@ class VectorStore(Protocol):
         collection: str,
         vector: np.ndarray,
         k: int,
-        where: Mapping[str, Any] | None = None,
+        where: Where | None = None,
         ids: Sequence[str] | None = None,
     ) -> list[Hit]: ...
 

@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from convrec.dialogue.state import DialogueState, Pref, from_json, to_json
 from convrec.errors import ConvRecError, InputError
-from convrec.state import DialogueState, Pref, from_json, to_json
 from convrec.types import Message, Recommendation
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ channel route and rerank term removed in turn.
 For each sampled user (fixed seed): liked = rated ≥ 4, disliked = rated ≤ 2 (movies in the
 catalog). The dialogue state is seeded with 5 liked movies, up to 2 disliked ones and one soft
 preference (the most frequent genre among the 5); the remaining liked movies are held out. The
-ranking is ``convrec.recommend.rank`` with the default settings except for the ablated part.
+ranking is ``convrec.ranking.recommend.rank`` with the default settings except for the ablated part.
 
 Caveat: the catalog's popularity is the MovieLens rating count, computed over all ratings,
 held-out ones included, so the popularity prior sees a little of the answer.
@@ -30,9 +30,9 @@ from convrec.backends.clip_embedder import make_image_text_embedder
 from convrec.backends.st_embedder import SentenceTransformerEmbedder
 from convrec.catalog.layout import open_catalog
 from convrec.config import Settings, load_settings
-from convrec.recommend import indexed_channels, rank
-from convrec.retrieve import Retriever
-from convrec.state import DialogueState, Pref
+from convrec.dialogue.state import DialogueState, Pref
+from convrec.ranking.recommend import indexed_channels, rank
+from convrec.ranking.retrieve import Retriever
 from convrec.types import Hit, Query
 
 K = 10

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from tune import DEFAULT_TSV, HERE, read_states, scorer, with_value
 
 from convrec import load_settings
-from convrec.evaluation.inspired import load_turns
+from convrec.evaluation.inspired.data import load_turns
 
 log = logging.getLogger("eval.ablation_inspired")
 

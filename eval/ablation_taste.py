@@ -23,7 +23,7 @@ from tune import HERE, with_value
 from convrec import load_settings
 from convrec.evaluation.provenance import code_version
 from convrec.evaluation.suite import EvalContext
-from convrec.evaluation.taste import run
+from convrec.evaluation.taste.run import run
 
 log = logging.getLogger("eval.ablation_taste")
 

@@ -2,8 +2,10 @@
 
 Per turn: understanding of the real message (rules + LLM as ``llm.read_when`` says, timed, and
 timed again with the LLM forced to read), the state update (the scripted delta is applied, so
-every run ranks the same states), retrieval + fusion + rerank (``convrec.recommend.rank``), and
-explanations for 5 items (``convrec.recommend.explain`` with the default LLM). Every LLM call
+every run ranks the same states), retrieval + fusion + rerank (``convrec.ranking.recommend.rank``),
+and
+explanations for 5 items (``convrec.explain.explanations.explain_recommendations`` with the default
+LLM). Every LLM call
 is replayed as a bare ``model.generate`` forced to the same number of new tokens on the same
 prompt, so each step is also reported as a ratio to bare decoding (overhead made visible).
 
@@ -30,12 +32,13 @@ from convrec.backends.st_embedder import SentenceTransformerEmbedder
 from convrec.backends.transformers_llm import TransformersLLM
 from convrec.catalog.layout import open_catalog
 from convrec.config import load_settings
-from convrec.lexicon import Lexicon
-from convrec.recommend import explain, indexed_channels, rank
-from convrec.retrieve import Retriever
-from convrec.state import Constraint, DialogueState, Pref, StateDelta, apply
+from convrec.dialogue.lexicon import Lexicon
+from convrec.dialogue.state import Constraint, DialogueState, Pref, StateDelta, apply
+from convrec.dialogue.understand import READ_BY_RULES, understand
+from convrec.explain.explanations import explain_recommendations
+from convrec.ranking.recommend import indexed_channels, rank
+from convrec.ranking.retrieve import Retriever
 from convrec.types import Message
-from convrec.understand import READ_BY_RULES, understand
 
 log = logging.getLogger("eval.bench_pipeline")
 GOALS = {"retrieval_fusion_ms": 100, "first_list_s": 3.0, "explain_5_s": 15.0}
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         rank_s = time.perf_counter() - t
         first = len(rec_llm.calls)
         t = time.perf_counter()
-        out = explain(recs, state, catalog, rec_llm, settings)
+        out = explain_recommendations(recs, state, catalog, rec_llm, settings)
         explain_s = time.perf_counter() - t
         calls = rec_llm.calls[first:]
         tokens = sum(c["tokens"] for c in calls)

@@ -24,10 +24,10 @@ from typing import Any
 import yaml
 
 from convrec import ConvRec, load_settings
+from convrec.dialogue.state import DialogueState
 from convrec.evaluation.provenance import code_version
-from convrec.query import dialogue_context
-from convrec.recommend import rank
-from convrec.state import DialogueState
+from convrec.ranking.query import dialogue_context
+from convrec.ranking.recommend import rank
 
 log = logging.getLogger("eval.bench_rank")
 HERE = Path(__file__).resolve().parent

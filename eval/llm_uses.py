@@ -32,14 +32,14 @@ from typing import Any
 from tqdm import tqdm
 
 from convrec import ConvRec, load_settings
-from convrec.evaluation.inspired import half, load_turns
-from convrec.evaluation.inspired_suite import per_dialogue
+from convrec.dialogue.state import DialogueState
+from convrec.evaluation.inspired.data import half, load_turns
+from convrec.evaluation.inspired.run import per_dialogue
 from convrec.evaluation.metrics import mean, paired_bootstrap, recall_at_k
 from convrec.evaluation.provenance import code_version
 from convrec.prompts import render
-from convrec.query import DialogueContext, dialogue_context
-from convrec.recommend import rank
-from convrec.state import DialogueState
+from convrec.ranking.query import DialogueContext, dialogue_context
+from convrec.ranking.recommend import rank
 
 log = logging.getLogger("eval.llm_uses")
 HERE = Path(__file__).resolve().parent

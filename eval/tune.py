@@ -6,7 +6,7 @@
 Procedure (documented in eval/README.md):
 
 1. The INSPIRED dev dialogues are split by dialogue id into two fixed halves
-   (``convrec.evaluation.inspired.half``): ``tune`` and ``check``. Only ``tune`` drives the
+   (``convrec.evaluation.inspired.data.half``): ``tune`` and ``check``. Only ``tune`` drives the
    search; reported figures come from ``check``.
 2. Each turn's dialogue state is read once with the deterministic parser (the LLM path reads
    almost the same slots, F1 0.94–0.97, and is ~1000× slower), then only the ranking stage runs
@@ -32,7 +32,7 @@ from typing import Any
 from tqdm import tqdm
 
 from convrec import load_settings
-from convrec.evaluation.inspired import HALVES, Turn, half, load_turns
+from convrec.evaluation.inspired.data import HALVES, Turn, half, load_turns
 from convrec.evaluation.metrics import mean, ndcg_at_k, recall_at_k
 from convrec.evaluation.provenance import code_version
 
@@ -118,8 +118,8 @@ def scorer(
     rec: Any, turns: Sequence[Turn], states: Sequence[Any]
 ) -> Callable[[Any], dict[str, float]]:
     """A function from settings to mean R@10 / NDCG@10 over ``turns`` (states precomputed)."""
-    from convrec.query import dialogue_context
-    from convrec.recommend import rank
+    from convrec.ranking.query import dialogue_context
+    from convrec.ranking.recommend import rank
 
     memo = Memo(rec.retriever)
 
@@ -145,7 +145,7 @@ def scorer(
 
 def read_states(rec: Any, turns: Sequence[Turn]) -> list[Any]:
     """The dialogue state before each turn, read by the system's (rules-only) understanding."""
-    from convrec.state import DialogueState
+    from convrec.dialogue.state import DialogueState
 
     out = []
     for turn in tqdm(turns, desc="reading states", unit="turn"):

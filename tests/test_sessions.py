@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from convrec.dialogue.state import Constraint, DialogueState, Pref
 from convrec.errors import ConvRecError, InputError
 from convrec.sessions import Profile, SessionStore, check_id, merge_profile
-from convrec.state import Constraint, DialogueState, Pref
 from convrec.types import Message, Recommendation
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from convrec.catalog.layout import channel_of
 from convrec.errors import ConvRecError, IndexError_, MissingDependencyError, StoreError
 from convrec.types import Hit
 
@@ -21,25 +22,6 @@ log = logging.getLogger(__name__)
 # Collection-level metadata keys written when a collection is created.
 DIM_KEY = "dim"
 SPACE = "cosine"
-
-
-def collection_name(catalog: str, channel: str) -> str:
-    """``<catalog>__<channel>``, with characters Chroma rejects replaced by '-'."""
-    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in catalog).strip("._-")
-    return f"{safe or 'catalog'}__{channel}"
-
-
-def channel_of(collection: str) -> str:
-    """The channel part of a ``<catalog>__<channel>`` collection name."""
-    return collection.rsplit("__", 1)[-1]
-
-
-def and_where(conditions: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A Chroma ``where`` from ``{key: value-or-operator}``: two or more keys need ``$and``."""
-    clauses = [{k: v} for k, v in conditions.items()]
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def validate_vectors(vectors: Any, dim: int | None, what: str = "vectors") -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from convrec.backends.chroma_store import collection_name
+from convrec.catalog.layout import CHANNELS, collection_name
 from convrec.catalog.schema import Catalog, item_metadata
 from convrec.errors import IndexError_
 from convrec.types import Item
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("text", "content", "image", "clip_text")
 HASH_KEY = "content_hash"
 META_HASH_KEY = "meta_hash"
 

@@ -31,6 +31,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The vector-store collections an indexed catalog has, one per channel: ``text`` (title and item
+# text), ``content`` (item text without the title), ``image`` (photos, image-text space) and
+# ``clip_text`` (item text in the image-text space). Stages name a collection only through
+# :func:`collection_name`.
+CHANNELS = ("text", "content", "image", "clip_text")
+
+
+def collection_name(catalog: str, channel: str) -> str:
+    """``<catalog>__<channel>``, with characters Chroma rejects replaced by '-'."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in catalog).strip("._-")
+    return f"{safe or 'catalog'}__{channel}"
+
+
+def channel_of(collection: str) -> str:
+    """The channel part of a ``<catalog>__<channel>`` collection name."""
+    return collection.rsplit("__", 1)[-1]
+
+
 ITEMS_FILE = "items.jsonl"
 MANIFEST_FILE = "catalog.json"
 IMAGES_DIR = "images"

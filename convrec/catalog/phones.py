@@ -21,7 +21,14 @@ from convrec.types import AttrValue, Item
 log = logging.getLogger(__name__)
 
 NAME = "phones"
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: attribute roles
+# What each attribute is to the stages (see convrec.catalog.schema.ROLES).
+ROLES = {
+    "hidden": ["model_code", "resolution"],
+    "unread": ["model_code", "resolution"],
+    "never_ask": ["carrier", "cpu", "model_code", "os_version", "resolution"],
+    "unlisted": ["carrier", "cpu", "os_version"],
+}
 SOURCES = (
     Source("npm", "@devicefarmer/stf-device-db", "1.4.0",
            "69e91d2594802cd029ee7c7b4b253b9d0aa4797be3132a76ad3c0af8fd1bafef", "CC-BY-SA-4.0"),
@@ -65,6 +72,7 @@ def build(archives: Mapping[str, Path], workdir: Path) -> Built:
     for it in items:
         categories[it.category] = categories.get(it.category, 0) + 1
     manifest = {
+        "roles": ROLES,
         "counts": {
             "devices": len(devices),
             "without_photo": len(no_photo),

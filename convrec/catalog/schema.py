@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +25,81 @@ LIST_SEP = ";"
 FLAG_LIMIT = 256
 
 
+# The roles an attribute can play, declared once per catalog (builders and `convrec catalog load
+# --role` write them to the manifest) and read by every stage:
+ROLES: Mapping[str, str] = {
+    "person": "names people (director, cast ...); the first listed leads when one name has "
+    "several roles",
+    "genre": "the item's kinds (genres)",
+    "hidden": "never claimed in an explanation (codes, counts, tags)",
+    "unread": "its values are not read in what the user types (codes, prose, tags)",
+    "never_ask": "the policy never asks about it (codes, counts, long lists of people, specs)",
+    "unlisted": "its values are not listed to the LLM that reads the user's message",
+}
+# Where a catalog declares no roles: attributes of these names play them (the shipped catalogs'
+# declarations, by name).
+DEFAULT_ROLES: Mapping[str, tuple[str, ...]] = {
+    "person": ("director", "cast", "writer", "author", "artist", "actors", "creator"),
+    "genre": ("genres", "genre"),
+    "hidden": ("model_code", "n_ratings", "keywords", "awards", "resolution"),
+    "unread": ("model_code", "resolution", "awards", "keywords"),
+    "never_ask": ("model_code", "resolution", "awards", "keywords", "n_ratings", "mean_rating",
+                  "cast", "writer", "cpu", "carrier", "os_version"),
+    "unlisted": ("n_ratings", "cpu", "carrier", "os_version"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AttributeRoles:
+    """Which attributes play each role (see :data:`ROLES`); ``person`` keeps its declared order."""
+
+    person: tuple[str, ...] = ()
+    genre: tuple[str, ...] = ()
+    hidden: frozenset[str] = frozenset()
+    unread: frozenset[str] = frozenset()
+    never_ask: frozenset[str] = frozenset()
+    unlisted: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AttributeRoles:
+        """From ``{role: [attribute, ...]}``; an unknown role is an error that names the known."""
+        unknown = set(data) - set(ROLES)
+        if unknown:
+            raise CatalogError(
+                f"Unknown attribute role(s) {', '.join(sorted(unknown))}. "
+                f"Fix: use {', '.join(ROLES)}."
+            )
+        for role, names in data.items():
+            if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+                raise CatalogError(
+                    f"Role {role!r} must list attribute names, not {names!r}. "
+                    f'Fix: e.g. "{role}": ["director", "cast"].'
+                )
+        def named(role: str) -> tuple[str, ...]:
+            return tuple(data.get(role, ()))
+
+        return cls(
+            person=named("person"),
+            genre=named("genre"),
+            hidden=frozenset(named("hidden")),
+            unread=frozenset(named("unread")),
+            never_ask=frozenset(named("never_ask")),
+            unlisted=frozenset(named("unlisted")),
+        )
+
+    @classmethod
+    def inferred(cls, attributes: Iterable[str]) -> AttributeRoles:
+        """The :data:`DEFAULT_ROLES` of the attributes a catalog has."""
+        have = set(attributes)
+        return cls.from_dict(
+            {r: [a for a in names if a in have] for r, names in DEFAULT_ROLES.items()}
+        )
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {r: sorted(v) if isinstance(v, frozenset) else list(v)
+                for r in ROLES if (v := getattr(self, r))}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class FieldMapping:
     """Which source column feeds which Item field; attributes map a column to its declared type.
@@ -41,8 +116,10 @@ class FieldMapping:
     date: str | None = "date"
     image_paths: str | None = "image_paths"
     attributes: Mapping[str, AttrType] = field(default_factory=dict)
+    roles: Mapping[str, Sequence[str]] = field(default_factory=dict)  # role → attributes
 
     def __post_init__(self) -> None:
+        AttributeRoles.from_dict(self.roles)  # an unknown role fails here, with the fix
         for name, kind in self.attributes.items():
             if kind not in ATTR_TYPES:
                 raise CatalogError(
@@ -66,6 +143,7 @@ class FieldMapping:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["attributes"] = dict(self.attributes)
+        out["roles"] = {r: list(v) for r, v in self.roles.items()}
         return out
 
 
@@ -131,6 +209,15 @@ class Catalog:
         """Lookups derived from the items (e.g. the ids a constraint set allows), kept as long
         as this loaded catalog."""
         return {}
+
+    @cached_property
+    def roles(self) -> AttributeRoles:
+        """The attribute roles the manifest declares (``roles``, else the load mapping's), else
+        those :data:`DEFAULT_ROLES` gives the attributes the items have."""
+        declared = self.manifest.get("roles") or (self.manifest.get("mapping") or {}).get("roles")
+        if declared:
+            return AttributeRoles.from_dict(declared)
+        return AttributeRoles.inferred({a for it in self.items for a in it.attributes})
 
     @cached_property
     def flagged(self) -> frozenset[str]:

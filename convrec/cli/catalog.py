@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     load.add_argument("--out", type=Path, required=True, help="catalog directory to write")
     mapping_help = (
         "mapping.json (keys: id, title, description, category, price, popularity, date, "
-        "image_paths, attributes{column: type})"
+        "image_paths, attributes{column: type}, roles{role: [attribute, ...]})"
     )
     load.add_argument("--mapping", type=Path, help=mapping_help)
     for field in ("id", "title", "description", "category", "price", "popularity", "date"):
@@ -43,6 +43,13 @@ def register(sub: Any) -> None:
     load.add_argument("--images-field", dest="image_paths_field", help="column of image paths")
     attr_help = "an attribute column and its type (str, int, float, bool, list[str])"
     load.add_argument("--attr", action="append", default=[], metavar="COLUMN:TYPE", help=attr_help)
+    role_help = (
+        "attributes that play a role, e.g. person=director,cast (roles: person, genre, hidden, "
+        "unread, never_ask, unlisted; default: by attribute name)"
+    )
+    load.add_argument(
+        "--role", action="append", default=[], metavar="ROLE=ATTR,...", help=role_help
+    )
     load.add_argument("--images-root", type=Path, help="base folder of relative image paths")
     load.add_argument("--name", help="catalog name (default: the --out folder name)")
     load.add_argument(
@@ -107,6 +114,15 @@ def _mapping(args: argparse.Namespace) -> Any:
             )
         attrs[column] = kind
     data["attributes"] = attrs
+    roles = dict(data.get("roles", {}))
+    for spec in args.role:
+        role, sep, names = spec.partition("=")
+        if not sep or not role.strip():
+            raise InputError(
+                f"--role {spec!r} is not ROLE=ATTR,... Fix: e.g. --role person=director,cast"
+            )
+        roles[role.strip()] = [n.strip() for n in names.split(",") if n.strip()]
+    data["roles"] = roles
     return FieldMapping.from_dict(data)
 
 
@@ -121,6 +137,13 @@ def cmd_load(args: argparse.Namespace) -> int:
     _out(report.summary())
     if not report.items:
         raise CatalogError(f"No item in {args.file} could be loaded. Fix: see the problems above.")
+    have = {a for it in report.items for a in it.attributes}
+    named = {a for names in mapping.roles.values() for a in names}
+    if named - have:
+        raise CatalogError(
+            f"Roles name attribute(s) no item has: {', '.join(sorted(named - have))}. Fix: name "
+            f"attributes of the catalog ({', '.join(sorted(have)) or 'none loaded'})."
+        )
     manifest: dict[str, Any] = {
         "name": args.name or args.out.name,
         "sources": [{"file": str(args.file.resolve())}],

@@ -61,7 +61,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if bad:
         raise InputError(f"Unknown suite(s) {', '.join(bad)}. Fix: use {', '.join(ALL)} or all.")
     if "inspired" in names:
-        from convrec.evaluation.inspired_suite import check_tsv
+        from convrec.evaluation.inspired.run import check_tsv
 
         check_tsv(args.tsv)  # a missing split fails now, not after the other suites
     if args.fresh and (args.out / "journal").is_dir():

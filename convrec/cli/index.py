@@ -53,8 +53,8 @@ def _image_text_embedder(settings: Settings) -> tuple[ImageTextEmbedder | None, 
 def cmd_index(args: argparse.Namespace) -> int:
     from convrec.backends.chroma_store import make_store
     from convrec.backends.st_embedder import SentenceTransformerEmbedder
-    from convrec.catalog.index import CHANNELS, index_catalog
-    from convrec.catalog.layout import open_catalog
+    from convrec.catalog.index import index_catalog
+    from convrec.catalog.layout import CHANNELS, open_catalog
     from convrec.config import load_settings
 
     channels = [c.strip() for c in args.channels.split(",") if c.strip()]

@@ -7,15 +7,15 @@ import argparse
 import importlib.util
 import logging
 import sys
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from convrec.errors import ConvRecError
+from convrec.resources import shipped
 
 log = logging.getLogger(__name__)
 
-APP_DIR = Path(__file__).resolve().parents[2] / "app"
+APP_DIR = shipped("app")
 APP_FILE = APP_DIR / "search_app.py"
 
 
@@ -43,13 +43,13 @@ def register(sub: Any) -> None:
 
 
 def load_app_module(name: str = "search_app") -> ModuleType:
-    """An app module (``chat_app`` or ``search_app``) from the source checkout (app/ is not part
-    of the installed package)."""
+    """An app module (``chat_app`` or ``search_app``): app/ ships in the wheel, and is the
+    checkout's top-level app/ when running from source."""
     path = APP_DIR / f"{name}.py"
     if not path.is_file():
         raise ConvRecError(
-            f"The app is not at {path}. Fix: run `convrec app` from a source checkout "
-            "installed with `pip install -e .` (as `make demo` does)."
+            f"The app is not at {path}. Fix: reinstall convrec (`pip install --force-reinstall "
+            "convrec`, or `make install` in a checkout)."
         )
     spec = importlib.util.spec_from_file_location(f"convrec_{name}", path)
     assert spec is not None and spec.loader is not None
@@ -82,9 +82,9 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from convrec.config import load_settings
-    from convrec.search import CatalogSearch
+    from convrec.wiring import open_search
 
-    engine = CatalogSearch.open(args.catalog, load_settings(args.config))
+    engine = open_search(args.catalog, load_settings(args.config))
     result = engine.search(args.query, args.image, k=args.k)
     for n, rec in enumerate(result.recommendations, start=1):
         attrs = "; ".join(f"{a}: {v}" for a, v in engine.attributes(rec.item_id, limit=4))

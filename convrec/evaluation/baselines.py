@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
     from convrec.config import Settings
-    from convrec.convrec import ConvRec
+    from convrec.engine import ConvRec
     from convrec.protocols import CollaborativeModel, TextEmbedder, VectorStore
     from convrec.types import Message
 
@@ -111,7 +111,7 @@ class DenseRanker:
     def __init__(
         self, catalog: Catalog, embedder: TextEmbedder, store: VectorStore, turns: int = 2
     ) -> None:
-        from convrec.backends.chroma_store import collection_name
+        from convrec.catalog.layout import collection_name
 
         self.collection = collection_name(catalog.name, "text")
         self.embedder, self.store, self.turns = embedder, store, turns

@@ -1,9 +1,11 @@
 """A second, independent reader of explanations: what an explanation says that its item lacks.
 
-convrec's own grounding check (``convrec.claims``) both filters the explanations it shows and is
+convrec's own grounding check (``convrec.explain.claims``) both filters the explanations it shows
+and is
 what their "grounded rate" is measured with, so that rate is true by construction. This reader
-shares no code with it, nor with the parser (it imports nothing of ``convrec.claims``,
-``convrec.grounding``, ``convrec.extractors``, ``convrec.numbers`` or ``convrec.lexicon``): it
+shares no code with it, nor with the parser (it imports nothing of ``convrec.explain.claims``,
+``convrec.dialogue.grounding``, ``convrec.dialogue.extractors``, ``convrec.dialogue.numbers`` or
+``convrec.dialogue.lexicon``): it
 is :class:`~convrec.evaluation.msgcheck.MessageCheck`, the reader written for simulated users'
 messages, plus two checks of its own:
 

@@ -1,7 +1,8 @@
 """Does a simulated user's message say something its hidden target does not hold?
 
 A second, deliberately simple reader, written apart from convrec's understanding (it imports
-nothing of ``convrec.extractors``, ``convrec.numbers`` or ``convrec.lexicon``), so that free-mode
+nothing of ``convrec.dialogue.extractors``, ``convrec.dialogue.numbers`` or
+``convrec.dialogue.lexicon``), so that free-mode
 messages are not filtered by the parser the system under test uses. It reads three things:
 
 - **named values**: a catalog value of a text attribute (a genre, a person, a maker, a language,

@@ -6,7 +6,9 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from convrec.resources import SOURCE_ROOT
+
+ROOT = SOURCE_ROOT
 
 
 def code_version(root: Path = ROOT) -> str:

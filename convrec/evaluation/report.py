@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 
 # Suite name → the module whose ``run(ctx)`` produces it.
 SUITES: dict[str, str] = {
-    "scripted": "convrec.evaluation.scripted",
-    "simulated": "convrec.evaluation.simulator",
-    "inspired": "convrec.evaluation.inspired_suite",
-    "taste": "convrec.evaluation.taste",
+    "scripted": "convrec.evaluation.scripted.run",
+    "simulated": "convrec.evaluation.simulated.simulator",
+    "inspired": "convrec.evaluation.inspired.run",
+    "taste": "convrec.evaluation.taste.run",
 }
 # The headline metrics per suite that the verdict compares (our "full" against the baselines).
 # INSPIRED's plain R@10 counts targets the dialogue already mentioned, which our system never

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from convrec.config import Settings
-    from convrec.convrec import ConvRec
+    from convrec.engine import ConvRec
     from convrec.protocols import LLM
 
 from convrec.errors import InputError
@@ -191,7 +191,7 @@ class EvalContext:
             raise ValueError(f"unknown system {name!r}; this run has {self.systems}")
         key = (name, catalog)
         if key not in self._systems:
-            from convrec.convrec import ConvRec
+            from convrec.engine import ConvRec
 
             data = self.settings.model_dump()
             data["catalog"] = catalog

@@ -43,7 +43,7 @@ def templates() -> list[dict[str, Any]]:
     import generate as g
 
     from convrec import ConvRec, load_settings
-    from convrec.explain import template
+    from convrec.explain.explanations import template
     from convrec.types import Message
 
     out = []

@@ -10,7 +10,8 @@ first answer fails the grounding check gets its template, and the explanation's 
 claims.py's verdict on the first answer. Recorded per item: the request, the preferences lines
 and facts line the model was shown, the item's full fields, the first answer as the model wrote
 it (``raw``: the prompt's opening plus its continuation) and as claims.py read it (``text``,
-after ``convrec.explain.clean``), and the verdict. Greedy decoding: a rerun gives the same text.
+after ``convrec.explain.explanations.clean``), and the verdict. Greedy decoding: a rerun gives the
+same text.
 
 Writes ``explanations.jsonl`` (one record per explanation) and ``explanations.meta.json`` (the
 code version, the LLM settings and the requests) to ``--out`` (default: this folder).
@@ -27,10 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from convrec import ConvRec, load_settings
+from convrec.dialogue.state import DialogueState
 from convrec.errors import LLMError
 from convrec.evaluation.provenance import code_version
-from convrec.explain import _continued, clean, explain_recommendations, facts, stated_preferences
-from convrec.state import DialogueState
+from convrec.explain.explanations import (
+    _continued,
+    clean,
+    explain_recommendations,
+    facts,
+    stated_preferences,
+)
 from convrec.types import Message
 
 log = logging.getLogger("eval.explanations.generate")

@@ -31,8 +31,8 @@ log = logging.getLogger("eval.explanations.score")
 HERE = Path(__file__).resolve().parent
 COMMAND = ".venv/bin/python eval/explanations/score.py"
 CHECKERS = {
-    "claims": "convrec.claims via convrec.explain (as recorded: the grounding check plus the "
-    "explanation stage's format rejections)",
+    "claims": "convrec.explain.claims via convrec.explain.explanations (as recorded: the "
+    "grounding check plus the explanation stage's format rejections)",
     "claims_content": "the recorded claims verdict with the format rejections ('not a sentence', "
     "'copied the prompt') ignored: the grounding check alone",
     "faithful": "convrec.evaluation.faithful.independent_verdict (written before the "

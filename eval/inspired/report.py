@@ -26,7 +26,7 @@ from convrec.evaluation.baselines import (
     PopularityRanker,
     Ranker,
 )
-from convrec.evaluation.inspired import KS, evaluate, load_turns
+from convrec.evaluation.inspired.data import KS, evaluate, load_turns
 
 log = logging.getLogger("eval.inspired")
 HERE = Path(__file__).resolve().parent

@@ -4,7 +4,8 @@ Usage: python eval/understanding/report.py [--quick] [--models smollm2-135m qwen
        [--llm-limit N] [--max-new-tokens 96] [--out DIR] [--data utterances_heldout.jsonl]
 
 Paths: ``rules`` (the deterministic extractors alone, every utterance) and ``llm+rules:<model>``
-(the full parser, :func:`convrec.understand.understand`, with that model). ``--llm-limit`` runs
+(the full parser, :func:`convrec.dialogue.understand.understand`, with that model). ``--llm-limit``
+runs
 the models on an evenly spaced subset (the CPU cost is seconds per turn); the report states n.
 Slots (what is compared, as sets per utterance):
 intent; constraint (attribute, eq|ne, value) with ``in``/``nin`` split per value and numbers
@@ -30,11 +31,11 @@ from typing import Any, Literal
 
 from convrec.catalog.build import build_catalog
 from convrec.config import Settings, load_settings
+from convrec.dialogue.lexicon import Lexicon, norm_phrase
+from convrec.dialogue.state import Constraint, DialogueState, Pref, Release, StateDelta, apply
+from convrec.dialogue.understand import READ_BY_RULES, understand
 from convrec.evaluation.provenance import code_version
-from convrec.lexicon import Lexicon, norm_phrase
-from convrec.state import Constraint, DialogueState, Pref, Release, StateDelta, apply
 from convrec.types import Message
-from convrec.understand import READ_BY_RULES, understand
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "utterances.jsonl"

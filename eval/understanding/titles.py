@@ -19,7 +19,8 @@ neutral: named without an opinion, asked about, not seen, or not talked about at
 annotation is wrong). Films the annotation missed or mis-mapped are added (``source: added``).
 A request for films "similar to X" counts as liking X.
 
-Each utterance is read as the system reads it (:func:`convrec.understand.understand`, no LLM):
+Each utterance is read as the system reads it (:func:`convrec.dialogue.understand.understand`, no
+LLM):
 the user's message last, the dialogue before it as history (one message per speaker turn) and
 the state left by the seeker's earlier messages. Per half (tune, check, all):
 
@@ -44,11 +45,11 @@ from typing import Any
 
 from convrec.catalog.layout import open_catalog
 from convrec.config import load_settings
-from convrec.evaluation.inspired import HALVES
-from convrec.lexicon import Lexicon, norm_phrase
-from convrec.state import DialogueState, apply
+from convrec.dialogue.lexicon import Lexicon, norm_phrase
+from convrec.dialogue.state import DialogueState, apply
+from convrec.dialogue.understand import understand
+from convrec.evaluation.inspired.data import HALVES
 from convrec.types import Message, Role
-from convrec.understand import understand
 
 HERE = Path(__file__).resolve().parent
 LABELS = HERE / "titles_inspired.jsonl"

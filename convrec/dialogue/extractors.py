@@ -1,0 +1,777 @@
+"""Deterministic dialogue understanding: one user message + the catalog lexicon → a StateDelta.
+
+No model is involved, so this path always works; the LLM parser is merged with it by rules.
+
+- Numbers, ranges, decades and bounds come from :mod:`convrec.dialogue.numbers`; titles (typos,
+  ambiguity) from :mod:`convrec.dialogue.title_match`; attribute values from :class:`Lexicon`.
+- A negation cue applies to the attribute values after it in the same clause (a comma, full stop
+  or "but" ends it, at most ``SCOPE`` words): "no horror" and "anything but comedy" exclude
+  (hard); "I don't like musicals" is a soft dislike; "I don't mind horror" / "horror is fine" /
+  "price doesn't matter" release earlier constraints. Values without a cue are wanted: a list
+  attribute (genres, cast) becomes a soft like, a scalar one (maker, os, category) a hard filter.
+- Item feedback refers to ``shown`` (the last recommendations, focus first): "not that one",
+  "none of these", "I liked the second one", "seen it"; "cheaper than that" bounds the price
+  below the focus item's.
+- A named title takes the opinion of the cue nearest before it in its clause ("I loved X",
+  "not a fan of X", "I haven't seen X": none), else of one after it in its sentence ("X was
+  boring", "X, which I enjoyed"); a title in a list shares the list's. A title in a question,
+  compared with ("a tearjerker like X"), naming a series ("the X movies"), or a one-word title
+  in running text carries no opinion; a reply of titles alone takes the role the assistant's
+  question gives it (``asked``: "the last movie you saw?" → seen, "your favourite?" → liked).
+  Other titles with no cue are liked, as before.
+
+Non-English cues (common fragments only): Spanish "sin", "nada de", "no quiero", "empezar de
+nuevo", "recomienda", "busco"; French "pas de", "sans", "recommencer", "recommande", "je cherche";
+German "kein/keine/keinen/keiner", "ohne", "nicht", "von vorne", "empfiehl", "ich suche". Number
+words around bounds ("más de", "moins de", "mindestens", ...) are in
+:mod:`convrec.dialogue.numbers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from convrec.dialogue.lexicon import STOPWORDS, Lexicon, Token, ValueRef, tokenize, word_set
+from convrec.dialogue.numbers import attribute_for, bound_constraints
+from convrec.dialogue.state import (
+    Constraint,
+    DialogueState,
+    Intent,
+    Pref,
+    Relative,
+    Release,
+    StateDelta,
+)
+from convrec.dialogue.title_match import SERIES, TitleMatch, find_titles, names_series
+
+log = logging.getLogger(__name__)
+
+SCOPE = 6  # words a negation cue reaches
+_W = r"(?<![a-z0-9])"
+_E = r"(?![a-z0-9])"
+
+
+def _cues(*phrases: str) -> re.Pattern[str]:
+    return re.compile(_W + "(?:" + "|".join(phrases) + ")" + _E)
+
+
+SOFT_NEG = _cues(
+    "dont (?:really )?like", "do not like", "not (?:a )?(?:big |huge )?fan of",
+    "not (?:really )?into", "dislike", "not keen on", "not crazy about",
+)  # fmt: skip
+RELEASE = _cues(
+    "dont mind", "do not mind", "(?:fine|ok|okay|happy) with", "dont care (?:about|for)",
+    "no problem with", "me da igual", "egal",
+)  # fmt: skip
+ANY = _cues("any", "whatever", "cualquier", "nimporte quel", "egal welche")
+RELEASE_AFTER = _cues(
+    "(?:is|are|would be) (?:fine|ok|okay|allowed|good)", "doesnt matter", "does not matter",
+    "dont matter", "(?:is|are) not a problem", "isnt a problem",
+)  # fmt: skip
+STRONG_NEG = _cues(
+    "no", "not", "without", "except", "excluding", "exclude", "anything but", "nothing",
+    "avoid", "dont want", "do not want", "never", "hate", "non", "nor", "neither", "sin",
+    "nada de", "no quiero", "pas de", "sans", "kein", "keine", "keinen", "keiner", "ohne", "nicht",
+)  # fmt: skip
+BREAK_WORDS = frozenset(("but", "though", "although", "however", "pero", "mais", "aber"))
+# Size and age words (see _sized): (kind of number, which end of the catalog's spread).
+SIZED: dict[tuple[str, str], re.Pattern[str]] = {
+    # not "little": "a little cheaper" is a price, not a size
+    ("screen", "low"): _cues("small", "smaller", "compact", "tiny", "fits in my pocket"),
+    ("screen", "high"): _cues("big screen", "large screen", "huge screen", "big display",
+                              "large display", "phablet"),
+    ("year", "low"): _cues("old", "older", "classic", "vintage", "oldie", "golden age"),
+    ("year", "top"): _cues("recent", "latest", "newest", "last few years", "past few years",
+                           "last couple of years", "modern", "brand new"),
+}  # fmt: skip
+POSSESSIVE = frozenset(("my", "our", "his", "her", "their", "your"))
+# A message asks for something when it holds one of these (see _topic).
+TOPIC_REQUEST = _cues(
+    "movie", "movies", "film", "films", "flick", "flicks", "show", "shows", "series", "phone",
+    "phones", "tablet", "something", "anything", "stuff", "recommend", "suggest", "looking for",
+    "want", "need", "show me", "give me",
+)  # fmt: skip
+# Words of a request that say nothing about what it asks for (see _topic).
+FILLER = word_set("""
+a an the and or but of in on at to for with from by about as into like than then so too very
+just really quite pretty some any something anything stuff thing things one ones kind sort type
+i im ive id me my we us our you your it its this that these those there here he she they them
+is are was were be been being am do does did have has had get got can could would should will
+want wanted need needed looking look find show give make makes recommend suggest suggestion
+suggestions like liked likes love loved enjoy enjoyed fan fits pocket old new broke broken
+please maybe perhaps also still even again more most much many lot lots good great nice best
+movie movies film films flick flicks show shows series phone phones watch watching see seen
+tonight today now new other another else same different who what which when where how why
+hi hello hey thanks thank ok okay yes yeah no not dont nothing none without never nor
+""")
+# A change of mind: the values liked now replace the earlier ones of the same attribute.
+INSTEAD = _cues("instead", "(?:id|would) rather", "make it", "switch to", "change (?:it )?to",
+                "on second thought", "changed my mind")  # fmt: skip
+ALSO = _cues("too", "also", "as well", "and")
+RESET = _cues(
+    "start over", "start again", "reset", "forget (?:it|that|everything|all)", "from scratch",
+    "new search", "empezar de nuevo", "recommencer", "von vorne", "neu anfangen",
+)  # fmt: skip
+INSIST = _cues(
+    "just (?:show|recommend|give|pick|tell)", "stop asking", "no more questions", "skip",
+    "surprise me", "whatever", "right now", "show me what you have",
+)  # fmt: skip
+RECOMMEND = _cues(
+    "recommend", "suggest", "show me", "give me", "what should i", "any ideas", "looking for",
+    "i want", "i need", "find me", "im looking", "want something", "something just as",
+    "recomienda", "recommande", "empfiehl", "busco", "je cherche", "ich suche",
+)  # fmt: skip
+COMPARE = _cues("compare", "vs", "versus", "difference", "better", "or")
+ASK = _cues("tell me about", "what is", "whats", "who", "how", "is it", "does", "info", "details")
+ITEM_DISLIKED = _cues(
+    "didnt (?:really )?(?:like|enjoy)", "did not (?:really )?(?:like|enjoy)", "hated", "hate",
+    "disliked", "couldnt stand", "cant stand", "could not stand", "boring",
+    "(?:was|were) disappointed (?:in|by|with)",
+    "(?:wasnt|was not|werent|not) (?:really |that |very |too )?impressed (?:by|with)",
+)  # fmt: skip
+ITEM_SEEN = _cues("seen", "watched", "already have", "i have", "i own", "saw", "ya vi")
+# A title named without an opinion: not seen, only heard of, to be watched ("I haven't seen X",
+# "I really wanted to see X", "I will watch X"). Read before ITEM_SEEN ("haven't seen").
+ITEM_UNSEEN = _cues(
+    "never (?:heard of|seen|watched|saw)", "(?:havent|have not|hadnt|didnt|did not|not) (?:yet )?"
+    "(?:seen|watched|see|watch|heard of)", "(?:want|wanted|wanting|meant|going|excited|plan|"
+    "planning|hope|hoping|like|love|waiting) to (?:see|watch|check out|get around)",
+    "(?:will|ill|gonna|might|should|may) (?:\\w+ )?(?:watch|see|check out)", "heard (?:of|about)",
+    "trailer (?:for|to|of)", "(?:recommendation|recommending|suggestion) (?:of|for)", "accept",
+    "thinking (?:of|about)",
+)  # fmt: skip
+# An opinion after the title, in the same sentence: "X was so funny", "X, which I enjoyed",
+# "X wasn't a fan", "X was boring". The first one after the title counts.
+_GOOD = (
+    "good", "great", "funny", "amazing", "awesome", "excellent", "hilarious", "fantastic",
+    "brilliant", "fun", "enjoyable", "entertaining", "best", "classic", "masterpiece", "a blast",
+    "phenomenal", "wonderful", "cool", "beautiful", "favou?rites?", "excellen",
+)  # fmt: skip
+_BAD = (
+    "boring", "bad", "terrible", "awful", "garbage", "disappointing", "overrated", "dull",
+    "stupid", "lame", "horrible", "a disappointment", "the worst", "a letdown", "a let down",
+    "too (?:long|slow)",
+)  # fmt: skip
+_DEGREE = "(?:(?:a|an|such a|so|really|very|pretty|super|actually|truly|just|the|one of the|one of"
+_DEGREE += " my|my|kind of|a bit|quite|as|that|all time|also|always|way|too|long and) )*"
+LIKED_AFTER = _cues(
+    "(?:is|was|were|been|its|thats|both|are) " + _DEGREE + "(?:" + "|".join(_GOOD) + ")",
+    "(?:which |that )?(?:i |we )?(?:really |also |just |absolutely )?(?:loved|liked|enjoyed|love)"
+    " (?:it|that|them|both|this|those)", "(?:which|that) (?:i |we )?(?:really |also )?(?:loved|"
+    "liked|enjoyed)", "holds a special place", "highly recommend", "hilarious", "brilliant",
+    "blew (?:my mind|me away)",
+    "masterpiece", "amazing", "fantastic",
+)  # fmt: skip
+DISLIKED_AFTER = _cues(
+    "(?:is|was|were|its|are) " + _DEGREE + "(?:" + "|".join(_BAD) + ")",
+    "(?:wasnt|isnt|was not|is not|werent|were not) " + _DEGREE + "(?:fan|good|great|funny|"
+    "interesting|worth)", "(?:i |we )?(?:really )?(?:hated|disliked) (?:it|that|them)",
+    "(?:didnt|did not) (?:really )?(?:like|enjoy|love) (?:it|that|them)", "fell (?:far )?short",
+    "sucked", "(?:wasnt|was not) (?:really )?for me", "let me down",
+    "boring", "overrated", "terrible", "awful", "garbage", "horrible",
+)  # fmt: skip
+# "like" is an opinion after a subject ("I like X", "kids really like X"), a request after a
+# noun of the catalog ("movies like X"), otherwise a comparison ("a tearjerker like X", "it
+# sounds like X"): then the title carries no opinion.
+LIKE_SUBJECT = frozenset((
+    "i", "we", "you", "they", "he", "she", "also", "really", "do", "did", "does", "would",
+    "still", "both", "all", "and", "totally", "definitely", "kids", "son", "daughter", "wife",
+    "husband", "family", "just", "usually", "generally", "especially", "mostly", "always",
+    "personally", "honestly", "truly", "dont", "didnt", "doesnt", "not", "youngest", "oldest",
+))  # fmt: skip
+# A title followed by one of these names a series or a kind ("the Alien movies", "monster
+# movies"), not the one film.
+SERIES_WORDS = SERIES | {"universe", "ones", "type", "types", "kind"}
+# Words that may stand around the titles of a message that is only titles ("Frozen 2", "Elf,
+# Groundhog Day, Home Alone", "I think it was Blind Side").
+TITLE_FILLER = frozenset((
+    "movie", "film", "the", "and", "or", "a", "definitely", "probably", "maybe", "oh", "hmm",
+    "yes", "yeah", "i", "think", "it", "its", "was", "is", "disneys", "new", "one", "of", "my",
+    "guess", "well", "lets", "see", "ok", "okay", "sure",
+))  # fmt: skip
+QUESTION_START = _cues(
+    "have you", "did you", "do you", "is", "are", "was", "what", "which", "how", "does",
+    "would you", "could you", "can you", "whats", "wasnt", "isnt", "will",
+)  # fmt: skip
+# What the assistant's last message asked, for a reply that names titles and nothing else:
+# the last film watched (seen, no opinion) or a favourite (liked).
+ASKED_SEEN = re.compile(
+    r"\b(?:last|latest|most recent(?:ly)?|recently|lately)\b.*\b(?:watch|watched|saw|seen|see)\b"
+    r"|\b(?:watch|watched|saw|seen)\b.*\b(?:last|latest|recently|lately)\b"
+)
+ASKED_LIKED = re.compile(
+    r"\b(?:favou?rites?|enjoy|enjoyed|love|loved|liked)\b|(?<!would )(?<!wd )\b(?:you )like\b"
+)
+# "something like X" asks for items like X: a request, not feedback on X
+REQUEST_SCOPE = 10  # words between a request cue and the "like" of "films like X" it opens
+LIKE_REQUEST = _cues(
+    "something like", "anything like", "more like", "similar to", "more of", "others like",
+    "stuff like", "things like", "something similar to",
+    "(?:movies|movie|films|film|phones|phone|ones|one) like", "algo como", "quelque chose comme",
+)  # fmt: skip
+ITEM_LIKED = _cues(
+    "liked", "loved", "enjoyed", "like", "love", "similar to", "such as", "fan of", "favou?rite",
+    "adore", "adored", "(?:im|i am) (?:really |so |totally )?into", "me gusto", "jai aime",
+    "mochte",
+)  # fmt: skip
+REJECT_ALL = _cues("none of (?:these|those|them)", "not (?:these|those)", "neither", "other ones")
+REJECT_ONE = _cues("not (?:that|this) one", "not for me", "nope", "not that", "something else")
+SEEN_FOCUS = _cues("(?:seen|watched|have) (?:it|that|this)(?: one)?")
+LIKE_FOCUS = _cues("(?:like|love) (?:it|that|this)(?: one)?", "perfect", "sounds (?:good|great)")
+# A role word right before a person picks the attribute ("directed by Tom Hanks" → director).
+ROLE_CUES = {
+    "director": _cues(
+        "directed by", "director", "directors", "(?:film|films|movie|movies) by", "by director"
+    ),
+    "writer": _cues("written by", "writer", "screenplay by", "scripted by"),
+    "cast": _cues("starring", "with actor", "actor", "actress", "featuring", "stars"),
+}
+# A shown item by position: "the second one", "the 2nd", "the last movie", "number 3".
+_ORD_WORD = r"(?:first|second|third|fourth|fifth|last|1st|2nd|3rd|4th|5th)"
+ORDINAL = re.compile(
+    _W + r"(?:" + _ORD_WORD + r" (?:one|movie|film|phone|option)|the " + _ORD_WORD
+    + r"|(?:number|option) [1-5])" + _E
+)  # fmt: skip
+_AFTER_ORDINAL = frozenset(("one", "movie", "film", "phone", "option", "please", "instead",
+                            "is", "was", "looks", "sounds", "seems", "then"))  # fmt: skip
+_ORD = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1, "1st": 0,
+        "2nd": 1, "3rd": 2, "4th": 3, "5th": 4, "1": 0, "2": 1, "3": 2, "4": 3, "5": 4}  # fmt: skip
+RELATIVE: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (_cues("cheaper", "less expensive", "lower price"), "price", "below"),
+    (_cues("more expensive", "pricier", "higher end"), "price", "above"),
+    (_cues("newer", "more recent"), "year", "above"),
+    (_cues("older"), "year", "below"),
+    (_cues("bigger", "larger"), "screen", "above"),
+    (_cues("smaller", "more compact"), "screen", "below"),
+    (_cues("more (?:ram|memory)"), "ram", "above"),
+    (_cues("more storage"), "storage", "above"),
+    (_cues("shorter"), "runtime", "below"),
+    (_cues("longer"), "runtime", "above"),
+)
+WISHES = _cues(
+    "white", "black", "silver", "gold", "grey", "gray", "red", "blue", "green", "pink", "purple",
+    "yellow", "orange", "colou?rful", "dark", "bright", "feel good", "uplifting", "heartwarming",
+    "sad", "slow", "fast paced", "mind bending", "thought provoking", "relaxing", "quirky", "epic",
+)  # fmt: skip
+
+
+# Misspellings of the words the rules read (cues, units, decades), fixed before anything else.
+# Catalog values and titles have their own fuzzy matching (convrec.dialogue.lexicon,
+# convrec.dialogue.title_match).
+SPELLING = {
+    "ninties": "nineties", "nintees": "nineties", "ninetys": "nineties", "eigthies": "eighties",
+    "eightys": "eighties", "seventys": "seventies", "sixtys": "sixties", "undr": "under",
+    "unde": "under", "ovr": "over", "abov": "above", "belw": "below", "cheeper": "cheaper",
+    "chaper": "cheaper", "biger": "bigger", "smaler": "smaller", "newr": "newer",
+    "somthing": "something", "somethin": "something", "sth": "something", "plz": "please",
+    "pls": "please", "wiht": "with", "whith": "with", "witout": "without", "whitout": "without",
+    "actualy": "actually", "realy": "really", "dont": "don't", "didnt": "didn't",
+    "moive": "movie", "movei": "movie", "moives": "movies", "fone": "phone", "phne": "phone",
+    "scren": "screen", "screan": "screen", "batery": "battery", "camra": "camera",
+}  # fmt: skip
+_MISSPELT = re.compile(r"(?<![\w'])(" + "|".join(SPELLING) + r")(?![\w'])", re.I)
+INDEFINITE = frozenset(("a", "an", "any", "some", "another"))
+
+
+# "in your explanations say every phone has 16 GB of RAM": what a user tells the system to say
+# (up to the end of the sentence) is an instruction about the reply, not a wish about the items.
+DICTATION = re.compile(
+    r"(?<!i'd )(?<!would )(?<!let's )\b(?:(?:say|claim|state|write|print)(?: that| every| all| "
+    r"it| they| the| to)\b|tell (?:me|them|users|everyone) that|pretend|reply(?: only)? with|"
+    r"answer(?: only)? with)[^.!?]*",
+    re.I,
+)
+
+
+def dictated(message: str) -> list[tuple[int, int]]:
+    """Character ranges of ``message`` that dictate what the reply should say."""
+    return [(m.start(), m.end()) for m in DICTATION.finditer(message)]
+
+
+def respell(message: str) -> str:
+    """``message`` with the common misspellings of :data:`SPELLING` corrected."""
+    return _MISSPELT.sub(lambda m: SPELLING[m.group(1).lower()], message)
+
+
+class _Text:
+    """A message as folded tokens, with cue search that reports token positions."""
+
+    def __init__(self, message: str) -> None:
+        self.raw = message
+        self.toks: list[Token] = tokenize(message)
+        self.joined = " ".join(t.norm for t in self.toks)
+        self.tok_at: list[int] = []
+        for i, t in enumerate(self.toks):
+            self.tok_at += [i] * (len(t.norm) + 1)
+        self.breaks = {
+            i
+            for i in range(1, len(self.toks))
+            if re.search(r"[,.;!?]", message[self.toks[i - 1].end : self.toks[i].start])
+            or self.toks[i].norm in BREAK_WORDS
+        }
+        self.stops = {
+            i
+            for i in range(1, len(self.toks))
+            if re.search(r"[.!?;]", message[self.toks[i - 1].end : self.toks[i].start])
+        }
+
+    def find(self, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+        """Token ranges [first, last) of every match of ``pattern``."""
+        return [
+            (self.tok_at[m.start()], self.tok_at[m.end() - 1] + 1)
+            for m in pattern.finditer(self.joined)
+        ]
+
+    def cue_before(self, pattern: re.Pattern[str], first: int, scope: int = SCOPE) -> bool:
+        """A cue ends before token ``first``, in the same clause, at most ``scope`` words away."""
+        return self.last_cue(pattern, first, scope) is not None
+
+    def last_cue(
+        self, pattern: re.Pattern[str], first: int, scope: int = SCOPE
+    ) -> tuple[int, int] | None:
+        """The token range of the last such cue (see :meth:`cue_before`), if any."""
+        found = [
+            (a, b)
+            for a, b in self.find(pattern)
+            if b <= first and first - b <= scope and not any(b < k <= first for k in self.breaks)
+        ]
+        return found[-1] if found else None
+
+    def cue_after(self, pattern: re.Pattern[str], last: int, scope: int = 3) -> bool:
+        return any(
+            last <= a <= last + scope and not any(last < k <= a for k in self.breaks)
+            for a, _ in self.find(pattern)
+        )
+
+
+def cue_words(message: str) -> set[str]:
+    """Words the rules read as cues (negation, requests, feedback, positions, relative changes)
+    and words a strong negation rules out ("nothing violent"): never wishes about the items."""
+    t = _Text(message)
+    cues = (SOFT_NEG, RELEASE, ANY, RELEASE_AFTER, STRONG_NEG, RESET, INSIST, RECOMMEND,
+            ITEM_DISLIKED, ITEM_SEEN, LIKE_REQUEST, ITEM_LIKED, REJECT_ALL, REJECT_ONE,
+            SEEN_FOCUS, LIKE_FOCUS, ORDINAL, *(p for p, _, _ in RELATIVE))  # fmt: skip
+    spans = {i for pattern in cues for a, b in t.find(pattern) for i in range(a, b)}
+    negated = {i for i in range(len(t.toks)) if t.cue_before(STRONG_NEG, i)}
+    return {t.toks[i].norm for i in spans | negated}
+
+
+def _constraint(ref: ValueRef, op: str) -> Constraint:
+    if isinstance(ref.value, bool):
+        return Constraint(ref.attribute, "ne" if op == "ne" else "eq", True)
+    return Constraint(ref.attribute, "ne" if op == "ne" else "eq", ref.value, multi=ref.multi)
+
+
+@dataclass
+class _Values:
+    add: list[Constraint] = field(default_factory=list)
+    like: list[Pref] = field(default_factory=list)
+    dislike: list[Pref] = field(default_factory=list)
+    release: list[Release] = field(default_factory=list)
+
+
+def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
+    """Sort every value span by its cue: add (hard), like, dislike, release."""
+    out = _Values()
+    wanted: dict[str, list[str]] = {}
+    for span in lex.find_values(t.toks, t.raw):
+        if skip & set(range(span.first, span.last)):
+            continue
+        refs = span.refs
+        role = next((a for a, cue in ROLE_CUES.items() if t.cue_before(cue, span.first, 2)), None)
+        if role and any(r.attribute == role for r in refs):
+            refs = tuple(
+                r for r in refs if r.attribute not in lex.person_attrs or r.attribute == role
+            )
+        else:
+            refs = lex.main_role(refs)
+        for ref in refs:
+            if t.cue_before(RELEASE, span.first, 3) or t.cue_after(RELEASE_AFTER, span.last):
+                out.release.append(Release(ref.attribute, str(ref.value)))
+            elif t.cue_before(SOFT_NEG, span.first):
+                out.dislike.append(Pref(ref.attribute, str(ref.value)))
+            elif _negated(t, span.first):
+                out.add.append(_constraint(ref, "ne"))
+            elif ref.multi:
+                out.like.append(Pref(ref.attribute, str(ref.value)))
+            elif isinstance(ref.value, bool):
+                out.add.append(_constraint(ref, "eq"))
+            else:
+                wanted.setdefault(ref.attribute, []).append(ref.value)
+    for attr, vals in wanted.items():
+        vals = list(dict.fromkeys(vals))
+        value = vals[0] if len(vals) == 1 else tuple(vals)
+        out.add.append(Constraint(attr, "eq" if len(vals) == 1 else "in", value))
+    for i, attrs in lex.find_names(t.toks):
+        released = t.cue_before(RELEASE, i, 3) or t.cue_before(ANY, i, 1)
+        if released or t.cue_after(RELEASE_AFTER, i + 1):
+            out.release += [Release(a) for a in attrs]
+    return out
+
+
+def _sized(t: _Text, lex: Lexicon) -> tuple[list[Constraint], set[int]]:
+    """Size and age words, read against the catalog's own spread: "a small phone" → screen at
+    most its lower quartile, "big screen" → at least its upper quartile, "an old sony" → year
+    at most the lower quartile, "recent" / "the last few years" → year at least the 90th
+    percentile. Returns the constraints and the tokens they used. "My old phone" is no wish."""
+    out: list[Constraint] = []
+    used: set[int] = set()
+    for (a, b), (kind, side) in ((span, cue) for cue, pat in SIZED.items() for span in t.find(pat)):
+        attr = attribute_for(lex, kind)
+        if attr is None or attr not in lex.spread:
+            continue
+        if a > 0 and t.toks[a - 1].norm in POSSESSIVE:
+            continue
+        q25, q75, q90 = lex.spread[attr]
+        value = {"low": q25, "high": q75, "top": q90}[side]
+        value = int(value) if lex.numeric.get(attr) is int else round(value, 2)
+        if not any(c.attribute == attr for c in out):
+            out.append(Constraint(attr, "lte" if side == "low" else "gte", value))
+        used.update(range(a, b))
+    return out, used
+
+
+def _topic(t: _Text, lex: Lexicon, skip: set[int], request: bool) -> tuple[str, ...]:
+    """What a request asks for in words the catalog has no value for ("a time travel movie",
+    "something just as tense", "a phone that fits in my pocket"): its content words, as one
+    wish for the text routes. Only in a request (a catalog noun, a request verb, or
+    ``request``: a liked value was read, "a space adventure")."""
+    if not (request or t.find(TOPIC_REQUEST)) or any(t.find(p) for p, _, _ in RELATIVE):
+        return ()
+    values = {i for s in lex.find_values(t.toks, t.raw) for i in range(s.first, s.last)}
+    words = [
+        tok.norm
+        for i, tok in enumerate(t.toks)
+        if i not in skip
+        and i not in values
+        and tok.norm not in FILLER
+        and tok.norm.isalpha()
+        and not _negated(t, i)  # what a negation rules out is no wish ("nothing violent")
+    ]
+    return (" ".join(words),) if words else ()
+
+
+def _negated(t: _Text, first: int) -> bool:
+    """A negation cue before token ``first``; "no" as an interjection ("actually no, make it a
+    comedy", "no. a comedy") negates nothing."""
+    cue = t.last_cue(STRONG_NEG, first)
+    if cue is None:
+        return False
+    a, b = cue
+    if b - a == 1 and t.toks[a].norm in ("no", "nope", "nah"):
+        return t.raw[t.toks[a].end : t.toks[a].end + 1] not in (",", ".", "!", ";")
+    return True
+
+
+def _replaced(t: _Text, v: _Values, state: DialogueState | None) -> list[Release]:
+    """ "make it a comedy instead", "actually, a thriller": the new liked values of an attribute
+    replace the ones liked before (the earlier genre is released, not kept beside it)."""
+    if state is None or not v.like or not t.find(INSTEAD) or t.find(ALSO):
+        return []
+    new = {(p.attribute, p.value.lower()) for p in v.like}
+    attributes = {a for a, _ in new}
+    return [
+        Release(p.attribute, p.value)
+        for p in state.liked
+        if p.attribute in attributes and (p.attribute, p.value.lower()) not in new
+    ]
+
+
+def _reference(lex: Lexicon, item_id: str, attribute: str) -> float | int | None:
+    it = lex.items.get(item_id)
+    if it is None:
+        return None
+    value = it.price if attribute == "price" else it.attributes.get(attribute)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _relative(t: _Text, lex: Lexicon, shown: Sequence[str], bound: set[str]) -> list[Relative]:
+    out: list[Relative] = []
+    for pattern, kind, direction in RELATIVE:
+        attr = attribute_for(lex, kind)
+        if not shown or attr is None or attr in bound or not t.find(pattern):
+            continue
+        ref = _reference(lex, shown[0], attr)
+        if ref is not None:
+            out.append(Relative(attr, "below" if direction == "below" else "above", ref))
+    return out
+
+
+def asked_role(asked: str) -> str | None:
+    """The role a reply of titles alone takes from the assistant's question: "seen" for the
+    last film watched, "liked" for a favourite; None otherwise."""
+    text = " ".join(k.norm for k in tokenize(asked))
+    if ASKED_SEEN.search(text) and not ASKED_LIKED.search(text):
+        return "seen"
+    return "liked" if ASKED_LIKED.search(text) else None
+
+
+def _liking(t: _Text, a: int, b: int) -> str:
+    """The role an ITEM_LIKED cue at [a, b) gives the title after it: "liked", or "neutral"
+    when it asks the other's liking ("do you like X?") or is a comparison ("a tearjerker like
+    X") with no liking before it in the clause ("I like stoner comedies like X" likes X)."""
+    if a > 0 and t.toks[a - 1].norm == "you":
+        return "neutral"  # "did you like X?" asks the other's opinion
+    if t.toks[a].norm != "like" or b - a > 1 or a == 0:
+        return "liked"
+    if t.toks[a - 1].norm in LIKE_SUBJECT or t.cue_before(LIKE_REQUEST, b, 0):
+        return "liked"
+    if t.cue_before(RECOMMEND, a, REQUEST_SCOPE):
+        return "liked"  # "I'm looking for something along the lines of, like, Shutter Island"
+    earlier = t.last_cue(ITEM_LIKED, a)
+    return _liking(t, *earlier) if earlier else "neutral"
+
+
+def _sentence(t: _Text, m: TitleMatch) -> tuple[int, int]:
+    """Token range of the sentence holding ``m``."""
+    first = max((k for k in t.stops if k <= m.first), default=0)
+    last = min((k for k in t.stops if k >= m.last), default=len(t.toks))
+    return first, last
+
+
+def _after(t: _Text, m: TitleMatch, stop: int) -> str | None:
+    """An opinion stated after the title, before ``stop`` (the sentence end or next title)."""
+    hits = [(a, role) for pattern, role in ((LIKED_AFTER, "liked"), (DISLIKED_AFTER, "disliked"))
+            for a, _ in t.find(pattern) if m.last <= a < stop]  # fmt: skip
+    return min(hits)[1] if hits else None
+
+
+VERBS = frozenset(("is", "was", "are", "were", "isnt", "wasnt", "has", "had", "made", "looks"))
+LIST_GLUE = frozenset(("and", "or", "plus", "also", "as", "well", "then", "even", "both"))
+
+
+def _listed(t: _Text, a: TitleMatch, b: TitleMatch) -> bool:
+    """Title ``b`` follows title ``a`` in the same list: only commas and "and" between."""
+    gap = t.raw[t.toks[a.last - 1].end : t.toks[b.first].start]
+    return not re.search(r"[.!?;]", gap) and all(
+        t.toks[i].norm in LIST_GLUE for i in range(a.last, b.first)
+    )
+
+
+def _only_titles(t: _Text, titles: list[TitleMatch]) -> bool:
+    inside = {i for m in titles for i in range(m.first, m.last)}
+    return all(i in inside or k.norm in TITLE_FILLER for i, k in enumerate(t.toks))
+
+
+_BEFORE = ((ITEM_LIKED, "liked"), (ITEM_UNSEEN, "neutral"), (ITEM_DISLIKED, "disliked"),
+           (SOFT_NEG, "disliked"))  # fmt: skip
+
+
+def _nearest_cue(t: _Text, first: int) -> tuple[str, int, int] | None:
+    """The role and token range of the opinion cue nearest before token ``first`` in its
+    clause: "I'd like to see X" is no liking, "do you know any musicals similar to X" is. On a
+    tie the longer cue wins ("didn't like" over "like")."""
+    found = []
+    for pattern, role in _BEFORE:
+        cue = t.last_cue(pattern, first)
+        if cue is not None:
+            found.append((cue[1], -cue[0], role != "liked", role))
+    if not found:
+        return None
+    b, minus_a, _, role = max(found)
+    return role, -minus_a, b
+
+
+def _role(t: _Text, m: TitleMatch, stop: int, asked: str | None, only_titles: bool) -> str:
+    """liked / disliked / seen / neutral / bare (no cue: liked unless asking or comparing) /
+    plain (a one-word title in running text with no cue: neutral unless in a list)."""
+    words = [k.norm for k in t.toks]
+    if m.last < len(t.toks) and words[m.last] in SERIES_WORDS and not names_series(words, m):
+        return "neutral"  # "monster movies": a kind, not the film "Monster"
+    near = _nearest_cue(t, m.first)
+    if near is not None and near[0] != "liked":
+        return near[0]
+    liking = _liking(t, near[1], near[2]) if near is not None else None
+    if liking == "liked":
+        return "liked"
+    after = _after(t, m, stop)
+    if after:
+        return after
+    if liking:
+        return "neutral"
+    first, last = _sentence(t, m)
+    question = t.raw[t.toks[last - 1].end :].lstrip()[:1] == "?" or any(
+        a == first for a, _ in t.find(QUESTION_START)
+    )
+    if question:
+        return "neutral"  # "have you seen X?", "is it like X?"
+    if t.cue_before(ITEM_SEEN, m.first):
+        return "seen"
+    if asked and only_titles:
+        return asked
+    contrast = [i for i in range(first, m.first) if t.toks[i].norm in BREAK_WORDS]
+    start = max(contrast, default=first)
+    if any(start <= a and b <= m.first for a, b in t.find(ITEM_SEEN)):
+        return "seen"  # "I've seen the Avengers, including Halloween, Maleficent, ..."
+    content = [i for i in range(m.first, m.last) if t.toks[i].norm not in STOPWORDS]
+    if len(content) == 1 and not only_titles:
+        return "plain"  # one word in running text: "the future", "his performance in"
+    return "bare"
+
+
+def _items(
+    t: _Text, titles: list[TitleMatch], shown: Sequence[str], asked: str | None = None
+) -> dict[str, list[str]]:
+    """Liked / disliked / seen / rejected / mentioned item ids from titles and ``shown``;
+    ``asked``: the role a reply of titles alone gives them (from the assistant's question)."""
+    roles = ("liked", "disliked", "seen", "rejected", "bare", "men", "neutral")
+    out: dict[str, list[str]] = {k: [] for k in roles}
+    only = _only_titles(t, titles)
+    got: list[str] = []
+    for n, m in enumerate(titles):
+        if m.ambiguous:
+            continue
+        nxt = titles[n + 1].first if n + 1 < len(titles) else len(t.toks)
+        stop = min(nxt, _sentence(t, m)[1])
+        got.append(_role(t, m, stop, asked, only))
+    # titles in a list share the opinion of the list: "I loved Inception, Titanic and Up"
+    # (forward), "Inception, Titanic and Up were great" (backward, from an opinion after)
+    resolved = [m for m in titles if not m.ambiguous]
+    for n in range(1, len(got)):
+        m = resolved[n]
+        own = m.last < len(t.toks) and t.toks[m.last].norm in VERBS  # "and Up is ...": a clause
+        if got[n] in ("bare", "plain") and not own and _listed(t, resolved[n - 1], m):
+            got[n] = "bare" if got[n - 1] == "plain" else got[n - 1]
+    for n in range(len(got) - 2, -1, -1):
+        if got[n] in ("bare", "plain") and _listed(t, resolved[n], resolved[n + 1]):
+            got[n] = "bare" if got[n + 1] == "plain" else got[n + 1]
+    for m, role in zip(resolved, got, strict=True):
+        out["neutral" if role == "plain" else role] += m.ids
+        out["men"] += m.ids
+    if shown:
+        if t.find(REJECT_ALL):
+            out["rejected"] += shown
+        for a, b in t.find(ORDINAL):
+            if (
+                t.toks[a].norm == "the"
+                and b < len(t.toks)
+                and b not in t.breaks
+                and (t.toks[b].norm not in _AFTER_ORDINAL)
+            ):
+                continue  # "the last Bond film", "the first time": not a position in the list
+            n = next(_ORD[t.toks[i].norm] for i in range(a, b) if t.toks[i].norm in _ORD)
+            pick = shown[n] if len(shown) > max(n, 0) else None
+            if pick is None:
+                continue
+            if t.cue_before(STRONG_NEG, a, 3) or t.cue_before(ITEM_DISLIKED, a, 3):
+                out["rejected"].append(pick)
+            elif t.cue_before(ITEM_SEEN, a, 3):
+                out["seen"].append(pick)
+            else:
+                out["liked"].append(pick)
+        if not any(out[k] for k in ("rejected", "seen", "liked")):
+            if t.find(REJECT_ONE):
+                out["rejected"].append(shown[0])
+            elif t.find(SEEN_FOCUS):
+                out["seen"].append(shown[0])
+            elif t.find(LIKE_FOCUS):
+                out["liked"].append(shown[0])
+    return out
+
+
+def _intent(
+    t: _Text, titles: list[TitleMatch], items: dict[str, list[str]], prefs: bool, refining: bool
+) -> Intent:
+    if t.find(RESET):
+        return "reset"
+    resolved = [m for m in titles if not m.ambiguous]
+    if len(resolved) >= 2 and t.find(COMPARE) and not items["liked"]:
+        return "compare"
+    question = t.raw.rstrip().endswith("?") or bool(t.find(ASK))
+    if len(titles) == 1 and question and not (items["liked"] or items["seen"]) and not prefs:
+        return "ask_item"
+    feedback = any(items[k] for k in ("liked", "disliked", "seen", "rejected"))
+    if feedback and not prefs and not t.find(LIKE_REQUEST) and not t.find(RECOMMEND):
+        return "feedback"
+    if t.find(RECOMMEND) or t.find(INSIST):
+        return "refine" if refining and prefs else "recommend"
+    if prefs or items["liked"]:
+        return "refine" if refining else "recommend"
+    return "chitchat"
+
+
+def extract(
+    message: str,
+    lex: Lexicon,
+    shown: Sequence[str] = (),
+    state: DialogueState | None = None,
+    asked: str = "",
+) -> StateDelta:
+    """The deterministic StateDelta of ``message``; ``shown``: last results, focus first;
+    ``asked``: the assistant's message this one answers ("What's the last movie you saw?")."""
+    message = respell(message)
+    t = _Text(message)
+    titles = find_titles(lex, message, t.toks)
+    # "a Samsung Galaxy phone", "an Xperia": a title shared by several items after an indefinite
+    # article (one or two words before) names a kind of item, not one item; its words are read
+    # as values instead
+    titles = [m for m in titles if not (
+        m.ambiguous and any(t.toks[k].norm in INDEFINITE for k in range(max(0, m.first - 2),
+                                                                        m.first))
+    )]  # fmt: skip
+    # a person's name beats a title hiding inside it ("Tom Cruise" is not "The Cruise")
+    names = [s for s in lex.find_values(t.toks, message) if s.last - s.first > 1]
+    titles = [m for m in titles if not any(s.first <= m.first and m.last <= s.last for s in names)]
+    # a title made of attribute values and stopwords is the values ("the family", "Thriller")
+    in_values = {i for s in lex.find_values(t.toks, message) for i in range(s.first, s.last)}
+    titles = [m for m in titles if not (
+        all(i in in_values or t.toks[i].norm in STOPWORDS for i in range(m.first, m.last))
+        and any(i in in_values for i in range(m.first, m.last))
+    )]  # fmt: skip
+    resets = {i for a, b in t.find(RESET) for i in range(a, b)}  # "start over" is no title
+    titles = [m for m in titles if not resets & set(range(m.first, m.last))]
+    in_titles = {i for m in titles for i in range(m.first, m.last)}
+    bounds, spans = bound_constraints(lex, message)
+    # a number inside a named title is part of the title ("2001: A Space Odyssey", "Apollo 13")
+    zones = [*dictated(message), *((t.toks[m.first].start, t.toks[m.last - 1].end) for m in titles)]
+    kept = [(c, sp) for c, sp in zip(bounds, spans, strict=True)
+            if not any(a <= sp[0] < b for a, b in zones)]  # fmt: skip
+    bounds, spans = [c for c, _ in kept], [sp for _, sp in kept]
+    in_spans = {
+        i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in (*spans, *zones))
+    }
+    sized, sized_at = _sized(t, lex)
+    taken = {c.attribute for c in bounds}  # a number says more than a size word
+    sized = [c for c in sized if c.attribute not in taken]
+    bounds = [*bounds, *sized]
+    v = _values(t, lex, in_titles | in_spans | sized_at)
+    v.release += _replaced(t, v, state)
+    relative = _relative(t, lex, shown, {c.attribute for c in bounds})
+    items = _items(t, titles, shown, asked_role(asked))
+    wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
+    # what a request asks for beyond the values read ("a space adventure": "space") is a wish,
+    # unless a mood cue already gave one (the rest may be a typo the LLM can still read)
+    if not wishes:
+        wishes = _topic(t, lex, in_titles | in_spans | sized_at, bool(v.like))
+    prefs = bool(v.add or v.like or v.dislike or v.release or bounds or relative)
+    prefs = prefs or bool(wishes)
+    refining = bool(shown) or (state is not None and state.turns > 0)
+    intent = _intent(t, titles, items, prefs, refining)
+    ambiguous = next((m.ids for m in titles if m.ambiguous), ())
+    if ambiguous:
+        log.debug("ambiguous title in %r: %s", message, ambiguous)
+    mentioned = items["men"] if intent in ("ask_item", "compare") else []
+    liked = items["liked"] + ([] if intent in ("ask_item", "compare") else items["bare"])
+    return StateDelta(
+        intent=intent,
+        reset=intent == "reset",
+        insist=bool(t.find(INSIST)),
+        add=(*bounds, *v.add),
+        release=tuple(v.release),
+        relative=tuple(relative),
+        like=tuple(v.like),
+        dislike=tuple(v.dislike),
+        wishes=wishes,
+        liked_items=tuple(dict.fromkeys(i for i in liked if i not in items["seen"])),
+        disliked_items=tuple(dict.fromkeys(items["disliked"])),
+        seen_items=tuple(dict.fromkeys(items["seen"])),
+        rejected=tuple(dict.fromkeys(items["rejected"])),
+        mentioned=tuple(dict.fromkeys(mentioned)),
+        ambiguous=ambiguous,
+    )
+
+
+__all__ = ["Lexicon", "extract"]

@@ -1,0 +1,1 @@
+"""The scripted suite: hand-written dialogues (eval/dialogues) with per-turn expectations."""

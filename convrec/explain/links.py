@@ -1,0 +1,205 @@
+"""Why an item fits, as short second-person phrases that are true by construction.
+
+Each link ties something the user said (a liked item, a liked value, a constraint, a wish) to a
+field the item holds, or names the ranking route that brought it ("people who liked Inception
+also liked it": the collaborative route). The explanation stage gives them to the LLM as the
+reasons to put in words and builds its fallback sentence from them, so an explanation is
+personal whatever the model writes, and says nothing the catalog does not hold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from convrec.explain.claims import values_of
+from convrec.ranking.quality import catalog_quality
+from convrec.ranking.rerank import holds_pref
+
+if TYPE_CHECKING:
+    from convrec.catalog.schema import AttributeRoles, Catalog
+    from convrec.dialogue.state import Constraint, DialogueState
+    from convrec.types import Item, Recommendation
+
+MAX_LINKS = 3
+PROMPT_LINKS = 2  # reasons shown to the LLM: more make a small model run on
+LIKED_CONSIDERED = 2  # the most recent liked items a link may name
+WELL_KNOWN = 0.75  # quality.known above which an item counts as well known at a cold start
+# How an item's number reads in a reason; other attributes read "its <attribute> is <value>".
+_NUMBER_FORMS = {
+    "ram_gb": "it has {v:g} GB of RAM",
+    "storage_gb": "it has {v:g} GB of storage",
+    "screen_inches": "it has a {v:g}-inch screen",
+    "runtime_min": "it is {v:g} minutes long",
+    "cores": "it has {v:g} cores",
+    "cpu_ghz": "it has a {v:g} GHz processor",
+    "year": "it is from {v:g}",
+    "release_year": "it is from {v:g}",
+    "price": "it costs {v:g}",
+}
+# How a wanted value of these attributes reads; others read "its <attribute> is <value>".
+_VALUE_FORMS = {
+    "country": "it is from {v}",
+    "language": "it is in {v}",
+    "maker": "it is a {v}",
+    "os": "it runs {v}",
+    "carrier": "it is on {v}",
+}
+NOT_KINDS = frozenset({"IMAX", "(no genres listed)"})  # genre values that say no kind of film
+# Genre names as they read inside a sentence ("a children's comedy", not "a Children Comedy").
+_GENRE_WORDS = {"Children": "children's", "Film-Noir": "noir", "Sci-Fi": "sci-fi"}
+
+
+def links(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalog) -> list[str]:
+    """At most :data:`MAX_LINKS` reasons, most specific first: a liked item's shared people,
+    its collaborative neighbourhood or shared genres; the liked values the item holds; the
+    constraints it meets; a wish word in its keywords; at a cold start, that it is well known."""
+    out: list[str] = []
+    found = [catalog.get(i) for i in reversed(state.liked_items[-LIKED_CONSIDERED:])]
+    liked = [it for it in found if it is not None and it.id != item.id]
+    kinds: dict[str, list[str]] = {}  # shared genres → the liked films that share them
+    for other in liked:
+        out += _item_links(item, other)
+        genres = [g for g in _shared(item, other, "genres") if g not in NOT_KINDS]
+        if len(genres) >= 2 or (genres and not out):  # one shared genre says little
+            kinds.setdefault(_genres(genres[:2]), []).append(other.title)
+    if kinds:
+        kind, titles = next(iter(kinds.items()))
+        out.append(f"it is {_article(kind)} {kind} {_noun(item)} like {_joined(titles)}")
+    if liked and rec.breakdown.get("cf", 0.0) > 0:  # the collaborative route: all liked items
+        cf = f"people who liked {_joined([o.title for o in liked])} also liked it"
+        out.insert(min(1, len(out)), cf)
+    out += _value_links(item, state, catalog.roles, said=" ".join(out), genres_said=bool(kinds))
+    out += _constraint_links(item, state.constraints)
+    out += _wish_links(item, state.wishes)
+    if not out:
+        known = catalog_quality(catalog).known.get(item.id, 0.0)
+        if known >= WELL_KNOWN:
+            out.append("it is one of the best known here")
+    return list(dict.fromkeys(out))[:MAX_LINKS]
+
+
+def _shared(item: Item, other: Item, attribute: str) -> list[str]:
+    mine = values_of(item.attributes.get(attribute))
+    theirs = {v.lower() for v in values_of(other.attributes.get(attribute))}
+    return [v for v in mine if v.lower() in theirs]
+
+
+def _item_links(item: Item, other: Item) -> list[str]:
+    """What ``item`` shares with the liked ``other``."""
+    out = []
+    directors = _shared(item, other, "director")
+    if directors:
+        out.append(f"it is by {directors[0]}, who also made {other.title}")
+    cast = _shared(item, other, "cast")
+    if cast:
+        out.append(f"{cast[0]} is in it, as in {other.title}")
+    makers = _shared(item, other, "maker")
+    if makers:
+        out.append(f"it is a {makers[0]}, like the {other.title} you liked")
+    return out
+
+
+def _value_links(
+    item: Item, state: DialogueState, roles: AttributeRoles, said: str, genres_said: bool
+) -> list[str]:
+    """The liked values (genres, people, makers …) the item holds, but for the genres and the
+    people the links ``said`` already name."""
+    held: dict[str, list[str]] = {}
+    for p in state.liked:
+        genre = p.attribute in roles.genre
+        if holds_pref(item, p) and not (genre and genres_said) and p.value not in said:
+            held.setdefault(p.attribute, []).append(p.value)
+    out = []
+    # people first (the most specific), genres last (the most shared)
+    order = sorted(held, key=lambda a: (a not in roles.person, a in roles.genre))
+    for attribute, values in ((a, held[a]) for a in order):
+        if attribute == "director":
+            out.append(f"it is directed by {_joined(values)}, as you asked")
+        elif attribute in roles.person:
+            out.append(f"it has {_joined(values)}, whom you like")
+        elif attribute in roles.genre:
+            kinds = _genres(values)
+            out.append(f"it is {_article(kinds)} {kinds} {_noun(item)}, as you asked")
+        else:
+            out.append(f"its {attribute.replace('_', ' ')} is {_joined(values)}, as you asked")
+    return out
+
+
+def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str]:
+    """The constraints the item meets, with its own value ("3 GB of RAM, as you asked")."""
+    out = []
+    for c in constraints:
+        if c.op not in ("eq", "in", "gte", "lte") or isinstance(c.value, bool):
+            continue
+        value = item.price if c.attribute == "price" else item.attributes.get(c.attribute)
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            form = _NUMBER_FORMS.get(c.attribute, "its {attr} is {v:g}")
+            said = form.format(v=float(value), attr=c.attribute.replace("_", " "))
+            out.append(_an(said) + ", as you asked")
+        elif c.op in ("eq", "in"):
+            held = [
+                v for v in values_of(value) if v.lower() in {str(w).lower() for w in c.values()}
+            ]
+            if held:
+                form = _VALUE_FORMS.get(
+                    c.attribute, "its " + c.attribute.replace("_", " ") + " is {v}"
+                )
+                out.append(form.format(v=_joined(held)) + ", as you asked")
+    return out
+
+
+def _wish_links(item: Item, wishes: Sequence[str]) -> list[str]:
+    """A wish word among the item's keywords ("a space adventure": keyword "space")."""
+    keywords = {k.lower() for k in values_of(item.attributes.get("keywords"))}
+    out = []
+    for wish in wishes:
+        hit = next((w for w in wish.lower().split() if len(w) > 3 and w in keywords), None)
+        if hit:
+            out.append(f"it is about {hit}, as you wished")
+    return out
+
+
+def _noun(item: Item) -> str:
+    """What the item is, in one word: its category ("movie", "phone"), else "item"."""
+    return item.category or "item"
+
+
+def _genres(values: Sequence[str]) -> str:
+    return _joined([_GENRE_WORDS.get(v, v.lower()) for v in values])
+
+
+def _joined(values: Sequence[str]) -> str:
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+
+
+def _an(text: str) -> str:
+    """ "a 8-inch screen" → "an 8-inch screen"."""
+    return re.sub(r"\ba (?=(?:8|11|18)(?:\.\d+)?-)", "an ", text)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def sentence(reasons: Sequence[str]) -> str:
+    """The reasons as one sentence, "as you asked" said once: "It is a comedy movie, and it is
+    from France, as you asked."."""
+    if not reasons:
+        return ""
+    asked = ", as you asked"
+    parts = list(reasons)
+    tagged = [i for i, r in enumerate(parts) if r.endswith(asked)]
+    for i in tagged[:-1]:
+        parts[i] = parts[i][: -len(asked)]
+    if len(parts) == 1:
+        text = parts[0]
+    else:
+        text = "; ".join(parts[:-1]) + ("; and " if len(parts) > 2 else ", and ") + parts[-1]
+    return text[0].upper() + text[1:] + "."
+
+
+__all__ = ["links", "sentence"]

@@ -1,0 +1,227 @@
+"""Stages 4–6 as one call for the facade: ``rank`` (no LLM; explanations are
+:mod:`convrec.explain`).
+
+``rank``: state → queries per channel route → retrieval → channel fusion → rerank terms. Item ids
+only ever come from retrieval hits and must be in the catalog, so no LLM output can put an item
+the catalog lacks on the list.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from convrec.catalog.layout import CHANNELS, collection_name
+from convrec.dialogue.state import field_value, holds, unflagged
+from convrec.errors import ConvRecError, IndexError_
+from convrec.ranking.fuse import fuse
+from convrec.ranking.quality import catalog_quality
+from convrec.ranking.query import DialogueContext, queries_from_state
+from convrec.ranking.rerank import rerank
+from convrec.ranking.retrieve import CF_CHANNEL
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from convrec.catalog.schema import Catalog
+    from convrec.config import Settings
+    from convrec.dialogue.state import Constraint, DialogueState, Pref
+    from convrec.ranking.retrieve import Retriever
+    from convrec.types import Hit, Item, Query, Recommendation
+
+log = logging.getLogger(__name__)
+
+MAX_FETCH = 5000  # the most candidates one channel is asked for (hidden items included)
+
+
+def indexed_channels(retriever: Retriever) -> frozenset[str]:
+    """The channels of the retriever's catalog that hold records (needs ``store.count``), plus
+    ``cf`` when the retriever has a collaborative model."""
+    cf = {CF_CHANNEL} if retriever.collaborative is not None else set()
+    count = getattr(retriever.store, "count", None)
+    if count is None:
+        return frozenset(CHANNELS) | cf
+    found = {c for c in CHANNELS if count(collection_name(retriever.catalog, c)) > 0}
+    return frozenset(found | cf)
+
+
+def rank(
+    state: DialogueState,
+    retriever: Retriever,
+    catalog: Catalog,
+    settings: Settings,
+    k: int | None = None,
+    image: str | None = None,
+    *,
+    channels: Iterable[str] | None = None,
+    timings: dict[str, float] | None = None,
+    context: DialogueContext | None = None,
+) -> list[Recommendation]:
+    """The top ``k`` catalog items for the dialogue state, each with its per-term breakdown.
+
+    ``channels`` are the indexed channels (detected from the store when None; pass them to save
+    a lookup per turn). ``timings``, when given, receives the seconds spent per step.
+    ``context``: what the ranking takes from the user's own words (the context routes, a wish
+    for little-known items, liked values from before a change of subject; see
+    :func:`~convrec.ranking.query.dialogue_context`).
+    """
+    clock = time.perf_counter()
+    ctx = context or DialogueContext()
+    fade = {p: settings.fusion.context_shift for p in confirmed_stale(catalog, state, ctx.stale)}
+    times = timings if timings is not None else {}
+    k = k or settings.limits.recommendations
+    chans = frozenset(channels) if channels is not None else indexed_channels(retriever)
+    if settings.store.filter_by == "ids":  # every constraint by id, no metadata filter
+        post: tuple[Constraint, ...] = ()
+        allowed = allowed_ids(catalog, state.constraints, positive_only=False)
+    else:  # metadata filters, plus ids for list attributes the index holds no flags for
+        post = unflagged(state, catalog.flagged)
+        allowed = allowed_ids(catalog, post)
+    queries = queries_from_state(
+        state, catalog.name, chans, settings.fusion, image, ids=allowed,
+        flagged=catalog.flagged, where=settings.store.filter_by == "where", context=ctx.parts,
+    )  # fmt: skip
+    hidden = state.hidden_items() | set(state.liked_items)
+    fetch = min(settings.limits.candidates_per_channel + len(hidden), MAX_FETCH)
+    times["queries"] = time.perf_counter() - clock
+    hits = _retrieve(retriever, queries, fetch)
+    weights = {q.name: q.weight for q in queries}
+    match_weight = settings.fusion.weights.get(MATCH_ROUTE, 0.0)
+    if state.liked and match_weight > 0:
+        hits[MATCH_ROUTE] = match_hits(catalog, state, fetch, allowed, fade, obscure=ctx.obscure)
+        # Weighted fusion rescales each list: a route of stale values must weigh less instead.
+        fresh = sum(fade.get(p, 1.0) for p in state.liked) / len(state.liked)
+        weights[MATCH_ROUTE] = match_weight * fresh
+    times["retrieve"] = time.perf_counter() - clock - times["queries"]
+    mark = time.perf_counter()
+    if settings.store.filter_by == "where" and state.constraints:
+        # the collaborative model and the match route know no ``where``: apply it here
+        for name in {CF_CHANNEL, MATCH_ROUTE} & set(hits):
+            hits[name] = [
+                h for h in hits[name] if _satisfies(catalog.get(h.item_id), state.constraints)
+            ]
+    fused = fuse(hits, weights, method=settings.fusion.method)
+    if post:  # constraints the ``where`` left out (list attributes without flags)
+        fused = [f for f in fused if _satisfies(catalog.get(f.item_id), post)]
+    pool = [f.item_id for f in fused if f.item_id not in hidden][: settings.rerank.pool]
+    vectors = _vectors(retriever, chans, [*pool, *state.liked_items, *state.disliked_items])
+    recs = rerank(
+        fused,
+        catalog.get,
+        state,
+        settings.rerank,
+        k,
+        vectors,
+        quality=catalog_quality(catalog, settings.rerank.rating_prior_count),
+        obscure=ctx.obscure,
+        faded=fade,
+        seed=settings.seed,
+    )
+    out = []
+    for r in recs:
+        item = catalog[r.item_id]
+        img = str(catalog.image_path(item)) if item.image_paths else None
+        out.append(replace(r, image=img))
+    times["fuse"] = time.perf_counter() - mark
+    log.debug("ranked %d of %d fused in %.0f ms", len(out), len(fused), 1e3 * sum(times.values()))
+    return out
+
+
+def confirmed_stale(catalog: Catalog, state: DialogueState, stale: Iterable[Pref]) -> list[Pref]:
+    """The ``stale`` values that none of the items which changed the subject holds: "I like Tom
+    Hanks", then "I loved Big" leaves Hanks wanted; "I like comedies", then "I loved Inception"
+    fades the comedies."""
+    from convrec.ranking.rerank import holds_pref
+
+    items = [catalog.get(i) for i in state.subject_items]
+    held = [it for it in items if it is not None]
+    return [p for p in stale if not any(holds_pref(it, p) for it in held)]
+
+
+MATCH_ROUTE = "match"  # the catalog items that hold the user's liked values (no embedding)
+
+
+def match_hits(
+    catalog: Catalog,
+    state: DialogueState,
+    k: int,
+    allowed: tuple[str, ...] | None = None,
+    faded: Mapping[Pref, float] | None = None,
+    *,
+    obscure: bool = False,
+) -> list[Hit]:
+    """The ``k`` items holding the most of the user's liked values (genres, people, makers …),
+    scored by the share they hold, the better known first among equals; only ``allowed`` ids
+    when given. Word overlap plays no part: an animated family comedy is found because it is
+    one, whatever its title says. ``faded``: weights of liked values below 1; ``obscure``: the
+    best rated come first among equals instead (the user asked for little-known items)."""
+    from convrec.ranking.rerank import liked_share
+    from convrec.types import Hit
+
+    quality = catalog_quality(catalog)
+    pool = catalog.items if allowed is None else [catalog[i] for i in allowed if i in catalog]
+    scored = [(liked_share(it, state, faded), it.id) for it in pool]
+    scored = [(share, i) for share, i in scored if share > 0]
+    prior = quality.rated if obscure else quality.known
+    scored.sort(key=lambda t: (-t[0], -prior.get(t[1], 0.0), t[1]))
+    return [Hit(i, share, MATCH_ROUTE) for share, i in scored[:k]]
+
+
+_ALLOWED_MAX = 256  # constraint sets whose allowed ids a catalog remembers
+
+
+def allowed_ids(
+    catalog: Catalog, constraints: tuple[Constraint, ...], *, positive_only: bool = True
+) -> tuple[str, ...] | None:
+    """The catalog items that satisfy all ``constraints``, to restrict retrieval to; None when
+    there is nothing to restrict (no constraints, or with ``positive_only`` none that asks for
+    a value: exclusions alone are then filtered after fusion). Remembered per constraint set."""
+    if not constraints or (positive_only and not any(c.op in ("eq", "in") for c in constraints)):
+        return None
+    memo: OrderedDict[tuple[Constraint, ...], tuple[str, ...]]
+    memo = catalog.memo.setdefault("allowed_ids", OrderedDict())
+    hit = memo.get(constraints)
+    if hit is None:
+        hit = tuple(it.id for it in catalog.items if _satisfies(it, constraints))
+        memo[constraints] = hit
+        while len(memo) > _ALLOWED_MAX:
+            memo.popitem(last=False)
+    return hit
+
+
+def _satisfies(item: Item | None, constraints: tuple[Constraint, ...]) -> bool:
+    return item is not None and all(holds(c, field_value(item, c.attribute)) for c in constraints)
+
+
+def _retrieve(retriever: Retriever, queries: tuple[Query, ...], k: int) -> dict[str, list[Hit]]:
+    """Hits per query. An item-to-item query whose item a channel lacks (a phone without a
+    photo has no ``image`` record) is skipped, not fatal."""
+    hits = retriever.retrieve([q for q in queries if q.item_id is None], k)
+    for q in queries:
+        if q.item_id is not None:
+            try:
+                hits.update(retriever.retrieve([q], k))
+            except IndexError_:
+                log.debug("%s: item %s is not in channel %s", q.name, q.item_id, q.channel)
+    return hits
+
+
+def _vectors(
+    retriever: Retriever, channels: frozenset[str], ids: list[str]
+) -> dict[str, np.ndarray]:
+    """Stored vectors of ``ids`` in one space (the text channel when indexed); {} on a stale
+    index (the feedback and diversity terms are then left out, the turn still answers)."""
+    channel = next((c for c in ("text", "clip_text", "image") if c in channels), None)
+    ids = list(dict.fromkeys(ids))
+    if channel is None or not ids:
+        return {}
+    try:
+        rows = retriever.store.vectors(collection_name(retriever.catalog, channel), ids)
+    except ConvRecError as e:
+        log.warning("no item vectors for the rerank (%s); re-run `convrec index`", e)
+        return {}
+    return dict(zip(ids, rows, strict=True))

@@ -1,0 +1,107 @@
+"""Reasons that tie an item to what the user said: true by construction, in the second person."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convrec.catalog.schema import Catalog
+from convrec.dialogue.state import Constraint, DialogueState, Pref
+from convrec.explain.links import links, sentence
+from convrec.types import AttrValue, Item, Recommendation
+
+
+def film(id_: str, title: str, director: str, cast: tuple[str, ...], genres: tuple[str, ...],
+         pop: float, **more: AttrValue) -> Item:  # fmt: skip
+    attrs: dict[str, AttrValue] = {"director": (director,), "cast": cast, "genres": genres, **more}
+    return Item(id_, title, category="movie", attributes=attrs, popularity=pop)
+
+
+CATALOG = Catalog("movies", Path("."), (
+    film("inception", "Inception", "Christopher Nolan", ("Leonardo DiCaprio", "Tom Hardy"),
+         ("Action", "Sci-Fi", "Thriller"), 60.0),
+    film("memento", "Memento", "Christopher Nolan", ("Guy Pearce",), ("Mystery", "Thriller"),
+         10.0, runtime_min=113, keywords=("memory", "amnesia")),
+    film("toy", "Toy Story", "John Lasseter", ("Tom Hanks",), ("Animation", "Children", "Comedy"),
+         200.0),
+))  # fmt: skip
+
+
+def rec(item_id: str, **breakdown: float) -> Recommendation:
+    return Recommendation(item_id, CATALOG[item_id].title, sum(breakdown.values()),
+                          breakdown=dict(breakdown))  # fmt: skip
+
+
+def test_a_liked_film_is_linked_by_what_both_hold_and_the_route() -> None:
+    state = DialogueState(liked_items=("inception",))
+    got = links(rec("memento", cf=0.5), CATALOG["memento"], state, CATALOG)
+    assert got[0] == "it is by Christopher Nolan, who also made Inception"
+    assert "people who liked Inception also liked it" in got
+    # no collaborative route in the breakdown: no claim about other people
+    plain = links(rec("memento", context=0.5), CATALOG["memento"], state, CATALOG)
+    assert not any("people" in r for r in plain)
+
+
+def test_values_constraints_and_wishes_the_item_holds() -> None:
+    state = DialogueState(
+        liked=(Pref("genres", "Children"), Pref("cast", "Tom Hanks"), Pref("genres", "Horror")),
+        constraints=(Constraint("runtime_min", "lte", 120),),
+        wishes=("a film about memory",),
+    )
+    toy = links(rec("toy"), CATALOG["toy"], state, CATALOG)
+    assert toy == ["it has Tom Hanks, whom you like", "it is a children's movie, as you asked"]
+    memento = links(rec("memento"), CATALOG["memento"], state, CATALOG)
+    assert memento == ["it is 113 minutes long, as you asked", "it is about memory, as you wished"]
+    assert sentence(memento) == (
+        "It is 113 minutes long, as you asked, and it is about memory, as you wished."
+    )
+    assert sentence(["it is a war film, as you asked", "it is from 1998, as you asked"]) == (
+        "It is a war film, and it is from 1998, as you asked."
+    )
+
+
+def test_at_a_cold_start_only_a_well_known_item_says_so() -> None:
+    assert links(rec("toy"), CATALOG["toy"], DialogueState(), CATALOG) == [
+        "it is one of the best known here"
+    ]
+    assert links(rec("memento"), CATALOG["memento"], DialogueState(), CATALOG) == []
+    assert sentence([]) == ""
+
+
+def test_phone_numbers_and_values_read_as_english() -> None:
+    attrs: dict[str, AttrValue] = {"screen_inches": 8.0, "os": "Android", "maker": "Nvidia"}
+    tablet = Item("t", "Nvidia SHIELD Tablet", category="tablet", attributes=attrs)
+    phones = Catalog("phones", Path("."), (tablet,))
+    state = DialogueState(constraints=(
+        Constraint("screen_inches", "gte", 6.0), Constraint("os", "eq", "Android"),
+    ))  # fmt: skip
+    got = links(rec_in(phones, "t"), tablet, state, phones)
+    assert got == ["it has an 8-inch screen, as you asked", "it runs Android, as you asked"]
+
+
+def test_the_collaborative_route_names_every_liked_film_once() -> None:
+    state = DialogueState(liked_items=("toy", "inception"))
+    got = links(rec("memento", cf=0.5), CATALOG["memento"], state, CATALOG)
+    assert got[:2] == [
+        "it is by Christopher Nolan, who also made Inception",
+        "people who liked Inception and Toy Story also liked it",
+    ]
+
+
+def rec_in(catalog: Catalog, item_id: str) -> Recommendation:
+    return Recommendation(item_id, catalog[item_id].title, 1.0)
+
+
+def test_each_thing_is_said_once() -> None:
+    liked = film("shining", "The Shining", "Stanley Kubrick", ("Jack Nicholson",),
+                 ("Action", "Sci-Fi", "IMAX"), 30.0)  # fmt: skip
+    cat = Catalog("movies", Path("."), (*CATALOG.items, liked))
+    # two liked films that share the same genres with the item: one link naming both
+    state = DialogueState(liked_items=("shining", "inception"),
+                          liked=(Pref("cast", "Leonardo DiCaprio"),))  # fmt: skip
+    item = film("x", "X", "Someone", ("Leonardo DiCaprio",), ("Action", "Sci-Fi", "IMAX"), 5.0)
+    cat = Catalog("movies", Path("."), (*cat.items, item))
+    got = links(rec_in(cat, "x"), item, state, cat)
+    assert got == [
+        "Leonardo DiCaprio is in it, as in Inception",
+        "it is an action and sci-fi movie like Inception and The Shining",
+    ]  # no "imax movie", and the liked actor is not named twice

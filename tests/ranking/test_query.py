@@ -1,0 +1,108 @@
+"""Pure tests of stage 4's dialogue context: what reaches the text routes, and with what weight."""
+
+from __future__ import annotations
+
+from convrec.config import FusionSettings
+from convrec.dialogue.state import DialogueState, Pref, StateDelta, apply, from_json, to_json
+from convrec.ranking.query import (
+    context_parts,
+    dialogue_context,
+    queries_from_state,
+    topical,
+    wants_obscure,
+)
+from convrec.types import AttrValue, Item
+
+FUSION = FusionSettings(context_turns=3, context_decay=0.5, context_shift=0.25, context_min_words=1)
+
+
+def test_newest_message_leads_and_earlier_ones_decay() -> None:
+    parts = context_parts(["a comedy", "set in paris", "with a dog"], [], FUSION)
+    assert parts == [("with a dog", 1.0), ("set in paris", 0.5), ("a comedy", 0.25)]
+
+
+def test_a_change_of_subject_pushes_the_earlier_turns_aside() -> None:
+    said = ["a funny animated movie for the family", "I loved Inception, something clever"]
+    parts = context_parts(said, ["Inception"], FUSION, fresh=1)
+    assert parts[0] == ("I loved , something clever", 1.0)
+    assert parts[1] == ("a funny animated movie for the family", 0.125)
+    dropped = FusionSettings(context_shift=0.0, context_min_words=1)
+    assert len(context_parts(said, ["Inception"], dropped, fresh=1)) == 1
+
+
+def test_references_and_titles_never_reach_a_text_route() -> None:
+    said = ["a funny animated movie for the family", "not the first one"]
+    parts = context_parts(said, [], FUSION)
+    # "not the first one" carries no topic: it adds no query, and the request keeps weight 1
+    assert parts == [("a funny animated movie for the family", 1.0)]
+    liked = context_parts(["I liked The Matrix and Blade Runner"], ["The Matrix", "Blade Runner"],
+                          FUSION)  # fmt: skip
+    assert liked == []  # "I liked and": the like routes carry the two films, no text route
+    only_titles = context_parts(["The Matrix and Blade Runner"], ["The Matrix", "Blade Runner"],
+                                FUSION)  # fmt: skip
+    assert only_titles == []
+    # a title is cut as whole words only: the film "It" is no part of "excited"
+    assert context_parts(["so excited about it"], ["It"], FUSION) == [("so excited about", 1.0)]
+    assert not topical("yes, the second one please")
+    assert topical("something scary")
+    # a short request is carried by what understanding read; only free talk is a context route
+    short = FUSION.model_copy(update={"context_min_words": 3})
+    assert context_parts(["i loved inception, something clever like that"], ["Inception"],
+                         short) == []  # fmt: skip
+    talk = "we want something dark and twisty with a great soundtrack"
+    assert context_parts([talk], [], short) == [(talk, 1.0)]
+
+
+def test_obscure_requests_are_recognised() -> None:
+    for text in ("any hidden gems?", "something I haven't heard of", "an underrated thriller",
+                 "nothing too mainstream", "a lesser-known western"):  # fmt: skip
+        assert wants_obscure(text), text
+    for text in ("a popular comedy", "the best known Spielberg film", "a gem of a movie"):
+        assert not wants_obscure(text), text
+
+
+def test_a_change_of_subject_is_remembered_in_the_state() -> None:
+    cartoon = StateDelta(intent="recommend", like=(Pref("genres", "Animation"),))
+    s1 = apply(DialogueState(), cartoon)
+    assert s1.subject_turn == 1 and s1.stale == ()
+    s2 = apply(s1, StateDelta(intent="feedback", liked_items=("27",)))
+    assert s2.subject_turn == 2 and s2.stale == (Pref("genres", "Animation"),)
+    s3 = apply(s2, StateDelta(intent="refine", rejected=("5",)))  # "not the first one"
+    assert s3.subject_turn == 2 and s3.stale == s2.stale  # still stale a turn later
+    s4 = apply(s3, cartoon)  # restating a value makes it fresh again
+    assert s4.stale == () and s4.subject_turn == 2
+    assert from_json(to_json(s3)) == s3
+    titles = {"27": "Inception"}
+    said = ["a family cartoon", "I loved Inception, something clever", "not the first one"]
+    got = dialogue_context(said, s3, titles.get, FUSION)
+    # "not the first one" adds nothing; the Inception turn leads, the cartoon turn is stale
+    assert got.parts == (("I loved , something clever", 1.0), ("a family cartoon", 0.5 * 0.25))
+    assert got.stale == {Pref("genres", "Animation")}
+    assert not got.obscure
+
+
+def test_text_and_context_routes_use_the_content_channel_when_indexed() -> None:
+    state = DialogueState(liked=(Pref("genres", "Comedy"),), liked_items=("7",))
+    channels = frozenset({"text", "content", "cf"})
+    qs = queries_from_state(state, "movies", channels, FUSION, context=[("something fun", 1.0)])
+    by_name = {q.name: q for q in qs}
+    assert by_name["text"].channel == "content"
+    assert by_name["context"].channel == "content"
+    assert by_name["cf"].items == ("7",) and by_name["cf"].channel == "cf"
+    old_index = queries_from_state(state, "movies", frozenset({"text"}), FUSION,
+                                   context=[("something fun", 1.0)])  # fmt: skip
+    assert {q.channel for q in old_index} == {"text"}  # no content channel, no cf model
+
+
+def test_item_content_leaves_the_title_out() -> None:
+    attrs: dict[str, AttrValue] = {
+        "genres": ("Action", "Comedy"),
+        "year": 2013,
+        "model_code": "SM-G900F",
+    }
+    item = Item("1", "The Family", "The Family is a 2013 Action, Comedy film.", "movie", attrs)
+    assert "Family" not in item.content
+    assert "genres: Action, Comedy" in item.content
+    assert "SM-G900F" not in item.content  # codes are no words
+    assert item.content.startswith("movie.")
+    assert "The Family" in item.text

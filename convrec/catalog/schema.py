@@ -75,6 +75,7 @@ class AttributeRoles:
                     f"Role {role!r} must list attribute names, not {names!r}. "
                     f'Fix: e.g. "{role}": ["director", "cast"].'
                 )
+
         def named(role: str) -> tuple[str, ...]:
             return tuple(data.get(role, ()))
 

@@ -296,6 +296,9 @@ class ConvRec:
         if not any(m.role == "user" for m in history):
             raise InputError("recommend() needs at least one user message. Fix: add one.")
         _check_k(k)
+        for m in history:  # every message, the assistant's too, within the limit
+            if m.role == "assistant":
+                self._check_message(m.content, True)
         state = DialogueState()
         for n, m in enumerate(history):
             if m.role == "user":
@@ -598,12 +601,18 @@ def _recommend_decision(reason: str) -> Decision:
 
 
 def _message(m: Mapping[str, str] | Message) -> Message:
+    """A caller's dialogue message: the user's or the assistant's, never a system message (the
+    system's instructions are its own prompts, not the caller's)."""
+    role: object = None
+    content: object = None
     if isinstance(m, Message):
-        return m
-    role, content = m.get("role"), m.get("content")
-    if role not in ("user", "assistant", "system") or not isinstance(content, str):
+        role, content = m.role, m.content
+    elif isinstance(m, Mapping):
+        role, content = m.get("role"), m.get("content")
+    if role not in ("user", "assistant") or not isinstance(content, str):
+        shown = dict(m) if isinstance(m, Mapping) else m
         raise InputError(
-            f"Bad message {dict(m)!r}. Fix: use {{'role': 'user'|'assistant', 'content': str}}."
+            f"Bad message {shown!r}. Fix: use {{'role': 'user'|'assistant', 'content': str}}."
         )
     return Message(cast("Role", role), content)
 

@@ -152,6 +152,14 @@ def _recs_from(text: str) -> tuple[Recommendation, ...]:
     return tuple(Recommendation(**d) for d in json.loads(text))
 
 
+@dataclass
+class _SessionLock:
+    """A session's lock and how many turns hold it or wait for it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+
+
 class SessionStore:
     """Sessions and profiles in one SQLite file. Thread-safe; see the module docstring."""
 
@@ -166,7 +174,7 @@ class SessionStore:
             ) from e
         self.timeout_s = timeout_s
         self._local = threading.local()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, _SessionLock] = {}
         self._locks_guard = threading.Lock()
         self._db().executescript(SCHEMA)
 
@@ -190,15 +198,36 @@ class SessionStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: the write lock is taken before anything is read."""
+        """One IMMEDIATE transaction: the write lock is taken before anything is read. A busy
+        or failing database ("database is locked", a full disk) rolls back and becomes a
+        ConvRecError that says what to do; nothing is half written."""
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise self._unusable(e) from e
         try:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
+            db.execute("COMMIT")
+        except BaseException as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if isinstance(e, sqlite3.OperationalError):
+                raise self._unusable(e) from e
             raise
-        db.execute("COMMIT")
+
+    def _unusable(self, e: sqlite3.Error) -> ConvRecError:
+        if "locked" in str(e) or "busy" in str(e):
+            fix = (
+                f"another process held it for more than {self.timeout_s:g} s; send the message "
+                "again, or give each app its own sessions.path"
+            )
+        else:
+            fix = f"check free disk space and write permission for {self.path.parent}"
+        return ConvRecError(
+            f"The sessions database {self.path} could not be written ({e}); nothing of this "
+            f"turn was saved. Fix: {fix}."
+        )
 
     @contextmanager
     def lock(self, session_id: str) -> Iterator[None]:
@@ -207,9 +236,21 @@ class SessionStore:
         A plain Lock, not an RLock: a streamed turn is a generator that Gradio advances from
         different worker threads, and only a plain Lock may be released by another thread."""
         with self._locks_guard:
-            lk = self._locks.setdefault(session_id, threading.Lock())
-        with lk:
-            yield
+            entry = self._locks.setdefault(session_id, _SessionLock())
+            entry.users += 1
+        try:
+            with entry.lock:
+                yield
+        finally:
+            with self._locks_guard:  # the last user forgets the lock: the table stays small
+                entry.users -= 1
+                if entry.users == 0:
+                    del self._locks[session_id]
+
+    def held_locks(self) -> int:
+        """How many sessions have a turn running or waiting (their locks are kept until then)."""
+        with self._locks_guard:
+            return len(self._locks)
 
     def close(self) -> None:
         """Close this thread's connection (others close when their thread ends)."""

@@ -178,3 +178,41 @@ def test_bad_ids_are_refused(bad: str) -> None:
     with pytest.raises(InputError, match="Invalid session id"):
         check_id(bad)
     assert check_id(" ok ") == "ok"
+
+
+def test_a_locked_database_is_a_clear_error_and_nothing_is_half_written(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "s.db", timeout_s=0.2)
+    session = store.create("a", "u", "movies", DialogueState())
+    other = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    with pytest.raises(ConvRecError, match=r"database is locked.*nothing of this turn.*Fix"):
+        store.save_turn(session, [Message("user", "hi")], DialogueState(turns=1))
+    with pytest.raises(ConvRecError, match="could not be written"):
+        store.update_profile("u", lambda p: replace(p, liked_items=("x",)))
+    other.execute("ROLLBACK")
+    kept = store.get("a")
+    assert kept is not None and kept.messages == () and kept.state.turns == 0
+    store.save_turn(session, [Message("user", "hi")], DialogueState(turns=1))  # works again
+    assert store.get("a").messages == (Message("user", "hi"),)  # type: ignore[union-attr]
+
+
+def test_the_lock_table_forgets_finished_sessions(tmp_path: Path) -> None:
+    store = SessionStore(tmp_path / "s.db")
+    for n in range(500):  # a long-running app sees many sessions come and go
+        with store.lock(f"s{n}"):
+            assert store.held_locks() == 1
+    assert store.held_locks() == 0
+    started, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.lock("busy"):
+            started.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    started.wait(5)
+    assert store.held_locks() == 1  # a running turn keeps its lock
+    release.set()
+    worker.join(5)
+    assert store.held_locks() == 0

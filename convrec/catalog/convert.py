@@ -77,8 +77,10 @@ def infer_kind(value: Any) -> str:
     return "list[str]" if isinstance(value, list | tuple) else "str"
 
 
-def check_image(path: Path) -> str | None:
-    """None when ``path`` is a readable image, else the reason it is not."""
+def check_image(path: Path, decode: bool = False) -> str | None:
+    """None when ``path`` is a readable image, else the reason it is not. An image too large to
+    decode safely (a decompression bomb) is not readable; with ``decode`` the pixels are decoded
+    too, so a truncated file is caught here rather than by the model that would read it."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
@@ -86,6 +88,11 @@ def check_image(path: Path) -> str | None:
     try:
         with Image.open(path) as im:
             im.verify()
+        if decode:
+            with Image.open(path) as im:  # verify() leaves the image unusable: open it again
+                im.load()
+    except Image.DecompressionBombError as e:
+        return f"image too large to decode safely ({e})"
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         return f"unreadable image ({type(e).__name__}: {e})"
     return None

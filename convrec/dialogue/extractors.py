@@ -724,9 +724,11 @@ def extract(
     resets = {i for a, b in t.find(RESET) for i in range(a, b)}  # "start over" is no title
     titles = [m for m in titles if not resets & set(range(m.first, m.last))]
     in_titles = {i for m in titles for i in range(m.first, m.last)}
-    bounds, spans = bound_constraints(lex, message)
-    # a number inside a named title is part of the title ("2001: A Space Odyssey", "Apollo 13")
+    bounds, spans, title_years = bound_constraints(lex, message)
+    # a number inside a named title is part of the title ("2001: A Space Odyssey", "Apollo 13"),
+    # and a year right after a name is that title's year ("I loved Secret Wars 2027")
     zones = [*dictated(message), *((t.toks[m.first].start, t.toks[m.last - 1].end) for m in titles)]
+    zones += title_years
     kept = [(c, sp) for c, sp in zip(bounds, spans, strict=True)
             if not any(a <= sp[0] < b for a, b in zones)]  # fmt: skip
     bounds, spans = [c for c, _ in kept], [sp for _, sp in kept]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from convrec.dialogue.lexicon import Lexicon
+from convrec.dialogue.lexicon import Lexicon, norm_phrase
 from convrec.dialogue.state import Constraint
 
 ATTRIBUTES: dict[str, tuple[str, ...]] = {
@@ -87,6 +87,8 @@ class Bound:
     value: float
     start: int
     end: int
+    # a bare year right after a capitalised word inside a sentence: that word (see _titled)
+    after_name: str = ""
 
 
 def _value(m: re.Match[str], prefix: str = "") -> float:
@@ -201,7 +203,10 @@ def find_bounds(text: str) -> list[Bound]:
         if kind == "year" and (_remembered(text, m.start()) or _annotated(text, m)):
             used.append((m.start(), m.end()))
             continue
-        out += _single(kind, value, text[: m.start()], text[m.end() :], m.start(), m.end())
+        found = _single(kind, value, text[: m.start()], text[m.end() :], m.start(), m.end())
+        if kind == "year" and (name := _titled(text, m)):
+            found = [replace(b, after_name=name) for b in found]
+        out += found
         used.append((m.start(), m.end()))
     return out
 
@@ -234,6 +239,21 @@ def _annotated(text: str, m: re.Match[str]) -> bool:
     return opened and re.match(r"\s*\)", text[m.end() :]) is not None
 
 
+def _titled(text: str, m: re.Match[str]) -> str:
+    """The capitalised word right before a bare year inside a sentence ("I loved Secret Wars
+    2027", "Blade Runner 2049", "a Sony 2015 phone"), with no bound word before the year
+    ("from 2010") or after it ("2010 or later"); else "". Whether the year then names a title's
+    year or a wanted one depends on that word (:func:`bound_constraints`)."""
+    before = text[: m.start()]
+    word = re.search(r"([A-Za-z][\w'’!?-]*)[:,]?\s+$", before)
+    if word is None or not word.group(1)[0].isupper() or _cue(before)[0] is not None:
+        return ""
+    if GTE_AFTER.search(text[m.end() :]) or LTE_AFTER.search(text[m.end() :]):
+        return ""
+    opening = re.split(r"[.!?;]\s", before[: word.start()])[-1]
+    return word.group(1) if opening.strip() else ""
+
+
 def _single(kind: str, value: float, before: str, after: str, a: int, b: int) -> list[Bound]:
     step = 1.0 if kind == "year" and STRICT.search(before) else 0.0
     op, negated = _cue(before)
@@ -262,20 +282,31 @@ def attribute_for(lex: Lexicon, kind: str) -> str | None:
     return next((a for a in ATTRIBUTES.get(kind, ()) if a in lex.numeric), None)
 
 
-def bound_constraints(lex: Lexicon, text: str) -> tuple[list[Constraint], list[tuple[int, int]]]:
-    """Constraints for the bounds in ``text`` the catalog can filter on, and their char spans."""
+def bound_constraints(
+    lex: Lexicon, text: str
+) -> tuple[list[Constraint], list[tuple[int, int]], list[tuple[int, int]]]:
+    """Constraints for the bounds in ``text`` the catalog can filter on and their char spans,
+    and the spans of years that name a title's year rather than a wanted one: a bare year right
+    after a capitalised word that is not itself a catalog value ("I loved Secret Wars 2027",
+    "Alien 1979"; not "a Sony 2015 phone", not "a Comedy 2005")."""
     out: list[Constraint] = []
     spans: list[tuple[int, int]] = []
+    named: list[tuple[int, int]] = []
     for b in find_bounds(text):
         attr = attribute_for(lex, b.kind)
         if attr is None:
+            continue
+        word = norm_phrase(b.after_name)
+        refs = lex.values.get(word, ()) if word else ()
+        if word and not any(norm_phrase(str(r.value)) == word for r in refs):
+            named.append((b.start, b.end))
             continue
         value: int | float = round(b.value, 4)
         if lex.numeric[attr] is int:  # whole-number attribute: round the bound inwards
             value = math.ceil(b.value) if b.op == "gte" else math.floor(b.value)
         out.append(Constraint(attr, "gte" if b.op == "gte" else "lte", value))
         spans.append((b.start, b.end))
-    return out, spans
+    return out, spans, named
 
 
 __all__ = ["ATTRIBUTES", "Bound", "attribute_for", "bound_constraints", "find_bounds"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from convrec.catalog.convert import check_image
 from convrec.errors import InputError
 from convrec.ranking.fuse import fuse
 from convrec.ranking.query import build_queries
@@ -100,8 +101,6 @@ class CatalogSearch:
         return [(n, v) for n, v in out if v][:limit]
 
     def _check_image(self, image: str | Path) -> str:
-        from PIL import Image, UnidentifiedImageError
-
         path = Path(image).expanduser()
         if not path.is_file():
             raise InputError(f"Image {path} does not exist. Fix: upload or name an image file.")
@@ -111,13 +110,11 @@ class CatalogSearch:
                 f"Image {path.name} is {size} bytes; the limit is {limit}. Fix: use a smaller "
                 "image or raise limits.max_image_bytes."
             )
-        try:
-            with Image.open(path) as img:
-                img.verify()
-        except (UnidentifiedImageError, OSError) as e:
+        problem = check_image(path, decode=True)
+        if problem is not None:
             raise InputError(
-                f"{path.name} is not a readable image ({e}). Fix: upload a PNG, JPEG or WebP file."
-            ) from None
+                f"{path.name}: {problem}. Fix: upload a complete PNG, JPEG or WebP photo."
+            )
         return str(path)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kit import TINY_MOVIES
 
 from convrec.catalog.schema import Catalog
 from convrec.dialogue.extractors import Lexicon, extract
@@ -503,3 +504,15 @@ def test_people_misspelt_and_bit_part_surnames() -> None:
     assert extract("more Rudd please", lex).like == (Pref("cast", "Paul Rudd"),)
     assert extract("Mr. Rudd was my teacher", lex).like == ()
     assert extract("I like Rudd Weatherwax", lex).like == ()
+
+
+def test_a_year_right_after_a_name_is_that_titles_year_not_a_wanted_one() -> None:
+    lex = Lexicon.from_catalog(TINY_MOVIES)
+    assert extract("I loved Secret Wars 2027", lex).add == ()  # was year = 2027: no film left
+    alien = extract("something like Alien 1979", lex)
+    assert alien.add == () and alien.liked_items == ("2",)
+    exact = (Constraint("year", "gte", 1980), Constraint("year", "lte", 1980))
+    assert set(exact) <= set(extract("a Comedy 1980 please", lex).add)  # a catalog value: wanted
+    assert set(exact) <= set(extract("a comedy 1980 please", lex).add)
+    assert extract("movies from 2027", lex).add == (Constraint("year", "gte", 2027),)
+    assert extract("Films of 1980 please", lex).add  # sentence-initial word: still a year

@@ -3,6 +3,8 @@ real Chroma (embedded and server)."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,10 +76,38 @@ def test_bad_input_is_refused_with_a_fix(engine: CatalogSearch, tmp_path: Path) 
         engine.search("x" * (engine.settings.limits.max_message_chars + 1))
     fake = tmp_path / "fake.png"
     fake.write_text("not an image")
-    with pytest.raises(InputError, match="not a readable image"):
+    with pytest.raises(InputError, match="unreadable image"):
         engine.search(image=fake)
     with pytest.raises(InputError, match="does not exist"):
         engine.search(image=tmp_path / "missing.jpg")
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A tiny PNG file that declares ``width`` × ``height`` pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    body = chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + body + chunk(b"IEND", b"")
+
+
+def test_bombs_and_truncated_photos_are_input_errors(
+    embedded: CatalogSearch, tmp_path: Path
+) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(30_000, 30_000))  # 900 megapixels in 100 bytes
+    with pytest.raises(InputError, match=r"too large to decode safely.*Fix"):
+        embedded.search(image=bomb)
+    photo = next(it for it in embedded.catalog.items if it.image_paths)
+    data = embedded.catalog.image_path(photo).read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) // 2])  # an upload that stopped half way
+    with pytest.raises(InputError, match=r"unreadable image.*Fix"):
+        embedded.search(image=cut)
 
 
 def test_unindexed_catalog_says_how_to_index(

@@ -30,10 +30,11 @@ CSS = """
   gap:6px !important; justify-content:space-between}
 .cr-card {color:#222}
 .cr-card img {width:100%; height:150px; object-fit:contain; background:#f6f6f6; border-radius:6px}
-.cr-poster {height:150px; border-radius:6px; padding:14px; box-sizing:border-box; color:#fff;
+.cr-poster {height:150px; border-radius:6px; padding:14px; box-sizing:border-box;
   display:flex; flex-direction:column; justify-content:flex-end; overflow:hidden}
-.cr-poster-title {font-family:Georgia,serif; font-size:20px; line-height:1.15; font-weight:600}
-.cr-poster-sub {font-size:12px; opacity:.85; margin-top:6px; letter-spacing:.04em;
+.cr-poster-title {font-family:Georgia,serif; font-size:20px; line-height:1.15; font-weight:600;
+  color:#fff !important}
+.cr-poster-sub {font-size:12px; color:#f3f3f3 !important; margin-top:6px; letter-spacing:.04em;
   text-transform:uppercase}
 .cr-title {font-weight:600; margin:6px 0 4px}
 .cr-attrs {font-size:12px; color:#555; margin:0; padding-left:16px}
@@ -260,7 +261,7 @@ class ChatApp:
 def _button(label: str, cls: str) -> Any:
     import gradio as gr
 
-    return gr.Button(label, size="sm", elem_classes=[cls])
+    return gr.Button(label, size="sm", min_width=0, scale=1, elem_classes=[cls])
 
 
 def _on_feedback(app: ChatApp, item_id: str, liked: bool) -> Any:

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -115,9 +116,10 @@ class ConvRec:
         self._llm_lock = threading.Lock()
         self._prefix_states: OrderedDict[tuple[Message, ...], DialogueState] = OrderedDict()
         self._prefix_lock = threading.Lock()
-        # torch encoders and in-process generation are not re-entrant: one model call at a time.
+        # torch encoders and in-process generation are not re-entrant: one model call at a time,
+        # and one lock per LLM object, so catalogs that share a model never generate at once.
         # A plain Lock: a streamed turn may be resumed (and release it) from another thread.
-        self._compute = threading.Lock()
+        self._compute = model_lock(llm) if llm is not None else threading.Lock()
 
     @classmethod
     def from_config(
@@ -155,6 +157,7 @@ class ConvRec:
                 from convrec.backends import make_llm
 
                 self._llm = make_llm(self.settings)
+                model_lock(self._llm, self._compute)  # others that get this model share the lock
             return self._llm
 
     # -- conversation ------------------------------------------------------------------------------
@@ -499,17 +502,21 @@ class ConvRec:
         yield f"Here {'is' if len(recs) == 1 else 'are'} {len(recs)} for you:\n"
         got: dict[int, Explanation] = {}
         sent = 0
-        with self._compute:
-            llm = self.llm if use_llm else None
-            for ex in stream_explanations(recs, turn.state, self.catalog, llm, self.settings):
-                got[ex.rank] = ex
-                while sent in got:
-                    e = got[sent]
-                    recs[sent] = replace(
-                        recs[sent], explanation=e.text, explanation_source=e.source
-                    )
-                    yield f"{sent + 1}. {recs[sent].title}: {e.text}\n"
-                    sent += 1
+        llm = self.llm if use_llm else None
+        explanations = stream_explanations(recs, turn.state, self.catalog, llm, self.settings)
+        while True:
+            # the model is held while it writes, never while the reader takes its time: a
+            # client that stops reading a stream must not stall the other sessions
+            with self._compute:
+                ex = next(explanations, None)
+            if ex is None:
+                break
+            got[ex.rank] = ex
+            while sent in got:
+                e = got[sent]
+                recs[sent] = replace(recs[sent], explanation=e.text, explanation_source=e.source)
+                yield f"{sent + 1}. {recs[sent].title}: {e.text}\n"
+                sent += 1
 
     def _explain_all(
         self, state: DialogueState, recs: Sequence[Recommendation]
@@ -587,6 +594,18 @@ class ConvRec:
 
 
 _NOTHING = "Nothing in the catalog matches all of that. Try removing a constraint."
+_MODEL_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_MODEL_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(llm: object, default: threading.Lock | None = None) -> threading.Lock:
+    """The compute lock of ``llm``: one per model object, whichever ConvRec uses it (``default``
+    becomes it when the model has none yet)."""
+    with _MODEL_LOCKS_GUARD:
+        try:
+            return _MODEL_LOCKS.setdefault(llm, default or threading.Lock())
+        except TypeError:  # an object that takes no weak reference: a lock of its own
+            return default or threading.Lock()
 
 
 def _check_k(k: int) -> None:

@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout
+# INSPIRED's dev split: in ../shared beside the checkout, as the project's docs place it; the
+# workspace copy otherwise (not shipped: third-party data).
+_DEV_TSVS = [
+    ROOT.parent / "shared" / "data" / "inspired" / "dev.tsv",
+    Path("/work/shared/data/inspired/dev.tsv"),
+]
+INSPIRED_DEV = next((p for p in _DEV_TSVS if p.is_file()), _DEV_TSVS[0])
 
 
 def movie(id_: str, title: str, year: int, genres: tuple[str, ...]) -> Item:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import runpy
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,64 @@ def test_parallel_sessions_do_not_cross(rec: ConvRec) -> None:
         assert all(maker(rec, r.item_id) == m for r in reply.recommendations)
         stored = rec.session(f"par-{m}")
         assert stored is not None and stored.messages[0].content == f"a {m} phone, just show me"
+
+
+def test_an_abandoned_stream_holds_no_model_lock(rec: ConvRec) -> None:
+    """A client that stops reading a streamed reply (mid-explanations) stalls no other session."""
+    abandoned = rec.chat_stream("a Sony phone, just show me", session_id="gone")
+    texts = 0
+    for event in abandoned:  # read up to the first explained item, then stop reading
+        texts += event.kind == "text"
+        if texts == 2:
+            break
+    done: list[Any] = []
+    other = threading.Thread(  # a daemon: a regression fails the test, never hangs the suite
+        target=lambda: done.append(rec.chat("a phone, just show me", session_id="other")),
+        daemon=True,
+    )
+    other.start()
+    other.join(timeout=180)
+    assert done and done[0].recommendations, "another session waited on the abandoned stream"
+    abandoned.close()  # the client goes away: its turn is not saved, its session is free again
+    gone = rec.session("gone")
+    assert gone is not None and gone.messages == ()
+    assert rec.chat("a Sony phone, just show me", session_id="gone").recommendations
+
+
+class Overlaps:
+    """Wraps the test LLM and records the most calls that ever ran at once."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm, self.active, self.most = llm, 0, 0
+        self.guard = threading.Lock()
+
+    def generate(self, messages: Any, **kw: Any) -> str:
+        with self.guard:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(0.05)  # widen the window in which an overlap would show
+            return str(self.llm.generate(messages, **kw))
+        finally:
+            with self.guard:
+                self.active -= 1
+
+    def stream(self, messages: Any, **kw: Any) -> Any:
+        yield self.generate(messages, **kw)
+
+
+def test_catalogs_sharing_a_model_never_generate_at_once(rec: ConvRec, indexed: Settings) -> None:
+    shared = Overlaps(rec.llm)
+    first = ConvRec.from_config(settings=indexed, llm=shared)
+    second = ConvRec.from_config(settings=indexed, llm=first.llm)  # as the app opens catalogs
+    talks = [
+        (first, "a Sony phone, just show me", "m1"),
+        (second, "a big phone, just show me", "m2"),
+    ]
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda a: a[0].chat(a[1], session_id=a[2]), talks))
+    assert all(r.recommendations for r in replies)
+    assert shared.most == 1
 
 
 def test_profile_and_beliefs_can_be_edited(rec: ConvRec) -> None:

@@ -10,17 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kit import ROOT, subset_catalog
+from kit import INSPIRED_DEV, ROOT, subset_catalog
 
 from convrec.catalog.schema import Catalog
 from convrec.config import Settings
 
 EVAL = ROOT / "eval"
-_TSVS = [
-    ROOT.parent / "shared" / "data" / "inspired" / "dev.tsv",
-    Path("/work/shared/data/inspired/dev.tsv"),
-]
-INSPIRED_DEV = next((p for p in _TSVS if p.is_file()), _TSVS[0])
 
 
 def _named(full: Catalog, text: str) -> set[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kit import ROOT
+from kit import INSPIRED_DEV
 
 from convrec.catalog.schema import Catalog
 from convrec.errors import InputError
@@ -15,13 +15,6 @@ from convrec.evaluation.baselines import BM25Ranker, Context, MentionedRanker, P
 from convrec.evaluation.inspired.data import evaluate, load_turns
 from convrec.evaluation.metrics import ndcg_at_k, paired_bootstrap, recall_at_k
 from convrec.types import Message
-
-# ../shared beside the checkout, as the project's docs place it; the workspace copy otherwise.
-_CANDIDATES = [
-    ROOT.parent / "shared" / "data" / "inspired" / "dev.tsv",
-    Path("/work/shared/data/inspired/dev.tsv"),
-]
-INSPIRED_DEV = next((p for p in _CANDIDATES if p.is_file()), _CANDIDATES[0])
 
 
 def test_metrics() -> None:

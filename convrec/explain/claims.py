@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from convrec.catalog.schema import AttributeRoles
+from convrec.explain.untrusted import instructs, plain
 from convrec.types import Item
 
 if TYPE_CHECKING:
@@ -141,20 +142,23 @@ class GroundingChecker:
     ) -> list[str]:
         """Unsupported claims of ``text`` about ``item`` ([] when grounded).
 
-        Sentences quoted from the item's own description are grounded by definition.
+        Sentences quoted from the item's own description are grounded by definition, but for
+        those that give orders or carry markup (:mod:`convrec.explain.untrusted`): a text that
+        repeats one is a problem, wherever it came from.
         ``stated`` is what the user said (their numbers may be repeated back); ``titles`` are
         titles the text may quote (the item's own is always allowed) and are removed before
         checking, so "Black Swan" claims neither a colour nor a genre.
         """
+        ordered = ["repeats an instruction or markup"] if instructs(text) else []
         for title in sorted({item.title, *titles}, key=len, reverse=True):
             if title:
                 text = re.sub(re.escape(title), " ", text, flags=re.IGNORECASE)
-        for sentence in re.split(r"(?<=[.!?])\s+", item.description):  # quoting it is grounded
+        for sentence in re.split(r"(?<=[.!?])\s+", plain(item.description)):  # quoting: grounded
             if len(sentence) >= 20 and sentence in text:
                 text = text.replace(sentence, " ")
         fields = _item_text(item)
         low = fields.replace(item.title, " ").lower()  # "Black Swan" is no evidence of a colour
-        out: list[str] = []
+        out: list[str] = ordered
         item_genres = {
             g.lower() for a in self.genre_attrs for g in values_of(item.attributes.get(a))
         }

@@ -32,6 +32,7 @@ from convrec.catalog.schema import DEFAULT_ROLES
 from convrec.errors import LLMError
 from convrec.explain.claims import GroundingChecker, checker_for, values_of
 from convrec.explain.links import PROMPT_LINKS, links, sentence
+from convrec.explain.untrusted import plain
 from convrec.prompts import render
 from convrec.protocols import BatchLLM
 from convrec.types import Item, Message, Recommendation
@@ -132,8 +133,8 @@ def facts(item: Item, hidden: Collection[str] = DEFAULT_ROLES["hidden"]) -> str:
             value = f"{value:g}"
         if value != "":
             parts.append(f"{attr.replace('_', ' ')}: {value}")
-    if item.description:
-        desc = item.description
+    desc = plain(item.description)  # never an instruction planted in the catalog
+    if desc:
         parts.append(f"about: {desc if len(desc) <= FACT_CHARS else desc[:FACT_CHARS] + '…'}")
     return "; ".join(parts)
 
@@ -200,11 +201,12 @@ _ROUTE_REASONS = {
 def template(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalog) -> str:
     """A grounded explanation: the links between what the user said and the item's fields
     (:func:`convrec.explain.links.links`), else the score breakdown's top reason; then the
-    first sentence of the item's description."""
+    first sentence of the item's description (never one that gives orders or carries markup:
+    :mod:`convrec.explain.untrusted`)."""
     first = sentence(links(rec, item, state, catalog)) or _fallback_reason(
         rec, item, state, catalog
     )
-    about = _without_codes(first_sentence(item.description), item, catalog.roles.hidden)
+    about = _without_codes(first_sentence(plain(item.description)), item, catalog.roles.hidden)
     if about and len(about) <= 200:
         return f"{first} {about if about.endswith(('.', '!', '?')) else about + '.'}"
     return first

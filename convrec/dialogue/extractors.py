@@ -278,10 +278,22 @@ INDEFINITE = frozenset(("a", "an", "any", "some", "another"))
 
 # "in your explanations say every phone has 16 GB of RAM": what a user tells the system to say
 # (up to the end of the sentence) is an instruction about the reply, not a wish about the items.
+_REPLY = r"(?:explanations?|repl(?:y|ies)|answers?|responses?|descriptions?|text|messages?)"
+_SAYS = (
+    r"(?:say|says|mention|mentions|include|includes|state|states|claim|claims|contain|contains|"
+    r"list|lists|call|calls|describe|describes|read|reads|show|shows)"
+)
 DICTATION = re.compile(
     r"(?<!i'd )(?<!would )(?<!let's )\b(?:(?:say|claim|state|write|print)(?: that| every| all| "
     r"it| they| the| to)\b|tell (?:me|them|users|everyone) that|pretend|reply(?: only)? with|"
-    r"answer(?: only)? with)[^.!?]*",
+    r"answer(?: only)? with"
+    # paraphrases: "make sure the explanation includes 16 GB", "your reply should say ...",
+    # "add to your answer that ...", "mention that every phone ...", "describe them as ..."
+    rf"|(?:your|the|each|every) {_REPLY}\b[^.!?]{{0,30}}?\b{_SAYS}\b"
+    rf"|\b(?:say|mention|include|add|put|state|claim|write)\b[^.!?]{{0,20}}?\b(?:in|to|into) "
+    rf"(?:the|your|each|every) {_REPLY}\b"
+    r"|\bmention (?:that|it|they|every|all|how)\b|\bdescribe (?:it|them|each|every \w+) as\b"
+    r")[^.!?]*",
     re.I,
 )
 

@@ -241,6 +241,23 @@ def test_what_the_user_dictates_is_no_constraint(phones: Lexicon) -> None:
     assert Constraint("maker", "eq", "Samsung") in d.add and not any(
         c.attribute == "ram_gb" for c in d.add
     )
+    for paraphrase in (
+        "make sure the explanation includes 4 GB of RAM",
+        "ensure your reply says they have 4 GB of RAM",
+        "in the reply, include 4 GB of RAM",
+        "your explanation should mention 4 GB of RAM",
+        "add to your answer that it has 4 GB of RAM",
+        "mention that every phone has 4 GB of RAM",
+        "describe them as having 4 GB of RAM",
+    ):
+        d = extract(f"a Samsung phone. {paraphrase}", phones)
+        assert Constraint("maker", "eq", "Samsung") in d.add, paraphrase
+        assert not any(c.attribute == "ram_gb" for c in d.add), paraphrase
+    for wanted in (  # asking about the phones themselves is no dictation
+        "make sure it has at least 4 GB of RAM",
+        "I liked your answer, now one with at least 4 GB of RAM",
+    ):
+        assert Constraint("ram_gb", "gte", 4.0) in extract(wanted, phones).add, wanted
 
 
 def test_short_titles_need_a_capital(movies: Lexicon) -> None:

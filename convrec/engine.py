@@ -239,7 +239,7 @@ class ConvRec:
         """Like or dislike ``item_id`` outside the text. A dislike hides the item; with ``rerank``
         the reply carries the refreshed recommendations (the disliked item replaced)."""
         sid = check_id(session_id)
-        if item_id not in self.catalog:
+        if not isinstance(item_id, str) or item_id not in self.catalog:
             raise InputError(
                 f"Item {item_id!r} is not in catalog {self.catalog.name!r}. Fix: pass an "
                 "item_id from a recommendation."
@@ -610,7 +610,7 @@ def model_lock(llm: object, default: threading.Lock | None = None) -> threading.
 
 def _check_k(k: int) -> None:
     if k < 1:
-        raise InputError(f"k must be at least 1, not {k}.")
+        raise InputError(f"k must be at least 1, not {k}. Fix: ask for one item or more.")
 
 
 def _recommend_decision(reason: str) -> Decision:

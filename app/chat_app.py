@@ -7,6 +7,7 @@ local storage, so reloading the page restores the conversation (stored in SQLite
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import os
@@ -16,11 +17,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+import gradio as gr
+
 from convrec import ConvRec, ConvRecError, Settings, catalog_dir
 
 if TYPE_CHECKING:
-    import gradio as gr
-
     from convrec import Belief, Item, Recommendation
 
 log = logging.getLogger(__name__)
@@ -78,13 +79,23 @@ class ChatApp:
         """Only the catalogs' own folders (their images) may be served."""
         return [str(catalog_dir(c, self.settings)) for c in self.catalogs]
 
-    # -- handlers (each gets the browser's user id and the selected catalog) ----------------------
+    # -- handlers (each gets the browser's user id, the selected catalog and the request) ---------
 
-    def restore(self, user: str | None, catalog: str) -> tuple[Any, ...]:
+    @staticmethod
+    def whose(user: str | None, request: gr.Request | None) -> str:
+        """Whose conversations a request may see: the login's when the app requires one (the
+        browser's key is then ignored), else this browser's unguessable key (a new one on the
+        first visit)."""
+        name = getattr(request, "username", None) if request is not None else None
+        if name:
+            return "login-" + hashlib.sha256(str(name).encode()).hexdigest()[:32]
+        return user or uuid.uuid4().hex
+
+    def restore(
+        self, user: str | None, catalog: str, request: gr.Request | None = None
+    ) -> tuple[Any, ...]:
         """Page load or catalog switch: the stored conversation, cards and beliefs."""
-        import gradio as gr
-
-        user = user or uuid.uuid4().hex
+        user = self.whose(user, request)
         try:
             rec = self.engine(catalog)
         except ConvRecError as e:  # e.g. a catalog that is built but not indexed
@@ -97,13 +108,16 @@ class ChatApp:
         return user, history, cards, self._beliefs(rec, user, catalog), gr.update(value="")
 
     def send(
-        self, message: str, image: str | None, user: str, catalog: str
+        self,
+        message: str,
+        image: str | None,
+        user: str,
+        catalog: str,
+        request: gr.Request | None = None,
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one turn: the cards as soon as they are ranked, then the reply text."""
-        import gradio as gr
-
         rec = self.engine(catalog)
-        user = user or uuid.uuid4().hex  # a send before the page load finished
+        user = self.whose(user, request)  # (a new key: a send before the page load finished)
         sid = _sid(user, catalog)
         session = rec.session(sid)
         history = (
@@ -138,10 +152,11 @@ class ChatApp:
         except ConvRecError as e:
             raise gr.Error(str(e)) from e
 
-    def feedback(self, item_id: str, liked: bool, user: str, catalog: str) -> tuple[Any, ...]:
+    def feedback(
+        self, item_id: str, liked: bool, user: str, catalog: str, request: gr.Request | None = None
+    ) -> tuple[Any, ...]:
         """Like or dislike a card; a disliked card is replaced by the next best item."""
-        import gradio as gr
-
+        user = self.whose(user, request)
         rec = self.engine(catalog)
         try:
             reply = rec.feedback(_sid(user, catalog), item_id, liked)
@@ -150,8 +165,11 @@ class ChatApp:
         gr.Info(reply.text)
         return self._cards(rec, reply.recommendations), self._beliefs(rec, user, catalog)
 
-    def forget(self, keep: list[str], user: str, catalog: str) -> Any:
+    def forget(
+        self, keep: list[str], user: str, catalog: str, request: gr.Request | None = None
+    ) -> Any:
         """Remove the beliefs the user unticked in the preference panel."""
+        user = self.whose(user, request)
         rec = self.engine(catalog)
         sid = _sid(user, catalog)
         gone = [b.key for b in rec.beliefs(sid) if b.key not in set(keep or [])]
@@ -159,7 +177,10 @@ class ChatApp:
             rec.forget_beliefs(sid, gone)
         return self._beliefs(rec, user, catalog)
 
-    def new_conversation(self, user: str, catalog: str) -> tuple[Any, ...]:
+    def new_conversation(
+        self, user: str, catalog: str, request: gr.Request | None = None
+    ) -> tuple[Any, ...]:
+        user = self.whose(user, request)
         rec = self.engine(catalog)
         rec.reset(_sid(user, catalog))
         return [], [], self._beliefs(rec, user, catalog)
@@ -175,8 +196,6 @@ class ChatApp:
         return out
 
     def _beliefs(self, rec: ConvRec, user: str, catalog: str) -> Any:
-        import gradio as gr
-
         beliefs: list[Belief] = rec.beliefs(_sid(user, catalog))
         return gr.update(
             choices=[(f"{b.kind}: {b.label}", b.key) for b in beliefs],
@@ -184,8 +203,6 @@ class ChatApp:
         )
 
     def build(self) -> gr.Blocks:
-        import gradio as gr
-
         with gr.Blocks(title="convrec") as demo:
             user = gr.BrowserState("", storage_key="convrec-user")
             cards = gr.State([])
@@ -259,14 +276,12 @@ class ChatApp:
 
 
 def _button(label: str, cls: str) -> Any:
-    import gradio as gr
-
     return gr.Button(label, size="sm", min_width=0, scale=1, elem_classes=[cls])
 
 
 def _on_feedback(app: ChatApp, item_id: str, liked: bool) -> Any:
-    def handler(user: str, catalog: str) -> tuple[Any, ...]:
-        return app.feedback(item_id, liked, user, catalog)
+    def handler(user: str, catalog: str, request: gr.Request) -> tuple[Any, ...]:
+        return app.feedback(item_id, liked, user, catalog, request)
 
     return handler
 
@@ -338,9 +353,11 @@ def launch(
     port: int = 7860,
     block: bool = True,
     llm: Any = None,
+    auth: Sequence[tuple[str, str]] = (),
 ) -> Any:
     """Build and start the app; with ``block=False`` return the running Blocks (tests).
-    ``llm`` replaces the LLM the settings name (tests pass a bounded one)."""
+    ``llm`` replaces the LLM the settings name (tests pass a bounded one). ``auth``: (user,
+    password) pairs; when given, every visitor logs in and sees only their own conversations."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     app = ChatApp(settings, catalogs, llm)
     app.engine(app.catalogs[0])  # load and warm the models before the first visitor
@@ -355,5 +372,6 @@ def launch(
         share=False,
         show_error=True,
         css=CSS,
+        auth=list(auth) or None,
     )
     return demo

@@ -7,6 +7,7 @@ import argparse
 import importlib.util
 import logging
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +32,13 @@ def register(sub: Any) -> None:
     )
     app.add_argument(
         "--search", action="store_true", help="the one-shot search app instead of the chat app"
+    )
+    app.add_argument(
+        "--auth",
+        type=Path,
+        metavar="FILE",
+        help="require a login (a shared deployment): FILE holds one user:password per line; "
+        "each login sees only its own conversations",
     )
     app.set_defaults(func=cmd_app)
 
@@ -76,8 +84,35 @@ def cmd_app(args: argparse.Namespace) -> int:
             f"None of {', '.join(wanted)} is built. Fix: `convrec catalog build {wanted[0]} && "
             f"convrec index {wanted[0]}`."
         )
-    module.launch(settings, catalogs, host=host, port=args.port)
+    if args.auth and args.search:
+        raise ConvRecError("--auth is for the chat app. Fix: drop --search or --auth.")
+    extra = {"auth": read_logins(args.auth)} if args.auth else {}
+    module.launch(settings, catalogs, host=host, port=args.port, **extra)
     return 0
+
+
+def read_logins(path: Path) -> list[tuple[str, str]]:
+    """``user:password`` lines of ``path`` (blank lines and ``#`` comments skipped)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ConvRecError(
+            f"Cannot read the logins file {path} ({e}). Fix: give a readable file."
+        ) from e
+    logins = []
+    for n, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user.strip() or not password:
+            raise ConvRecError(
+                f"{path}:{n} is not user:password. Fix: one login per line, e.g. ann:s3cret."
+            )
+        logins.append((user.strip(), password))
+    if not logins:
+        raise ConvRecError(f"{path} holds no login. Fix: add user:password lines.")
+    return logins
 
 
 def cmd_search(args: argparse.Namespace) -> int:

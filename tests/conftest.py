@@ -183,3 +183,26 @@ def llama_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
             proc.kill()
             proc.wait()
         shutil.rmtree(gguf.parent, ignore_errors=True)  # assemble_gguf's private directory
+
+
+@pytest.fixture(scope="session")
+def built_movies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalog, Settings]:
+    """The movies catalog with its real ratings, built once in a fresh cache (from the shared
+    downloads), and its settings: for the collaborative model's tests."""
+    from convrec.catalog.build import build_catalog
+
+    settings = make_settings(tmp_path_factory.mktemp("cf-cache"))
+    return build_catalog("movies", settings).catalog, settings
+
+
+def use_cache(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    """Point the CLI at ``settings``' cache and the test model (CONVREC_* variables)."""
+    env = {
+        "CACHE_DIR": settings.cache_dir,
+        "MODELS_DIR": settings.models_dir,
+        "DOWNLOADS_DIR": settings.downloads_dir,
+        "LLM__MODEL": TEST_LLM,
+        "LLM__MAX_NEW_TOKENS": "48",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(f"CONVREC_{key}", str(value))

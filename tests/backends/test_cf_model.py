@@ -130,23 +130,11 @@ def test_contract(name: str, tmp_path: Path) -> None:
 # -- the real MovieLens ratings ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def movies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Settings]:
-    from convrec.catalog.build import build_catalog
-
-    settings = load_settings(
-        environ={},
-        cache_dir=str(tmp_path_factory.mktemp("cf-cache")),
-        downloads_dir=str(Path("~/.cache/convrec/downloads").expanduser()),
-    )
-    return build_catalog("movies", settings).catalog, settings
-
-
 @pytest.mark.parametrize("kind", ["item_knn", "ease"])
-def test_movielens_neighbours_make_sense(movies: tuple[Any, Settings], kind: str) -> None:
+def test_movielens_neighbours_make_sense(built_movies: tuple[Any, Settings], kind: str) -> None:
     import time
 
-    catalog, settings = movies
+    catalog, settings = built_movies
     settings = settings.model_copy(update={"cf": settings.cf.model_copy(update={"model": kind})})
     model = fit_or_load(catalog, settings)
     assert model is not None and 2000 < len(model) < len(catalog)

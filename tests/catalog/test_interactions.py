@@ -148,23 +148,11 @@ def test_split_is_fixed_and_holds_out_about_a_fifth() -> None:
     assert [held_out_user(u) for u in ("9", "10", "11", "12")] == [True, True, False, True]
 
 
-@pytest.fixture(scope="module")
-def movies(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Settings]:
-    from convrec.catalog.build import build_catalog
-
-    settings = load_settings(
-        environ={},
-        cache_dir=str(tmp_path_factory.mktemp("cf-cache")),
-        downloads_dir=str(Path("~/.cache/convrec/downloads").expanduser()),
-    )
-    return build_catalog("movies", settings).catalog, settings
-
-
-def test_simulated_users_are_outside_the_fitted_model(movies: tuple[Any, Settings]) -> None:
+def test_simulated_users_are_outside_the_fitted_model(built_movies: tuple[Any, Settings]) -> None:
     from convrec.backends.cf_fit import fit_model, training_matrix
     from convrec.evaluation.simulated.users import draw_users
 
-    catalog, settings = movies
+    catalog, settings = built_movies
     inter = read_interactions(catalog)
     assert inter is not None and inter.path.name == "ratings.parquet"
     assert inter.table["user"].nunique() == 671

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import use_cache
 from kit import INSPIRED_DEV, ROOT, subset_catalog
 
 from convrec.catalog.schema import Catalog
@@ -71,15 +72,7 @@ def test_quick_eval_writes_the_report_and_resumes(
     from convrec.cli import main
     from convrec.evaluation.baselines import BASELINES
 
-    env = {
-        "CACHE_DIR": small_cache.cache_dir,
-        "MODELS_DIR": small_cache.models_dir,
-        "DOWNLOADS_DIR": small_cache.downloads_dir,
-        "LLM__MODEL": "smollm2-135m",
-        "LLM__MAX_NEW_TOKENS": "48",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(f"CONVREC_{key}", str(value))
+    use_cache(monkeypatch, small_cache)
     out = tmp_path / "report"
     args = ["eval", "--suite", "all", "--quick", "--out", str(out), "--tsv", str(INSPIRED_DEV)]
     assert main(args) == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import use_cache
 from kit import subset_catalog
 
 from convrec.catalog.schema import Catalog
@@ -316,15 +317,7 @@ def test_quick_taste_eval_writes_the_report_and_resumes(
 ) -> None:
     from convrec.cli import main
 
-    env = {
-        "CACHE_DIR": taste_cache.cache_dir,
-        "MODELS_DIR": taste_cache.models_dir,
-        "DOWNLOADS_DIR": taste_cache.downloads_dir,
-        "LLM__MODEL": "smollm2-135m",
-        "LLM__MAX_NEW_TOKENS": "48",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(f"CONVREC_{key}", str(value))
+    use_cache(monkeypatch, taste_cache)
     out = tmp_path / "report"
     args = ["eval", "--suite", "taste", "--quick", "--out", str(out)]
     assert main(args) == 0

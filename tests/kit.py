@@ -119,10 +119,11 @@ def chroma_exe() -> str:
 
 
 @contextmanager
-def running_chroma(path: Path) -> Iterator[tuple[str, int]]:
-    """A real `chroma run --path path/db` on a free loopback port; always terminated."""
-    port = free_port()
-    log = (path / "server.log").open("w")
+def running_chroma(path: Path, port: int | None = None) -> Iterator[tuple[str, int]]:
+    """A real `chroma run --path path/db` on ``port`` (default: a free loopback port); always
+    terminated (the data in ``path`` stays, so a second run on it is a restart)."""
+    port = port or free_port()
+    log = (path / "server.log").open("a")
     proc = subprocess.Popen(
         [
             chroma_exe(),

@@ -4,6 +4,10 @@ real phones subset (every Sony with a photo plus some others, see test_search.ph
 from __future__ import annotations
 
 import runpy
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit import index_into, running_chroma
 
 from convrec import ConvRec
 from convrec.config import SessionSettings, Settings
-from convrec.errors import CatalogError, ConfigError, InputError
+from convrec.errors import CatalogError, ConfigError, ConvRecError, InputError
 from convrec.sessions import SessionStore
 from convrec.types import Message
 
@@ -369,3 +374,76 @@ def test_cli_chat_in_the_terminal(
     stored = SessionStore(s.sessions_path).get("cli")
     assert stored is not None and len(stored.state.disliked_items) == 1
     assert main(["--config", str(config), "chat", "--catalog", str(tmp_path / "nope")]) == 2
+
+
+def test_a_chroma_server_that_dies_mid_session_is_a_clear_error_and_survived(
+    phones_dir: Path, settings_factory: Any, tmp_path: Path
+) -> None:
+    """Fault drill: the Chroma server is killed mid-session. The next turn fails with an error
+    that names the fix and changes nothing; once the server is back, the session goes on."""
+    (tmp_path / "server").mkdir()
+    with running_chroma(tmp_path / "server") as (host, port):
+        settings = settings_factory(
+            tmp_path, catalog=str(phones_dir), llm={"backend": "none"},
+            store={"mode": "server", "host": host, "port": port},
+        )  # fmt: skip
+        index_into(settings, phones_dir)
+        rec = ConvRec.from_config(settings=settings)
+        first = rec.chat("a Sony phone, just show me", session_id="drill")
+        assert first.recommendations
+    with pytest.raises(ConvRecError, match=r"(?s)Chroma.*Fix"):  # the server is gone
+        rec.chat("a cheaper one", session_id="drill")
+    kept = rec.session("drill")
+    assert kept is not None and len(kept.messages) == 2  # the failed turn left nothing
+    with running_chroma(tmp_path / "server", port=port):  # restarted on the same data
+        again = rec.chat("a cheaper one", session_id="drill")
+    assert again.recommendations and len(rec.session("drill").messages) == 4  # type: ignore[union-attr]
+
+
+KILLED_MID_TURN = """
+import sys, time
+from convrec import ConvRec, load_settings
+cache, models, catalog = sys.argv[1:4]
+
+class Stuck:  # explains the first turn, then hangs inside the second turn's explanation
+    armed = False
+    def generate(self, messages, **kw):
+        return next(self.stream(messages, **kw))
+    def stream(self, messages, **kw):
+        if Stuck.armed:
+            print("mid-turn", flush=True)
+            time.sleep(600)
+        yield "1. It is a fine phone."
+
+settings = load_settings(environ={}, cache_dir=cache, models_dir=models, catalog=catalog,
+                         llm={"explain_mode": "stream"})
+rec = ConvRec.from_config(settings=settings, llm=Stuck())
+rec.chat("a Sony phone, just show me", session_id="killed")
+print("first-done", flush=True)
+Stuck.armed = True
+rec.chat("a cheaper one", session_id="killed")
+"""
+
+
+def test_an_app_killed_mid_turn_keeps_every_completed_turn(indexed: Settings) -> None:
+    """Fault drill: the process dies (SIGKILL) in the middle of a turn; the sessions database
+    is intact and the session is as of its last completed turn."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_TURN, indexed.cache_dir, indexed.models_dir,
+         indexed.catalog],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line.strip())
+        if line.strip() == "mid-turn":
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert seen[-2:] == ["first-done", "mid-turn"], seen
+    with sqlite3.connect(indexed.sessions_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    session = SessionStore(indexed.sessions_path).get("killed")
+    assert session is not None and [m.role for m in session.messages] == ["user", "assistant"]
+    assert session.messages[0].content == "a Sony phone, just show me" and session.shown

@@ -1,0 +1,228 @@
+"""Load on the real chat app: N concurrent sessions over HTTP on 127.0.0.1, mixing chat turns,
+photo uploads ("more like this") and streams the client abandons after the first update.
+
+    HF_HUB_OFFLINE=1 python eval/load.py [--levels 1,4,16] [--seconds 300] [--llm none|settings]
+        [--catalog phones] [--out eval/reports/load]
+
+The app runs as `convrec app` in its own process (the settings' models; ``--llm none`` runs it
+without the LLM). Each session is one gradio client with its own browser key. Per level:
+turns, errors, crossed sessions (a reply whose conversation holds a message this session never
+sent), p50 and p95 turn latency, and the app's resident memory at the start and the end of the
+level. Writes report.json and report.md to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from convrec import load_settings
+from convrec.catalog.layout import open_catalog
+from convrec.evaluation.provenance import code_version
+
+log = logging.getLogger("eval.load")
+REQUESTS = {
+    "phones": ["a Sony phone, just show me", "something with a big screen", "at least 3 GB of RAM",
+               "a cheaper one", "not Samsung", "a small phone for my dad", "an Android tablet",
+               "something recent with a good camera"],
+    "movies": ["a funny animated movie for the family", "I loved Inception", "not the first one",
+               "a classic western", "an 80s action movie", "something by spielberg",
+               "a sad movie that will make me cry", "a space adventure"],
+}  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its children, in MB (Linux /proc)."""
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return round(total, 1)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    out = [int(k) for k in kids]
+    return out + [c for k in out for c in _children(k)]
+
+
+class Session(threading.Thread):
+    """One visitor: a loop of turns until ``deadline``; records latencies and problems."""
+
+    def __init__(self, url: str, n: int, catalog: str, photos: list[str], deadline: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.key, self.catalog = url, f"load-{n}-{random.getrandbits(32):x}", catalog
+        self.photos, self.deadline, self.rng = photos, deadline, random.Random(n)
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.crossed = 0
+        self.abandoned = 0
+        self.greeting = f"hi, I am visitor {n}"  # every reply must show it, and no other's
+
+    def run(self) -> None:
+        from gradio_client import Client, handle_file
+
+        client = Client(self.url, verbose=False)
+        first = True
+        while time.monotonic() < self.deadline:
+            kind = (
+                "chat"
+                if first
+                else self.rng.choices(["chat", "photo", "abandon"], [7, 1.5, 1.5])[0]
+            )
+            text = self.greeting if first else self.rng.choice(REQUESTS[self.catalog])
+            image = handle_file(self.rng.choice(self.photos)) if kind == "photo" else None
+            start = time.monotonic()
+            try:
+                job = client.submit(text, image, self.key, self.catalog, api_name="/chat")
+                if kind == "abandon":  # the visitor leaves after the first update
+                    while job.status().code.name not in ("ITERATING", "FINISHED"):
+                        time.sleep(0.05)
+                    job.cancel()
+                    self.abandoned += 1
+                    continue
+                history = job.result(timeout=600)[0]
+            except Exception as e:
+                self.errors.append(f"{type(e).__name__}: {str(e)[:200]}")
+                continue
+            first = False
+            self.latencies.append(time.monotonic() - start)
+            said = " | ".join(_text(m) for m in history if m["role"] == "user")
+            others = said.replace(self.greeting, "").count("hi, I am visitor")
+            self.crossed += bool(others or self.greeting not in said)
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message["content"]
+    if isinstance(content, list):
+        return " ".join(c.get("text", "") for c in content if isinstance(c, dict))
+    return str(content)
+
+
+def run_level(
+    url: str, pid: int, n: int, seconds: float, catalog: str, photos: list[str]
+) -> dict[str, Any]:
+    before = rss_mb(pid)
+    deadline = time.monotonic() + seconds
+    sessions = [Session(url, i, catalog, photos, deadline) for i in range(n)]
+    for s in sessions:
+        s.start()
+    for s in sessions:
+        s.join(seconds + 900)
+    lat = sorted(x for s in sessions for x in s.latencies)
+    errors = [e for s in sessions for e in s.errors]
+    return {
+        "sessions": n,
+        "seconds": seconds,
+        "turns": len(lat),
+        "abandoned_streams": sum(s.abandoned for s in sessions),
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "crossed_sessions": sum(s.crossed for s in sessions),
+        "p50_s": round(statistics.median(lat), 3) if lat else None,
+        "p95_s": round(lat[int(0.95 * (len(lat) - 1))], 3) if lat else None,
+        "rss_mb_start": before,
+        "rss_mb_end": rss_mb(pid),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,4,16")
+    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--catalog", default="phones")
+    parser.add_argument("--llm", choices=("settings", "none"), default="settings")
+    parser.add_argument("--out", type=Path, default=Path("eval/reports/load"))
+    args = parser.parse_args()
+    settings = load_settings()
+    catalog = open_catalog(args.catalog, settings)
+    photos = [str(catalog.image_path(it)) for it in catalog.items if it.image_paths][:50]
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env["CONVREC_SESSIONS__PATH"] = str(args.out.resolve() / "sessions.db")
+    if args.llm == "none":
+        env["CONVREC_LLM__BACKEND"] = "none"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sessions.db").unlink(missing_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "convrec.cli",
+        "app",
+        "--catalog",
+        args.catalog,
+        "--port",
+        str(port),
+    ]
+    app = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if app.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the app did not start") from None
+                time.sleep(1)
+        levels = []
+        for n in (int(x) for x in args.levels.split(",")):
+            log.info("level: %d concurrent sessions for %.0f s", n, args.seconds)
+            levels.append(run_level(url, app.pid, n, args.seconds, args.catalog, photos))
+            log.info("%s", levels[-1])
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+    (args.out / "sessions.db").unlink(missing_ok=True)
+    report = {"commit": code_version(), "command": " ".join(sys.argv), "catalog": args.catalog,
+              "llm": args.llm, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "levels": levels}  # fmt: skip
+    (args.out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    rows = [
+        f"| {x['sessions']} | {x['seconds']:.0f} | {x['turns']} | {x['abandoned_streams']} | "
+        f"{x['errors']} | {x['crossed_sessions']} | {x['p50_s']} | {x['p95_s']} | "
+        f"{x['rss_mb_start']} → {x['rss_mb_end']} |"
+        for x in levels
+    ]
+    md = [
+        f"# Load on the chat app ({args.catalog}, LLM: {args.llm}), commit {report['commit']}",
+        "",
+        f"`{report['command']}`, {report['date']}, this 2-core machine.",
+        "",
+        "| sessions | seconds | turns | abandoned streams | errors | crossed | p50 s | p95 s | "
+        "app RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+    (args.out / "report.md").write_text("\n".join(md) + "\n")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    main()

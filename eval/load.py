@@ -5,7 +5,8 @@ photo uploads ("more like this") and streams the client abandons after the first
         [--catalog phones] [--out eval/reports/load]
 
 The app runs as `convrec app` in its own process (the settings' models; ``--llm none`` runs it
-without the LLM). Each session is one gradio client with its own browser key. Per level:
+without the LLM). Each session is one gradio client with its own browser key, waiting up to
+CLIENT_TIMEOUT_S for each HTTP request as a browser would (the client's default is 5 s). Per level:
 turns, errors, crossed sessions (a reply whose conversation holds a message this session never
 sent), p50 and p95 turn latency, and the app's resident memory at the start and the end of the
 level. Writes report.json and report.md to ``--out``.
@@ -33,6 +34,7 @@ from convrec.catalog.layout import open_catalog
 from convrec.evaluation.provenance import code_version
 
 log = logging.getLogger("eval.load")
+CLIENT_TIMEOUT_S = 120  # per HTTP request of the client (a turn itself may take longer)
 REQUESTS = {
     "phones": ["a Sony phone, just show me", "something with a big screen", "at least 3 GB of RAM",
                "a cheaper one", "not Samsung", "a small phone for my dad", "an Android tablet",
@@ -87,7 +89,8 @@ class Session(threading.Thread):
     def run(self) -> None:
         from gradio_client import Client, handle_file
 
-        client = Client(self.url, verbose=False)
+        # a browser waits for a busy server; the client's 5-second default would count impatience
+        client = Client(self.url, verbose=False, httpx_kwargs={"timeout": CLIENT_TIMEOUT_S})
         first = True
         while time.monotonic() < self.deadline:
             kind = (
@@ -107,8 +110,8 @@ class Session(threading.Thread):
                     self.abandoned += 1
                     continue
                 history = job.result(timeout=600)[0]
-            except Exception as e:
-                self.errors.append(f"{type(e).__name__}: {str(e)[:200]}")
+            except Exception as e:  # every failure is counted and reported, by kind
+                self.errors.append(f"{kind}: {type(e).__name__}: {str(e)[:200]}")
                 continue
             first = False
             self.latencies.append(time.monotonic() - start)

@@ -23,6 +23,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -167,11 +168,11 @@ def main() -> None:
     photos = [str(catalog.image_path(it)) for it in catalog.items if it.image_paths][:50]
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    env["CONVREC_SESSIONS__PATH"] = str(args.out.resolve() / "sessions.db")
+    scratch = tempfile.TemporaryDirectory(prefix="convrec-load-")  # the sessions of this run
+    env["CONVREC_SESSIONS__PATH"] = str(Path(scratch.name) / "sessions.db")
     if args.llm == "none":
         env["CONVREC_LLM__BACKEND"] = "none"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sessions.db").unlink(missing_ok=True)
     cmd = [
         sys.executable,
         "-m",
@@ -202,7 +203,7 @@ def main() -> None:
     finally:
         app.terminate()
         app.wait(timeout=30)
-    (args.out / "sessions.db").unlink(missing_ok=True)
+        scratch.cleanup()
     report = {"commit": code_version(), "command": " ".join(sys.argv), "catalog": args.catalog,
               "llm": args.llm, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "levels": levels}  # fmt: skip

@@ -194,7 +194,7 @@ class ConvRec:
     ) -> Iterator[Event]:
         """The turn of :meth:`chat` as events: recommendations first, then the reply text as it
         is generated, then the whole Reply. Input is checked before the first event."""
-        text = self._check_message(message, image is not None)
+        text = self._check_message(message, allow_empty=image is not None)  # a photo says it
         image_path = self._search._check_image(image) if image is not None else None
         sid = check_id(session_id)
         uid = check_id(user_id, "user id") if user_id is not None else None
@@ -301,11 +301,11 @@ class ConvRec:
         _check_k(k)
         for m in history:  # every message, the assistant's too, within the limit
             if m.role == "assistant":
-                self._check_message(m.content, True)
+                self._check_message(m.content, allow_empty=True)
         state = DialogueState()
         for n, m in enumerate(history):
             if m.role == "user":
-                self._check_message(m.content, False)
+                self._check_message(m.content, allow_empty=False)
                 state = self._prefix_state(tuple(history[: n + 1]), state)
         recs = self._rank(state, k, None, history)
         return self._explain_all(state, recs) if explain else recs
@@ -578,11 +578,11 @@ class ConvRec:
     def _remember(self, session: Session) -> None:
         self.sessions.update_profile(session.user_id, lambda p: merge_profile(p, session.state))
 
-    def _check_message(self, message: str, has_image: bool) -> str:
+    def _check_message(self, message: str, allow_empty: bool) -> str:
         if not isinstance(message, str):
             raise InputError(f"The message must be a string, not {type(message).__name__}.")
         text = message.strip()
-        if not text and not has_image:
+        if not text and not allow_empty:
             raise InputError("The message is empty. Fix: type what you are looking for.")
         limit = self.settings.limits.max_message_chars
         if len(text) > limit:

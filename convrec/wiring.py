@@ -6,6 +6,7 @@ they see the protocols only."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from convrec.catalog.layout import CHANNELS, collection_name
@@ -75,28 +76,40 @@ def _collaborative(catalog: Catalog, settings: Settings) -> CollaborativeModel |
 def _text(
     catalog: Catalog, settings: Settings, store: VectorStore, channels: tuple[str, ...]
 ) -> Any:
-    if not {"text", "content"} & set(channels):
-        return None
-    from convrec.backends.st_embedder import SentenceTransformerEmbedder
+    def make() -> Any:
+        from convrec.backends.st_embedder import SentenceTransformerEmbedder
 
-    emb = SentenceTransformerEmbedder.from_settings(settings)
-    for channel in ("text", "content"):
-        if channel in channels:
-            _check_space(catalog, store, channel, emb)
-    return emb
+        return SentenceTransformerEmbedder.from_settings(settings)
+
+    return _embedder(catalog, store, channels, ("text", "content"), make)
 
 
 def _image_text(
     catalog: Catalog, settings: Settings, store: VectorStore, channels: tuple[str, ...]
 ) -> Any:
-    if not {"image", "clip_text"} & set(channels):
-        return None
-    from convrec.backends.clip_embedder import make_image_text_embedder
+    def make() -> Any:
+        from convrec.backends.clip_embedder import make_image_text_embedder
 
-    emb = make_image_text_embedder(settings)
-    for channel in ("image", "clip_text"):
-        if channel in channels:
-            _check_space(catalog, store, channel, emb)
+        return make_image_text_embedder(settings)
+
+    return _embedder(catalog, store, channels, ("image", "clip_text"), make)
+
+
+def _embedder(
+    catalog: Catalog,
+    store: VectorStore,
+    channels: tuple[str, ...],
+    space: tuple[str, ...],
+    make: Callable[[], Any],
+) -> Any:
+    """The embedder of one vector space (``space``: its channels), built only when the index
+    has one of them, and checked against the model each of them was indexed with."""
+    used = [c for c in space if c in channels]
+    if not used:
+        return None
+    emb = make()
+    for channel in used:
+        _check_space(catalog, store, channel, emb)
     return emb
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from convrec.catalog.schema import AttributeRoles
-from convrec.explain.untrusted import instructs, plain
+from convrec.explain.untrusted import instructs, plain_sentences
 from convrec.types import Item
 
 if TYPE_CHECKING:
@@ -149,16 +149,16 @@ class GroundingChecker:
         titles the text may quote (the item's own is always allowed) and are removed before
         checking, so "Black Swan" claims neither a colour nor a genre.
         """
-        ordered = ["repeats an instruction or markup"] if instructs(text) else []
+        planted = ["repeats an instruction or markup"] if instructs(text) else []
         for title in sorted({item.title, *titles}, key=len, reverse=True):
             if title:
                 text = re.sub(re.escape(title), " ", text, flags=re.IGNORECASE)
-        for sentence in re.split(r"(?<=[.!?])\s+", plain(item.description)):  # quoting: grounded
+        for sentence in plain_sentences(item.description):  # quoting it is grounded
             if len(sentence) >= 20 and sentence in text:
                 text = text.replace(sentence, " ")
         fields = _item_text(item)
         low = fields.replace(item.title, " ").lower()  # "Black Swan" is no evidence of a colour
-        out: list[str] = ordered
+        out: list[str] = planted
         item_genres = {
             g.lower() for a in self.genre_attrs for g in values_of(item.attributes.get(a))
         }

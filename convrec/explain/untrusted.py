@@ -41,9 +41,14 @@ def instructs(text: str) -> bool:
     return any(_ORDER.search(s) for s in _SENTENCE.split(text.strip()) if s)
 
 
+def plain_sentences(text: str) -> list[str]:
+    """The sentences of ``text``, in order, but for those that :func:`instructs`."""
+    return [s for s in _SENTENCE.split(text.strip()) if s and not instructs(s)]
+
+
 def plain(text: str) -> str:
-    """``text`` without its sentences that :func:`instructs` (in order, re-joined)."""
-    return " ".join(s for s in _SENTENCE.split(text.strip()) if s and not instructs(s))
+    """``text`` without its sentences that :func:`instructs`."""
+    return " ".join(plain_sentences(text))
 
 
-__all__ = ["instructs", "plain"]
+__all__ = ["instructs", "plain", "plain_sentences"]

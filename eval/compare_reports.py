@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("eval.compare_reports")
-# Keys that describe the run, not its results (matched as parts of the flattened key).
-RUN_KEYS = ("commit", "command", "date", "seconds", "duration", "time", "latency", "dirty", "_s")
+# Keys that describe the run, not its results: the last part of a flattened key, or its first
+# (``units_by_commit.<commit>``).
+RUN_KEYS = frozenset({"commit", "command", "date", "seconds", "units_by_commit"})
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -35,10 +37,15 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
+def _parts(key: str) -> list[str]:
+    """``suites.taste.metrics[0].seconds`` → ``["suites", "taste", "metrics", "seconds"]``."""
+    return [p for p in re.split(r"[.\[\]]", key) if p and not p.isdigit()]
+
+
 def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     a, b = flatten(before), flatten(after)
     keys = sorted(set(a) | set(b))
-    run = [k for k in keys if any(r in k.lower() for r in RUN_KEYS)]
+    run = [k for k in keys if {_parts(k)[0], _parts(k)[-1]} & RUN_KEYS]
     results = [k for k in keys if k not in set(run)]
     differ = [{"key": k, "before": a.get(k), "after": b.get(k)} for k in results
               if a.get(k) != b.get(k)]  # fmt: skip

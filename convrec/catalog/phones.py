@@ -15,20 +15,21 @@ from typing import Any
 
 from tqdm import tqdm
 
+from convrec.catalog import visual
 from convrec.catalog.build import Built, Source
 from convrec.types import AttrValue, Item
 
 log = logging.getLogger(__name__)
 
 NAME = "phones"
-BUILDER_VERSION = 2  # 2: attribute roles
+BUILDER_VERSION = 3  # 2: attribute roles; 3: colour and form factor from the photos
 # What each attribute is to the stages (see convrec.catalog.schema.ROLES).
-ROLES = {
+ROLES = visual.with_roles({
     "hidden": ["model_code", "resolution"],
     "unread": ["model_code", "resolution"],
     "never_ask": ["carrier", "cpu", "model_code", "os_version", "resolution"],
     "unlisted": ["carrier", "cpu", "os_version"],
-}
+})  # fmt: skip
 SOURCES = (
     Source("npm", "@devicefarmer/stf-device-db", "1.4.0",
            "69e91d2594802cd029ee7c7b4b253b9d0aa4797be3132a76ad3c0af8fd1bafef", "CC-BY-SA-4.0"),
@@ -68,6 +69,7 @@ def build(archives: Mapping[str, Path], workdir: Path) -> Built:
         items.append(device_item(code, spec, (str(photo),) if has_photo else ()))
     log.info("phones: %d devices, %d without a real photo (loaded without images)",
              len(items), len(no_photo))  # fmt: skip
+    items = visual.derive(items, lambda it: Path(it.image_paths[0]) if it.image_paths else None)
     categories: dict[str, int] = {}
     for it in items:
         categories[it.category] = categories.get(it.category, 0) + 1
@@ -79,6 +81,7 @@ def build(archives: Mapping[str, Path], workdir: Path) -> Built:
             "categories": categories,
         },
         "without_photo": no_photo,
+        "derived": visual.summary(items),
         "notes": "Photos equal to the package's placeholder (_default.jpg) are not real photos and "
         f"are left out. Category is 'tablet' for screens of {TABLET_INCHES} inches or more.",
     }

@@ -35,17 +35,23 @@ ROLES: Mapping[str, str] = {
     "unread": "its values are not read in what the user types (codes, prose, tags)",
     "never_ask": "the policy never asks about it (codes, counts, long lists of people, specs)",
     "unlisted": "its values are not listed to the LLM that reads the user's message",
+    "derived": "read from the item's photo by convrec, with a confidence (<name>_confidence); "
+    "what the user says of it is a soft preference, never a filter",
 }
+# What convrec derives from photos (convrec.catalog.visual) and the confidence of each.
+_DERIVED = ("colour", "form_factor")
+_CONFIDENCES = ("colour_confidence", "form_factor_confidence")
 # Where a catalog declares no roles: attributes of these names play them (the shipped catalogs'
 # declarations, by name).
 DEFAULT_ROLES: Mapping[str, tuple[str, ...]] = {
     "person": ("director", "cast", "writer", "author", "artist", "actors", "creator"),
     "genre": ("genres", "genre"),
-    "hidden": ("model_code", "n_ratings", "keywords", "awards", "resolution"),
-    "unread": ("model_code", "resolution", "awards", "keywords"),
+    "hidden": ("model_code", "n_ratings", "keywords", "awards", "resolution", *_CONFIDENCES),
+    "unread": ("model_code", "resolution", "awards", "keywords", *_CONFIDENCES),
     "never_ask": ("model_code", "resolution", "awards", "keywords", "n_ratings", "mean_rating",
-                  "cast", "writer", "cpu", "carrier", "os_version"),
-    "unlisted": ("n_ratings", "cpu", "carrier", "os_version"),
+                  "cast", "writer", "cpu", "carrier", "os_version", *_DERIVED, *_CONFIDENCES),
+    "unlisted": ("n_ratings", "cpu", "carrier", "os_version", *_CONFIDENCES),
+    "derived": _DERIVED,
 }  # fmt: skip
 
 
@@ -59,6 +65,7 @@ class AttributeRoles:
     unread: frozenset[str] = frozenset()
     never_ask: frozenset[str] = frozenset()
     unlisted: frozenset[str] = frozenset()
+    derived: frozenset[str] = frozenset()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AttributeRoles:
@@ -86,6 +93,7 @@ class AttributeRoles:
             unread=frozenset(named("unread")),
             never_ask=frozenset(named("never_ask")),
             unlisted=frozenset(named("unlisted")),
+            derived=frozenset(named("derived")),
         )
 
     @classmethod

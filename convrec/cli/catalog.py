@@ -45,12 +45,18 @@ def register(sub: Any) -> None:
     load.add_argument("--attr", action="append", default=[], metavar="COLUMN:TYPE", help=attr_help)
     role_help = (
         "attributes that play a role, e.g. person=director,cast (roles: person, genre, hidden, "
-        "unread, never_ask, unlisted; default: by attribute name)"
+        "unread, never_ask, unlisted, derived; default: by attribute name)"
     )
     load.add_argument(
         "--role", action="append", default=[], metavar="ROLE=ATTR,...", help=role_help
     )
     load.add_argument("--images-root", type=Path, help="base folder of relative image paths")
+    load.add_argument(
+        "--from-photos",
+        action="store_true",
+        help="derive each item's body colour and form factor from its first photo (products on "
+        "a plain background); stored as attributes with a confidence, read as soft preferences",
+    )
     load.add_argument("--name", help="catalog name (default: the --out folder name)")
     load.add_argument(
         "--interactions",
@@ -154,8 +160,17 @@ def cmd_load(args: argparse.Namespace) -> int:
             "problems": len(report.problems),
         },
     }
-    extras, bad_interactions = _interactions(args, {it.id for it in report.items}, manifest)
-    catalog = write_catalog(args.out, report.items, manifest, extras=extras)
+    items = list(report.items)
+    if args.from_photos:
+        from convrec.catalog import visual
+        from convrec.catalog.schema import AttributeRoles
+
+        items = visual.derive(items, lambda it: Path(it.image_paths[0]) if it.image_paths else None)
+        declared = mapping.roles or AttributeRoles.inferred(have).to_dict()
+        manifest["roles"] = visual.with_roles(declared)
+        manifest["derived"] = visual.summary(items)
+    extras, bad_interactions = _interactions(args, {it.id for it in items}, manifest)
+    catalog = write_catalog(args.out, items, manifest, extras=extras)
     _out(f"wrote catalog {catalog.name!r}: {len(catalog)} items to {catalog.root}")
     return 1 if report.problems or bad_interactions else 0
 

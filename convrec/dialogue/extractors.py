@@ -756,6 +756,15 @@ def extract(
     relative = _relative(t, lex, shown, {c.attribute for c in bounds})
     items = _items(t, titles, shown, asked_role(asked))
     wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
+    # a mood or look word that is a catalog value ("red" for a phone whose photo is red) is read
+    # as that value, and one the user rules out ("not black") is no wish
+    said = {
+        t.toks[i].norm for sp in lex.find_values(t.toks, t.raw) for i in range(sp.first, sp.last)
+    }
+    said |= {
+        tok.norm for i, tok in enumerate(t.toks) if _negated(t, i) or t.cue_before(SOFT_NEG, i)
+    }
+    wishes = tuple(w for w in wishes if not set(w.split()) <= said)
     # what a request asks for beyond the values read ("a space adventure": "space") is a wish,
     # unless a mood cue already gave one (the rest may be a typo the LLM can still read)
     if not wishes:

@@ -362,7 +362,8 @@ class Lexicon:
         they hold most often, directing counting half again (a writer-director is named for
         the films they directed: "tarantino movies"; ties: director, cast, writer…); one word
         that is the single value of several attributes ("LG": maker of 400 phones, carrier
-        of 3) → the attribute most items hold it in. Other refs are kept as they are."""
+        of 3) → the attribute most items hold it in, a value the catalog states before one derived
+        from photos. Other refs are kept as they are."""
         refs = self._main_attribute(refs)
         people = [r for r in refs if r.attribute in self.person_attrs]
         if len({str(r.value) for r in people}) != 1 or len(people) < 2:
@@ -381,7 +382,9 @@ class Lexicon:
         single = [r for r in refs if not r.multi and not isinstance(r.value, bool)]
         if len(single) < 2 or len({str(r.value) for r in single}) != 1:
             return refs
-        best = max(single, key=lambda r: (self.roles.get((r.attribute, str(r.value)), 0),
+        # the catalog's own word beats what convrec read from a photo ("tablet": the category)
+        best = max(single, key=lambda r: (r.attribute not in self.attr_roles.derived,
+                                          self.roles.get((r.attribute, str(r.value)), 0),
                                           r.attribute))  # fmt: skip
         return tuple(r for r in refs if r not in single or r is best)
 

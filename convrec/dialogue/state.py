@@ -250,6 +250,29 @@ def _crosses(old: Constraint, new: Constraint) -> bool:
     return float(low.value) > float(high.value)  # type: ignore[arg-type]
 
 
+def soften(delta: StateDelta, derived: Collection[str]) -> StateDelta:
+    """``delta`` with what it says of ``derived`` attributes (read from photos, so never certain)
+    as soft preferences: a wanted value is liked, an excluded one disliked, and a newly liked
+    value replaces the one liked before ("a red phone", then "in blue")."""
+    if not derived:
+        return delta
+    soft = [c for c in delta.add if c.attribute in derived]
+    if not soft and not any(p.attribute in derived for p in delta.like):
+        return delta
+    like, dislike = list(delta.like), list(delta.dislike)
+    for c in soft:
+        into = dislike if c.op in ("ne", "nin") else like
+        into.extend(Pref(c.attribute, str(v)) for v in c.values())
+    renewed = {p.attribute for p in like if p.attribute in derived}
+    return replace(
+        delta,
+        add=tuple(c for c in delta.add if c.attribute not in derived),
+        release=(*delta.release, *(Release(a) for a in sorted(renewed))),
+        like=tuple(dict.fromkeys(like)),
+        dislike=tuple(dict.fromkeys(dislike)),
+    )
+
+
 def apply(state: DialogueState, delta: StateDelta) -> DialogueState:
     """The state after one turn: a pure function of the previous state and the turn's delta."""
     s = DialogueState() if delta.reset else state

@@ -27,7 +27,7 @@ from convrec.dialogue.extractors import WISHES, extract
 from convrec.dialogue.grounding import SCHEMA, Grounder, ParseError, parse
 from convrec.dialogue.lexicon import Lexicon
 from convrec.dialogue.merge import Contradiction, merge
-from convrec.dialogue.state import DialogueState, StateDelta
+from convrec.dialogue.state import DialogueState, StateDelta, soften
 from convrec.errors import InputError, LLMError
 from convrec.prompts import render
 from convrec.types import Message
@@ -159,7 +159,8 @@ def understand(
         raise InputError("understand() needs the user's new message last in messages_history.")
     message = messages_history[-1].content
     asked = next((m.content for m in reversed(messages_history[:-1]) if m.role == "assistant"), "")
-    rules = extract(message, lex, shown, state, asked)
+    derived = lex.attr_roles.derived  # what photos say is never certain: soft preferences
+    rules = soften(extract(message, lex, shown, state, asked), derived)
 
     def rules_only(reason: str, raw: str = "", dropped: Sequence[str] = ()) -> Understanding:
         if llm is not None:
@@ -191,7 +192,7 @@ def understand(
         return rules_only(f"invalid LLM output: {e}", raw)
     refining = bool(shown) or state.turns > 0
     try:
-        delta = merge(rules, reading, g, refining)
+        delta = soften(merge(rules, reading, g, refining), derived)
     except Contradiction as e:
         return rules_only(f"contradiction: {e}", raw, g.dropped)
     if g.dropped:

@@ -116,6 +116,7 @@ def queries_from_state(
     ids: tuple[str, ...] | None = None,
     where: bool = True,
     context: Sequence[tuple[str, float]] = (),
+    derived: Collection[str] = (),
 ) -> tuple[Query, ...]:
     """One Query per channel route for the dialogue state, each carrying the hard constraints:
     the ``where`` of :func:`~convrec.dialogue.state.to_where` (``flagged``: the list attributes the
@@ -132,7 +133,8 @@ def queries_from_state(
       ``context>text`` also on the titled ``text`` channel (``context>text``, ``context-1>text``);
     - ``cf``: the liked items' neighbours in the collaborative model (channel ``cf``; the
       retriever asks the model, not the vector store);
-    - ``clip_text>image`` / ``clip_text>clip_text``: the visual wishes, for the image–text model;
+    - ``clip_text>image`` / ``clip_text>clip_text``: the visual wishes and the liked values of
+      ``derived`` attributes (read from photos: "red"), for the image–text model;
     - ``like:<id>><channel>``: each liked item's own stored vector (never its re-embedded title)
       on every channel it is indexed in, weight ``settings.item_weights[channel] / n``;
     - ``image>image`` / ``image>clip_text``: an uploaded photo.
@@ -168,7 +170,8 @@ def queries_from_state(
             out.append(Query(name, channel, said, where=where_, weight=w, ids=ids))
     if liked and "cf" in channels and weights.get("cf", 0.0) > 0:
         out.append(Query("cf", "cf", items=liked, where=where_, weight=weights["cf"], ids=ids))
-    visual = ". ".join(w.strip() for w in state.wishes if is_visual(w))
+    looks = [p.value for p in state.liked if p.attribute in derived]
+    visual = ". ".join([*looks, *(w.strip() for w in state.wishes if is_visual(w))])
     if visual:
         for name, channel in TEXT_ROUTES[1:]:
             if channel in channels and weights.get(name, 1.0) > 0:

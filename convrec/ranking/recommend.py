@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convrec.catalog.layout import CHANNELS, collection_name
-from convrec.dialogue.state import field_value, holds, unflagged
+from convrec.dialogue.state import Pref, field_value, holds, unflagged
 from convrec.errors import ConvRecError, IndexError_
 from convrec.ranking.fuse import fuse
 from convrec.ranking.quality import catalog_quality
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
     from convrec.catalog.schema import Catalog
     from convrec.config import Settings
-    from convrec.dialogue.state import Constraint, DialogueState, Pref
+    from convrec.dialogue.state import Constraint, DialogueState
     from convrec.ranking.retrieve import Retriever
     from convrec.types import Hit, Item, Query, Recommendation
 
@@ -81,9 +82,12 @@ def rank(
     else:  # metadata filters, plus ids for list attributes the index holds no flags for
         post = unflagged(state, catalog.flagged)
         allowed = allowed_ids(catalog, post)
+    if image:
+        state = with_photo_looks(state, image, catalog.roles.derived)
     queries = queries_from_state(
         state, catalog.name, chans, settings.fusion, image, ids=allowed,
         flagged=catalog.flagged, where=settings.store.filter_by == "where", context=ctx.parts,
+        derived=catalog.roles.derived,
     )  # fmt: skip
     hidden = state.hidden_items() | set(state.liked_items)
     fetch = min(settings.limits.candidates_per_channel + len(hidden), MAX_FETCH)
@@ -129,6 +133,26 @@ def rank(
     times["fuse"] = time.perf_counter() - mark
     log.debug("ranked %d of %d fused in %.0f ms", len(out), len(fused), 1e3 * sum(times.values()))
     return out
+
+
+def with_photo_looks(state: DialogueState, image: str, derived: Collection[str]) -> DialogueState:
+    """``state`` with the look of an uploaded photo ("more like this") as liked values of the
+    ``derived`` attributes the user did not state ("more like this, but in black" keeps black)."""
+    from convrec.catalog import visual
+
+    wanted = [a for a in derived if a in visual.DERIVED]
+    stated = {p.attribute for p in (*state.liked, *state.disliked)}
+    if not wanted or set(wanted) <= stated:
+        return state
+    try:
+        found = visual.read(Path(image)).attributes()
+    except (OSError, ValueError) as e:  # the image routes report an unreadable photo
+        log.info("no look read from the uploaded photo: %s", e)
+        return state
+    extra = tuple(
+        Pref(a, str(found[a])) for a in wanted if a not in stated and isinstance(found.get(a), str)
+    )
+    return replace(state, liked=(*state.liked, *extra)) if extra else state
 
 
 def confirmed_stale(catalog: Catalog, state: DialogueState, stale: Iterable[Pref]) -> list[Pref]:

@@ -11,6 +11,7 @@ Everything here is pure numpy on a downscaled copy: the 380 phone photos take a 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -52,7 +53,6 @@ _FRAME = 0.1  # the frame band's width, as a share of the view's shorter side
 _SIDE_VIEW = 4.0  # a view this many times taller than wide is a side view
 _TABLET, _FLIP = 1.6, 2.45  # slimness (long side / short side) below a tablet, above an open flip
 _TINT = 0.06  # light pixels whose mean colour has this much chroma share a tint
-_UNIFORM = 0.6  # a lone view this uniform is read whole (a back); else from its frame
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ def _pair(fg: np.ndarray, start: int, end: int) -> list[np.ndarray]:
         middle = fg[:, start + third : end - third].sum(axis=0)
         cuts = [start, start + third + int(np.argmin(middle)), end]
     out = []
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         view = np.zeros_like(fg)
         view[:, a:b] = fg[:, a:b]
         out.append(view)
@@ -189,10 +189,9 @@ def _colour(rgb: np.ndarray, fam: np.ndarray, views: Sequence[np.ndarray]) -> np
         return np.zeros(len(COLOURS))
     full = [v for v in views if _slimness(v) <= _SIDE_VIEW] or list(views)
     mask = full[-1]
-    shares = _shares(fam, mask)
-    if len(full) == 1 and shares.max() < _UNIFORM:
+    if len(full) == 1:  # a front (its screen is no body) or a back: its frame is the body
         mask = _frame(full[0])
-        shares = _shares(fam, mask)
+    shares = _shares(fam, mask)
     top = int(shares.argmax())
     if COLOURS[top] == "white":
         tint = _tint(rgb[mask & (fam == top)])

@@ -122,6 +122,10 @@ def _value_links(
         elif attribute in roles.genre:
             kinds = _genres(values)
             out.append(f"it is {_article(kinds)} {kinds} {_noun(item)}, as you asked")
+        elif attribute in roles.derived:  # read from the photo: say so
+            look = _joined(values)
+            out.append(f"it is {look} in its photo, as you asked" if attribute == "colour"
+                       else f"its photo shows {_article(look)} {look}, as you asked")  # fmt: skip
         else:
             out.append(f"its {attribute.replace('_', ' ')} is {_joined(values)}, as you asked")
     return out

@@ -82,8 +82,6 @@ def rank(
     else:  # metadata filters, plus ids for list attributes the index holds no flags for
         post = unflagged(state, catalog.flagged)
         allowed = allowed_ids(catalog, post)
-    if image:
-        state = with_photo_looks(state, image, catalog.roles.derived)
     queries = queries_from_state(
         state, catalog.name, chans, settings.fusion, image, ids=allowed,
         flagged=catalog.flagged, where=settings.store.filter_by == "where", context=ctx.parts,
@@ -113,10 +111,13 @@ def rank(
         fused = [f for f in fused if _satisfies(catalog.get(f.item_id), post)]
     pool = [f.item_id for f in fused if f.item_id not in hidden][: settings.rerank.pool]
     vectors = _vectors(retriever, chans, [*pool, *state.liked_items, *state.disliked_items])
+    # an uploaded photo's look (its colour) is a soft preference of the rerank only: the photo's
+    # own routes already find what looks like it
+    looks = with_photo_looks(state, image, catalog.roles.derived) if image else state
     recs = rerank(
         fused,
         catalog.get,
-        state,
+        looks,
         settings.rerank,
         k,
         vectors,

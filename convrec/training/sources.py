@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convrec import fetch
+from convrec.catalog import visual
 
 if TYPE_CHECKING:
     from convrec.config import Settings
@@ -160,8 +161,9 @@ def openmoji_pairs(settings: Settings) -> list[RawPair]:
     return out
 
 
-def phone_caption(spec: dict) -> str:
-    """Caption from specs only: maker, model name, OS, form factor by screen size, year."""
+def phone_caption(spec: dict, colour: str | None = None) -> str:
+    """Caption from specs: maker, model name, OS, form factor by screen size, year; with the
+    body colour read from the photo (convrec.catalog.visual) when given."""
     maker = (spec.get("maker") or {}).get("name", "").strip()
     name = (spec.get("name") or {}).get("id", "").strip()
     title = name if name.lower().startswith(maker.lower()) else f"{maker} {name}".strip()
@@ -170,7 +172,8 @@ def phone_caption(spec: dict) -> str:
     size = (spec.get("display") or {}).get("s") or 0
     kind = "tablet" if size >= 7 else "phone"
     year = str(spec.get("date", ""))[:4]
-    text = f"{title}, {'an' if os_txt[:1] in 'AEIOU' else 'a'} {os_txt} {kind}".replace("  ", " ")
+    look = f"{colour} {os_txt}" if colour else os_txt
+    text = f"{title}, {'an' if look[:1] in 'AEIOU' else 'a'} {look} {kind}".replace("  ", " ")
     if size:
         text += f" with a {size:g}-inch screen"
     return text + (f", {year}" if year else "")
@@ -184,5 +187,7 @@ def phone_pairs(settings: Settings) -> list[RawPair]:
     for key, spec in sorted(devices.items()):
         photo = root / f"dist/photo/x800/{key}.jpg"
         if photo.is_file():
-            out.append(RawPair("phones", str(photo), phone_caption(spec)))
+            colour = visual.read(photo).attributes().get(visual.COLOUR)
+            caption = phone_caption(spec, colour if isinstance(colour, str) else None)
+            out.append(RawPair("phones", str(photo), caption))
     return out

@@ -105,3 +105,14 @@ def test_each_thing_is_said_once() -> None:
         "Leonardo DiCaprio is in it, as in Inception",
         "it is an action and sci-fi movie like Inception and The Shining",
     ]  # no "imax movie", and the liked actor is not named twice
+
+
+def test_a_colour_read_from_the_photo_says_so() -> None:
+    phone = Item("p", "Redline", category="phone",
+                 attributes={"maker": "Acme", "colour": "red", "form_factor": "tablet"})  # fmt: skip
+    catalog = Catalog("phones", Path("."), (phone,),
+                      manifest={"roles": {"derived": ["colour", "form_factor"]}})  # fmt: skip
+    state = DialogueState(liked=(Pref("colour", "red"), Pref("form_factor", "tablet")))
+    got = links(Recommendation("p", "Redline", 1.0), phone, state, catalog)
+    assert got == ["it is red in its photo, as you asked",
+                   "its photo shows a tablet, as you asked"]  # fmt: skip

@@ -108,8 +108,8 @@ def test_each_thing_is_said_once() -> None:
 
 
 def test_a_colour_read_from_the_photo_says_so() -> None:
-    phone = Item("p", "Redline", category="phone",
-                 attributes={"maker": "Acme", "colour": "red", "form_factor": "tablet"})  # fmt: skip
+    attrs: dict[str, AttrValue] = {"maker": "Acme", "colour": "red", "form_factor": "tablet"}
+    phone = Item("p", "Redline", category="phone", attributes=attrs)
     catalog = Catalog("phones", Path("."), (phone,),
                       manifest={"roles": {"derived": ["colour", "form_factor"]}})  # fmt: skip
     state = DialogueState(liked=(Pref("colour", "red"), Pref("form_factor", "tablet")))

@@ -180,5 +180,5 @@ def build(spec: ModelSpec, settings: Settings, dest: Path) -> dict[str, Any]:
         return build_wheel_dir(spec, settings, dest)
     if isinstance(spec, BuiltSpec):
         spec.build(dest, settings)
-        return {"kind": spec.kind}
+        return {"kind": spec.kind, **({"origin": spec.origin()} if spec.origin else {})}
     raise ModelError(f"Unknown model spec kind {type(spec).__name__}.")

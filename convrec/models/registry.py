@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +79,9 @@ class BuiltSpec:
     build: Callable[[Path, Settings], None]
     role: Role = "image-text"
     kind: Literal["built"] = "built"
+    # What the build is made from (e.g. the shipped weights' hash): a cached copy built from
+    # something else is rebuilt, so an upgrade never keeps serving the old model.
+    origin: Callable[[], str] | None = None
 
 
 ModelSpec = GGUFSpec | WheelDirSpec | BuiltSpec
@@ -172,10 +177,21 @@ def _copy_shipped_clip(dest: Path, settings: Settings) -> None:
     shutil.copytree(SHIPPED_CLIP_DIR, dest, dirs_exist_ok=True)
 
 
+@functools.cache
+def _shipped_clip_origin() -> str:
+    """The shipped checkpoint's identity: the sha256 of its files (config and weights)."""
+    digest = hashlib.sha256()
+    for path in sorted(SHIPPED_CLIP_DIR.glob("open_clip_*")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 register(
     BuiltSpec(
         name="convrec-clip",
         description="convrec-clip, open_clip trained here on real captioned images (image–text)",
         build=_copy_shipped_clip,
+        origin=_shipped_clip_origin,
     )
 )

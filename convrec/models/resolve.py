@@ -103,7 +103,10 @@ def provision(ref: ModelRef, settings: Settings) -> Path:
     with cache.locked(settings.models_path, name):
         check = _ready(ref.path)
         if check.ok:
-            return ref.path
+            stale = _stale(ref.packaged, ref.path)
+            if stale is None:
+                return ref.path
+            check = cache.CacheCheck(False, stale)
         if ref.path.exists():
             cache.discard(ref.path, check.reason)
         log.info("provisioning %s into %s", name, ref.path)
@@ -111,6 +114,17 @@ def provision(ref: ModelRef, settings: Settings) -> Path:
         cache.install(settings.models_path, name, lambda tmp: build(packaged, settings, tmp))
         _verified[ref.path] = _signature(ref.path)
     return ref.path
+
+
+def _stale(spec: registry.ModelSpec, root: Path) -> str | None:
+    """Why the cached copy of a built model no longer matches what it is built from (None when
+    it does): a new convrec ships a retrained convrec-clip."""
+    origin = getattr(spec, "origin", None)
+    if origin is None:
+        return None
+    built = ((cache.read_manifest(root) or {}).get("source") or {}).get("origin")
+    now = origin()
+    return None if built == now else f"built from {built or 'an older copy'}, now {now}"
 
 
 def ensure(spec: str, settings: Settings) -> str:

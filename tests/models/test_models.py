@@ -229,3 +229,29 @@ def test_shipped_clip_is_a_packaged_model_that_checks(
     out = capsys.readouterr().out
     assert "convrec-clip: loaded in" in out and "'dim 256'" in out
     assert verify(tmp_path / "models" / "convrec-clip").ok  # copied into the cache, verified
+
+
+def test_a_new_shipped_clip_replaces_the_cached_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade that ships a retrained convrec-clip must not keep serving the cached old one."""
+    from dataclasses import replace
+
+    from convrec.models.cache import read_manifest
+
+    settings = Settings(cache_dir=str(tmp_path), models_dir=str(tmp_path / "models"))
+    spec = registry.get("convrec-clip")
+    assert isinstance(spec, BuiltSpec) and spec.origin is not None
+    root = Path(ensure("convrec-clip", settings))
+    assert (read_manifest(root) or {})["source"]["origin"] == spec.origin()
+    first = (read_manifest(root) or {})["created"]
+    assert Path(ensure("convrec-clip", settings)) == root
+    assert (read_manifest(root) or {})["created"] == first  # reused as it is
+    newer = replace(spec, origin=lambda: "retrained")
+    registry.register(newer, replace=True)
+    try:
+        assert Path(ensure("convrec-clip", settings)) == root
+        assert (read_manifest(root) or {})["source"]["origin"] == "retrained"
+        assert (read_manifest(root) or {})["created"] > first and verify(root).ok  # rebuilt
+    finally:
+        registry.register(spec, replace=True)

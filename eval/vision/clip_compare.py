@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,15 @@ def main() -> int:
     for entry in args.models:
         name, _, spec = entry.partition("=")
         result[name] = {"spec": spec, "p@10": precision(spec or name, truth)}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    command = "HF_HUB_OFFLINE=1 python eval/vision/clip_compare.py " + " ".join(args.models)
     lines = [
         "# Image–text models on the hand-labelled phone photos (colour requests, P@10)",
+        "",
+        f"Commit {commit}; command: `{command}` (version-1: the weights shipped before, from "
+        "git; the retrain: `convrec train-clip` on version 1's captions, same seed).",
         "",
         "| model | " + " | ".join(COLOURS) + " | mean |",
         "|---|" + "---|" * (len(COLOURS) + 1),

@@ -42,6 +42,11 @@ TUNED = 190  # labelling positions below this were used to tune the rules
 REQUESTS = ("a {c} phone", "I want a {c} phone", "do you have any {c} phones?")
 COLOURS = ("red", "pink", "blue", "white", "black", "gold")
 K = 10
+# The held-out half's one blind score; rules changed after it are no longer blind to that half.
+FIRST_LOOK = (
+    "colour 0.821 and form 0.932 at commit 4643666; one rule changed after it (a photo with one "
+    "view is read by its frame), so the held-out figures below are no longer blind"
+)
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -172,7 +177,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Labels: {report['labels']['n']} photos, two labellers who never saw the code; on the "
         f"{agree['photos']} photos both labelled they agree on colour {agree['colour']} and form "
         f"{agree['form']}"
-        ". The rules were tuned on labelling positions 0–189; 190–379 were held out.",
+        ". The rules were tuned on labelling positions 0–189 (the tune half); the other half was "
+        f"held out until its first score, {FIRST_LOOK}.",
         "",
         "## Derived attributes against the hand labels",
         "",

@@ -327,11 +327,7 @@ def card_html(rec: ConvRec, r: Recommendation) -> str:
         if r.image
         else poster_html(item)
     )
-    attrs = [("price", f"{item.price:g}")] if item.price is not None else []
-    for name, value in item.attributes.items():
-        shown = ", ".join(map(str, value[:3])) if isinstance(value, tuple) else str(value)
-        if shown and len(attrs) < ATTRIBUTES_SHOWN:
-            attrs.append((name.replace("_", " "), shown))
+    attrs = [(n.replace("_", " "), v) for n, v in rec.attributes(r.item_id, ATTRIBUTES_SHOWN)]
     lis = "".join(f"<li>{esc(n)}: {esc(v)}</li>" for n, v in attrs)
     why = "".join(
         f"<li>{esc(n)}: {v:+.3f}</li>"

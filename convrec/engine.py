@@ -365,6 +365,11 @@ class ConvRec:
         """Every catalog item, in catalog order."""
         return iter(self.catalog.items)
 
+    def attributes(self, item_id: str, limit: int = 6) -> list[tuple[str, str]]:
+        """Up to ``limit`` (name, value) pairs to show for an item: its price, what was read from
+        its photo (marked so), then its other attributes; hidden ones (codes, counts) never."""
+        return self._search.attributes(item_id, limit)
+
     # -- profiles and beliefs ----------------------------------------------------------------------
 
     def profile(self, user_id: str) -> Profile:

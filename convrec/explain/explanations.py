@@ -35,6 +35,7 @@ from convrec.explain.links import PROMPT_LINKS, links, sentence
 from convrec.explain.untrusted import plain
 from convrec.prompts import render
 from convrec.protocols import BatchLLM
+from convrec.ranking.rerank import holds_pref
 from convrec.types import Item, Message, Recommendation
 
 if TYPE_CHECKING:
@@ -256,6 +257,15 @@ def _fallback_reason(
     return first
 
 
+def _look_unmet(rec: Recommendation, state: DialogueState, catalog: Catalog) -> bool:
+    """The user liked a look read from photos (a colour) that this item's photo does not show."""
+    item = catalog.get(rec.item_id)
+    derived = catalog.roles.derived
+    return item is not None and any(
+        p.attribute in derived and not holds_pref(item, p) for p in state.liked
+    )
+
+
 def _top_reason(rec: Recommendation, state: DialogueState, catalog: Catalog) -> str:
     positive = sorted(
         ((v, k) for k, v in rec.breakdown.items() if v > 0), key=lambda t: (-t[0], t[1])
@@ -271,6 +281,8 @@ def _top_reason(rec: Recommendation, state: DialogueState, catalog: Catalog) -> 
         key = term.split(">")[-1] if ">" in term else term
         if term.startswith("clip_text>") and key == "image":
             key = "clip_text"
+        if key == "clip_text" and _look_unmet(rec, state, catalog):
+            continue  # "it matches the look" of an item without the colour asked for is false
         if key in _ROUTE_REASONS:
             return _ROUTE_REASONS[key]
     return ""

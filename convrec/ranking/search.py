@@ -93,9 +93,14 @@ class CatalogSearch:
         return SearchResult(text, image_path, tuple(recs), used)
 
     def attributes(self, item_id: str, limit: int = 6) -> list[tuple[str, str]]:
-        """Up to ``limit`` displayable (name, value) pairs of an item, lists joined."""
+        """Up to ``limit`` displayable (name, value) pairs of an item, lists joined: the price,
+        the values read from its photo ("colour", "red (photo)"), then the rest; attributes in
+        the catalog's ``hidden`` role (codes, counts, confidences) are never shown."""
         item = self.catalog[item_id]
-        out = [(name, _show(value)) for name, value in item.attributes.items()]
+        roles = self.catalog.roles
+        shown = [(n, v) for n, v in item.attributes.items() if n not in roles.hidden]
+        derived = [(n, f"{_show(v)} (photo)") for n, v in shown if n in roles.derived]
+        out = derived + [(n, _show(v)) for n, v in shown if n not in roles.derived]
         if item.price is not None:
             out.insert(0, ("price", f"{item.price:g}"))
         return [(n, v) for n, v in out if v][:limit]

@@ -116,3 +116,18 @@ def test_a_colour_read_from_the_photo_says_so() -> None:
     got = links(Recommendation("p", "Redline", 1.0), phone, state, catalog)
     assert got == ["it is red in its photo, as you asked",
                    "its photo shows a tablet, as you asked"]  # fmt: skip
+
+
+def test_the_look_reason_is_not_given_for_an_item_without_the_colour() -> None:
+    from convrec.explain.explanations import template
+
+    attrs: dict[str, AttrValue] = {"colour": "black"}
+    slate = Item("n", "Nexus", category="tablet", attributes=attrs)
+    catalog = Catalog("phones", Path("."), (slate,), manifest={"roles": {"derived": ["colour"]}})
+    looks = {"clip_text>image": 0.4}
+    asked_blue = DialogueState(liked=(Pref("colour", "blue"),))
+    said = template(Recommendation("n", "Nexus", 0.4, breakdown=looks), slate, asked_blue, catalog)
+    assert "look" not in said
+    asked_black = DialogueState(wishes=("sleek",))
+    said = template(Recommendation("n", "Nexus", 0.4, breakdown=looks), slate, asked_black, catalog)
+    assert "matches the look you described" in said

@@ -160,3 +160,12 @@ def test_cli_search(
     assert len(lines) == 3 and all(line.split(".", 1)[0].strip().isdigit() for line in lines)
     assert sum("maker: Sony" in line for line in lines) >= 2, lines
     assert main(argv) == 2  # nothing to search for: an error with a fix, not a traceback
+
+
+def test_cards_show_the_photo_colour_and_never_hidden_codes(embedded: CatalogSearch) -> None:
+    item = next(it for it in embedded.catalog.items if "colour" in it.attributes)
+    shown = dict(embedded.attributes(item.id, limit=20))
+    assert next(iter(shown)) == "colour"
+    assert shown["colour"] == f"{item.attributes['colour']} (photo)"
+    assert "model_code" in item.attributes and "model_code" not in shown
+    assert "colour_confidence" not in shown and "maker" in shown

@@ -22,7 +22,7 @@ from convrec.types import AttrValue, Item
 log = logging.getLogger(__name__)
 
 NAME = "phones"
-BUILDER_VERSION = 3  # 2: attribute roles; 3: colour and form factor from the photos
+BUILDER_VERSION = 4  # 2: attribute roles; 3: colour and form from the photos; 4: colour only
 # What each attribute is to the stages (see convrec.catalog.schema.ROLES).
 ROLES = visual.with_roles({
     "hidden": ["model_code", "resolution"],

@@ -39,8 +39,8 @@ ROLES: Mapping[str, str] = {
     "what the user says of it is a soft preference, never a filter",
 }
 # What convrec derives from photos (convrec.catalog.visual) and the confidence of each.
-_DERIVED = ("colour", "form_factor")
-_CONFIDENCES = ("colour_confidence", "form_factor_confidence")
+_DERIVED = ("colour",)
+_CONFIDENCES = ("colour_confidence",)
 # Where a catalog declares no roles: attributes of these names play them (the shipped catalogs'
 # declarations, by name).
 DEFAULT_ROLES: Mapping[str, tuple[str, ...]] = {

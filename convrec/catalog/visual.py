@@ -1,4 +1,5 @@
-"""Attributes derived from an item's photo: its body colour family and its form factor.
+"""Attributes derived from an item's photo: its body colour family (stored on the item, with a
+confidence) and its form factor (read and reported, not stored: see :data:`DERIVED`).
 
 Product photos are mostly a device (often its front and its back) on a plain background. The
 background is what touches the border in the border's own colour; what is left splits into
@@ -29,11 +30,12 @@ log = logging.getLogger(__name__)
 COLOURS = ("black", "white", "silver", "gold", "red", "pink", "blue", "green", "purple",
            "yellow", "orange", "brown")  # fmt: skip
 FORMS = ("phone", "tablet", "watch", "flip")
-# The attributes a photo gives an item, and the confidence attribute of each.
+# The attributes a photo gives an item, and the confidence attribute of each. The form factor
+# is read too but not stored: against the hand labels it finds tablets with precision 0.44
+# (eval/reports/vision), worse than the catalogs' own phone/tablet by screen size.
 COLOUR, COLOUR_CONFIDENCE = "colour", "colour_confidence"
-FORM, FORM_CONFIDENCE = "form_factor", "form_factor_confidence"
-DERIVED = (COLOUR, FORM)
-CONFIDENCES = (COLOUR_CONFIDENCE, FORM_CONFIDENCE)
+DERIVED = (COLOUR,)
+CONFIDENCES = (COLOUR_CONFIDENCE,)
 # The roles the derived attributes play (see convrec.catalog.schema.ROLES).
 ROLES: Mapping[str, tuple[str, ...]] = {
     "derived": DERIVED,
@@ -67,13 +69,10 @@ class Visual:
     colours: Mapping[str, float]  # every family's share of the deciding pixels
 
     def attributes(self, minimum: float = MIN_CONFIDENCE) -> dict[str, str | float]:
-        """The item attributes this photo supports (unsure values are left out)."""
-        out: dict[str, str | float] = {}
-        if self.colour_confidence >= minimum:
-            out[COLOUR], out[COLOUR_CONFIDENCE] = self.colour, round(self.colour_confidence, 3)
-        if self.form_confidence >= minimum:
-            out[FORM], out[FORM_CONFIDENCE] = self.form, round(self.form_confidence, 3)
-        return out
+        """The item attributes this photo supports: its colour, unless unsure."""
+        if self.colour_confidence < minimum:
+            return {}
+        return {COLOUR: self.colour, COLOUR_CONFIDENCE: round(self.colour_confidence, 3)}
 
 
 def families(rgb: np.ndarray) -> np.ndarray:

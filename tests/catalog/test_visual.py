@@ -112,7 +112,7 @@ def test_load_from_photos_declares_the_derived_role(tmp_path: Path) -> None:
     assert main(args) == 0
     catalog = open_catalog(out, Settings())
     assert [it.attributes["colour"] for it in catalog.items] == ["red", "blue", "white"]
-    assert catalog.roles.derived == {"colour", "form_factor"}
+    assert catalog.roles.derived == {"colour"}
     assert "maker" in catalog.roles.never_ask and "colour" in catalog.roles.never_ask
     assert "colour_confidence" in catalog.roles.hidden
     manifest = json.loads((out / "catalog.json").read_text())
@@ -150,8 +150,8 @@ def test_soften_turns_derived_constraints_into_preferences() -> None:
 
 def test_an_uploaded_photo_adds_its_look_unless_the_user_named_one(tmp_path: Path) -> None:
     photo = str(device(tmp_path / "p.png", [((20, 20, 20), (5, 5, 5)), ((200, 20, 30), None)]))
-    looks = with_photo_looks(DialogueState(), photo, {"colour", "form_factor"})
-    assert Pref("colour", "red") in looks.liked and Pref("form_factor", "phone") in looks.liked
+    looks = with_photo_looks(DialogueState(), photo, {"colour"})
+    assert looks.liked == (Pref("colour", "red"),)
     black = DialogueState(liked=(Pref("colour", "black"),))
     kept = with_photo_looks(black, photo, {"colour"})
     assert kept.liked == (Pref("colour", "black"),)  # "more like this, but in black"

@@ -33,6 +33,7 @@ from convrec.dialogue.beliefs import (
 )
 from convrec.dialogue.state import Constraint, DialogueState, StateDelta, apply
 from convrec.errors import ConfigError, InputError
+from convrec.explain.answers import clarify
 from convrec.sessions import Profile, Session, SessionStore, check_id, merge_profile
 from convrec.types import Item, Message, Recommendation, Role
 
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from convrec.config import Settings
     from convrec.dialogue.lexicon import Lexicon
     from convrec.dialogue.policy import Decision, Policy
+    from convrec.dialogue.questions import ItemQuestion
     from convrec.explain.explanations import Explanation
     from convrec.protocols import LLM, VectorStore
     from convrec.ranking.search import CatalogSearch, SearchResult
@@ -450,13 +452,21 @@ class ConvRec:
             question = self._question(decision)
             return _Turn(asked, "ask", question=question, text=question)
         if decision.action == "clarify":
-            return _Turn(after, "clarify", text=self._clarify(decision.item_ids))
+            return _Turn(after, "clarify", text=clarify(decision.item_ids, self.catalog))
         if decision.action == "answer":
-            return _Turn(after, "answer", text=self._answer(decision.item_ids))
+            return _Turn(after, "answer", text=self._answer(decision.item_ids, delta.question))
         recs = pool[: self.settings.limits.recommendations]
-        if not recs:
-            return _Turn(after, "recommend", text=_NOTHING)
-        return _Turn(after, "recommend", recs=recs)
+        return _Turn(after, "recommend", recs=recs) if recs else self._relax(after, delta, history)
+
+    def _relax(self, state: DialogueState, delta: StateDelta, history: Sequence[Message]) -> _Turn:
+        """Nothing meets every constraint: the least certain one relaxed, and the reply says so."""
+        from convrec.ranking.relax import relaxations
+
+        for relaxed in relaxations(state, delta.add, self.catalog):
+            recs = self._rank(relaxed.state, self.settings.limits.recommendations, None, history)
+            if recs:
+                return _Turn(relaxed.state, "recommend", recs=recs, text=relaxed.note)
+        return _Turn(state, "recommend", text=_NOTHING)
 
     def _understand(
         self, history: Sequence[Message], state: DialogueState, shown: Sequence[str]
@@ -503,8 +513,8 @@ class ConvRec:
         only without ``use_llm``)."""
         from convrec.explain.explanations import stream_explanations
 
-        recs = turn.recs
-        yield f"Here {'is' if len(recs) == 1 else 'are'} {len(recs)} for you:\n"
+        recs, note = turn.recs, f"{turn.text}\n" * bool(turn.text)  # a relaxed constraint
+        yield f"{note}Here {'is' if len(recs) == 1 else 'are'} {len(recs)} for you:\n"
         got: dict[int, Explanation] = {}
         sent = 0
         llm = self.llm if use_llm else None
@@ -550,17 +560,10 @@ class ConvRec:
             for r in recs
         ]
 
-    def _clarify(self, item_ids: Sequence[str]) -> str:
-        names = [_label(self.catalog[i]) for i in item_ids if i in self.catalog][:5]
-        return "Which one do you mean: " + "; ".join(names) + "?"
+    def _answer(self, item_ids: Sequence[str], question: ItemQuestion | None) -> str:
+        from convrec.explain.answers import answer
 
-    def _answer(self, item_ids: Sequence[str]) -> str:
-        parts = []
-        for i in item_ids:
-            if i in self.catalog:
-                attrs = "; ".join(f"{n}: {v}" for n, v in self._search.attributes(i, limit=8))
-                parts.append(f"{self.catalog[i].title}: {attrs}")
-        return "\n".join(parts) or _NOTHING
+        return answer(item_ids, question, self.catalog) or _NOTHING
 
     # -- sessions ----------------------------------------------------------------------------------
 
@@ -639,10 +642,6 @@ def _message(m: Mapping[str, str] | Message) -> Message:
             f"Bad message {shown!r}. Fix: use {{'role': 'user'|'assistant', 'content': str}}."
         )
     return Message(cast("Role", role), content)
-
-
-def _label(item: Item) -> str:
-    return f"{item.title} ({item.date[:4]})" if item.date else item.title
 
 
 __all__ = ["Belief", "ConvRec", "Event", "Reply"]

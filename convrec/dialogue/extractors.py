@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 from convrec.dialogue.lexicon import STOPWORDS, Lexicon, Token, ValueRef, tokenize, word_set
 from convrec.dialogue.numbers import attribute_for, bound_constraints
+from convrec.dialogue.questions import read_question
 from convrec.dialogue.state import (
     Constraint,
     DialogueState,
@@ -64,7 +65,8 @@ SOFT_NEG = _cues(
 )  # fmt: skip
 RELEASE = _cues(
     "dont mind", "do not mind", "(?:fine|ok|okay|happy) with", "dont care (?:about|for)",
-    "no problem with", "me da igual", "egal",
+    "no problem with", "me da igual", "egal", "forget(?: about)?(?: the)?",
+    "never ?mind(?: about)?(?: the)?", "nevermind(?: the)?", "scrap(?: the)?", "drop the",
 )  # fmt: skip
 ANY = _cues("any", "whatever", "cualquier", "nimporte quel", "egal welche")
 RELEASE_AFTER = _cues(
@@ -106,6 +108,7 @@ please maybe perhaps also still even again more most much many lot lots good gre
 movie movies film films flick flicks show shows series phone phones watch watching see seen
 tonight today now new other another else same different who what which when where how why
 hi hello hey thanks thank ok okay yes yeah no not dont nothing none without never nor
+forget instead actually mind nevermind rather scrap drop
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
 INSTEAD = _cues("instead", "(?:id|would) rather", "make it", "switch to", "change (?:it )?to",
@@ -218,6 +221,9 @@ ITEM_LIKED = _cues(
     "mochte",
 )  # fmt: skip
 REJECT_ALL = _cues("none of (?:these|those|them)", "not (?:these|those)", "neither", "other ones")
+BOTH = _cues("both(?: of)? (?:them|these|those)", "both", "the two of them", "those two",
+             "these two")  # fmt: skip
+LIKE_BOTH = _cues("(?:like|similar to|more like|in between) both")
 REJECT_ONE = _cues("not (?:that|this) one", "not for me", "nope", "not that", "something else")
 SEEN_FOCUS = _cues("(?:seen|watched|have) (?:it|that|this)(?: one)?")
 LIKE_FOCUS = _cues("(?:like|love) (?:it|that|this)(?: one)?", "perfect", "sounds (?:good|great)")
@@ -236,7 +242,8 @@ ORDINAL = re.compile(
     + r"|(?:number|option) [1-5])" + _E
 )  # fmt: skip
 _AFTER_ORDINAL = frozenset(("one", "movie", "film", "phone", "option", "please", "instead",
-                            "is", "was", "looks", "sounds", "seems", "then"))  # fmt: skip
+                            "is", "was", "looks", "sounds", "seems", "then", "and", "or", "but",
+                            "two", "ones", "of"))  # fmt: skip
 _ORD = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "last": -1, "1st": 0,
         "2nd": 1, "3rd": 2, "4th": 3, "5th": 4, "1": 0, "2": 1, "3": 2, "4": 3, "5": 4}  # fmt: skip
 RELATIVE: tuple[tuple[re.Pattern[str], str, str], ...] = (
@@ -656,6 +663,10 @@ def _items(
     if shown:
         if t.find(REJECT_ALL):
             out["rejected"] += shown
+        if t.find(BOTH):  # "something like both of them": the two shown (or just compared)
+            out["rejected" if t.find(STRONG_NEG) and not t.find(LIKE_BOTH) else "liked"] += list(
+                shown[:2]
+            )
         for a, b in t.find(ORDINAL):
             if (
                 t.toks[a].norm == "the"
@@ -715,6 +726,12 @@ def extract(
     """The deterministic StateDelta of ``message``; ``shown``: last results, focus first;
     ``asked``: the assistant's message this one answers ("What's the last movie you saw?")."""
     message = respell(message)
+    if state is not None and state.mentioned:  # "both of them" after "compare X and Y"
+        shown = [*state.mentioned, *(i for i in shown if i not in state.mentioned)]
+    question = read_question(message, [lex.items[i] for i in shown if i in lex.items],
+                             lex.attribute_names)  # fmt: skip
+    if question is not None:  # about what was shown: an answer, the request stays as it was
+        return StateDelta(intent=question.act, mentioned=question.items, question=question)
     t = _Text(message)
     titles = find_titles(lex, message, t.toks)
     # "a Samsung Galaxy phone", "an Xperia": a title shared by several items after an indefinite
@@ -749,12 +766,16 @@ def extract(
     }
     sized, sized_at = _sized(t, lex)
     taken = {c.attribute for c in bounds}  # a number says more than a size word
+    items = _items(t, titles, shown, asked_role(asked))
+    # "more like the second but newer": newer than the second, not than the first shown, and
+    # "older" then compares with it rather than meaning old for this catalog
+    focus = [*(i for i in items["liked"] if i in shown), *shown]
+    relative = _relative(t, lex, focus, taken)
+    taken |= {r.attribute for r in relative}
     sized = [c for c in sized if c.attribute not in taken]
     bounds = [*bounds, *sized]
     v = _values(t, lex, in_titles | in_spans | sized_at)
     v.release += _replaced(t, v, state)
-    relative = _relative(t, lex, shown, {c.attribute for c in bounds})
-    items = _items(t, titles, shown, asked_role(asked))
     wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
     # a mood or look word that is a catalog value ("red" for a phone whose photo is red) is read
     # as that value, and one the user rules out ("not black") is no wish

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from convrec.catalog.schema import AttributeRoles, Catalog
@@ -151,7 +152,17 @@ class Lexicon:
     # numeric attribute → its (25th, 75th, 90th) percentiles: what "small", "big", "old" and
     # "recent" mean in this catalog
     spread: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    families: frozenset[str] = frozenset()  # family words learned from titles ("xperia")
     _small: dict[str, tuple[ValueRef, ...]] | None = None  # typo targets, built on first use
+    _attribute_names: tuple[str, ...] | None = None
+
+    @property
+    def attribute_names(self) -> tuple[str, ...]:
+        """Every attribute the catalog's items have (in first-seen order)."""
+        if self._attribute_names is None:
+            names = dict.fromkeys(a for it in self.items.values() for a in it.attributes)
+            self._attribute_names = tuple(names)
+        return self._attribute_names
 
     @property
     def person_attrs(self) -> tuple[str, ...]:
@@ -191,8 +202,12 @@ class Lexicon:
         if len(distinct["category"]) > 1:
             for c in distinct["category"]:
                 refs[norm_phrase(c)].add(ValueRef("category", c))
+        quiet = skip | set(people) | catalog.roles.never_ask  # codes, carriers, long lists
+        families = _families(catalog.items, quiet, refs)
+        for word, ref in families.items():
+            refs[word].add(ref)  # "iPhone" → maker Apple, "Xperia" → maker Sony
         lex = cls(numeric=numeric, items={it.id: it for it in catalog.items}, roles=roles,
-                  attr_roles=catalog.roles)  # fmt: skip
+                  attr_roles=catalog.roles, families=frozenset(families))  # fmt: skip
         lex._add_variants(refs, freq, _everyday_words(catalog.items), _title_words(catalog.items))
         lex.values = {k: tuple(sorted(v, key=repr)) for k, v in refs.items() if _usable(k)}
         known = {r.attribute for rs in lex.values.values() for r in rs} | set(numeric)
@@ -406,6 +421,8 @@ class Lexicon:
                 if " " not in k
                 and len(k) >= 5
                 and k not in self.cased
+                and k not in self.families  # a family word is no typo target ("first" ≠ "fires")
+                and k[:-1] not in self.families
                 and all(r.attribute in small for r in rs)
             }
         from rapidfuzz import fuzz, process
@@ -445,6 +462,59 @@ def _spread(
         if len(vals) >= 10:
             q25, q75, q90 = (float(q) for q in np.percentile(vals, [25, 75, 90]))
             out[name] = (q25, q75, q90)
+    return out
+
+
+FAMILY_MIN = 3  # titles that must share a word for it to name a family
+# Words of product titles that say what an item is, never whose family it is.
+GENERIC_TITLE_WORDS = frozenset({"phone", "phones", "smartphone", "tablet", "watch", "movie",
+                                 "edition", "global", "series", "version", "model",
+                                 "dual"})  # fmt: skip
+FAMILY_SHARE = 0.9  # of them that hold the value the family word then stands for
+FAMILY_SPREAD = 4  # the value may be held by at most this many times the family's items
+
+
+def _families(
+    items: tuple[Item, ...], skip: Collection[str], refs: Mapping[str, set[ValueRef]]
+) -> dict[str, ValueRef]:
+    """Product families learned from the titles: a word at least :data:`FAMILY_MIN` titles share
+    ("iPhone", "Galaxy", "Xperia", "AQUOS") whose items nearly all hold one value of a
+    single-valued attribute that few other items hold ("maker: Apple") stands for that value.
+    The most specific such value wins; words that are values already, numbers and short words
+    are no family."""
+    by_word: dict[str, set[str]] = defaultdict(set)
+    whole = {norm_phrase(it.title) for it in items}  # a word that is a title names that item
+    kinds = {norm_phrase(it.category) for it in items if it.category}  # "phone" is no family
+    whole |= kinds | {k + "s" for k in kinds} | GENERIC_TITLE_WORDS
+    for it in items:
+        for tok in tokenize(it.title):
+            w = tok.norm
+            if (
+                len(w) >= 5
+                and w.isalpha()
+                and w not in STOPWORDS
+                and w not in refs
+                and w not in whole
+            ):
+                by_word[w].add(it.id)
+    holders: Counter[tuple[str, str]] = Counter(
+        (a, v) for it in items for a, v in it.attributes.items()
+        if isinstance(v, str) and v and a not in skip
+    )  # fmt: skip
+    by_id = {it.id: it for it in items}
+    out: dict[str, ValueRef] = {}
+    for word, ids in by_word.items():
+        titles = {by_id[i].title for i in ids}
+        if len(titles) < FAMILY_MIN:
+            continue
+        held = Counter((a, v) for i in ids for a, v in by_id[i].attributes.items()
+                       if isinstance(v, str) and (a, v) in holders)  # fmt: skip
+        most = FAMILY_SPREAD * len(ids)
+        fits = [(holders[k], k) for k, n in held.items()
+                if n >= FAMILY_SHARE * len(ids) and holders[k] <= most]  # fmt: skip
+        if fits:
+            _, (attr, value) = min(fits)
+            out[word] = ValueRef(attr, value)
     return out
 
 

@@ -62,6 +62,7 @@ GTE_AFTER = re.compile(r"^\s*(\+|or more|or better|or higher|or newer|or later|o
                        r"and up|and above|plus\b|minimum)", re.I)  # fmt: skip
 LTE_AFTER = re.compile(r"^\s*(or less|or under|or lower|or cheaper|or older|or earlier|"
                        r"or before|and below|max\b|maximum|tops\b|at most)", re.I)  # fmt: skip
+_ONWARDS = re.compile(r"^\s*(?:on\b|onwards?|forwards?|and (?:on|after|later|newer|up))", re.I)
 STRICT = re.compile(r"(more than|over|above|greater than|after|newer than|later than|less than|"
                     r"under|below|before|older than|earlier than)\s*$", re.I)  # fmt: skip
 # A time in the speaker's own past ("I used to watch it back in the eighties", "when I was a kid
@@ -260,6 +261,13 @@ def _single(kind: str, value: float, before: str, after: str, a: int, b: int) ->
     # a bound after the number outranks a weak one before it: "from 2010 or before"
     if LTE_AFTER.search(after) and op == "gte" and not negated:
         op = None
+    if (
+        kind == "year"
+        and op == "gte"
+        and re.search(r"\bfrom\s*$", before, re.I)
+        and not (GTE_AFTER.search(after) or _ONWARDS.search(after))
+    ):  # "a phone from 2015" came out in 2015; "from 2015 on" is a bound
+        return [Bound(kind, "gte", value, a, b), Bound(kind, "lte", value, a, b)]
     if op == "gte" or GTE_AFTER.search(after):
         if op == "gte" and negated:  # "no more than $300": at most 300
             return [Bound(kind, "lte", value, a, b)]

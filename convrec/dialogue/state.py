@@ -24,6 +24,7 @@ from convrec.catalog.schema import flag_key, norm_value
 from convrec.errors import InputError
 
 if TYPE_CHECKING:
+    from convrec.dialogue.questions import ItemQuestion
     from convrec.types import Item
 
 Intent: TypeAlias = Literal[
@@ -111,6 +112,7 @@ class StateDelta:
     mentioned: tuple[str, ...] = ()  # items the message refers to (ask_item, compare)
     ambiguous: tuple[str, ...] = ()  # candidate ids of one title that matched several items
     asked: tuple[str, ...] = ()  # attributes the system asked about this turn
+    question: ItemQuestion | None = None  # a question about shown items (ask_item, compare)
 
 
 @dataclass(frozen=True)

@@ -218,3 +218,70 @@ def test_switching_catalogs_keeps_each_conversation(
         arg=first_cards,
     )
     assert "a phone with a big screen" not in page.inner_text("#chat")
+
+
+def _chat_has(page: Any, text: str) -> None:
+    page.wait_for_function("t => document.querySelector('#chat').innerText.includes(t)", arg=text)
+
+
+def _titles(page: Any) -> list[str]:
+    return list(page.eval_on_selector_all(".cr-card .cr-title", "els => els.map(e => e.innerText)"))
+
+
+ACTS = ["answer", "compare", "change-of-mind", "reference", "family", "refine", "relax"]
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_dialogue_acts_as_typed(page: Any, app_url: str, indexed: Settings, act: str) -> None:
+    """Each act of eval/dialogues/acts.yaml, typed into the app as a person would."""
+    from convrec.catalog.layout import open_catalog
+
+    catalog = open_catalog(indexed.catalog, indexed)
+    page.goto(app_url)
+    page.wait_for_function("() => localStorage.getItem('convrec-user') !== null")
+    page.click("#new")
+    page.wait_for_function("() => document.querySelectorAll('.cr-card').length === 0")
+    if act == "family":  # learned from the titles: Xperia is Sony
+        send(page, "show me some Xperia phones")
+        wait_cards_change(page, [])
+        assert all(t.startswith("Sony") for t in _titles(page)), _titles(page)
+        return
+    if act == "relax":
+        send(page, "a Sony phone with 16 GB of RAM")
+        _chat_has(page, "Nothing here has at least 16 GB of RAM")
+        wait_cards_change(page, [])
+        assert all(t.startswith("Sony") for t in _titles(page))
+        return
+    send(page, "Sony phones please, just show me")
+    ids = wait_cards_change(page, [])
+    page.wait_for_function(DONE)
+    first, second = (catalog[i] for i in ids[:2])
+    if act == "answer":  # from the item's own fields, and the cards stay
+        send(page, "how much RAM does the first one have?")
+        _chat_has(page, f"{first.title} has {first.attributes['ram_gb']:g} GB of RAM.")
+        assert card_ids(page) == ids
+    elif act == "compare":  # a table in the chat
+        send(page, "compare the first two")
+        page.wait_for_selector("#chat table")
+        table = page.inner_text("#chat table")
+        assert first.title in table and second.title in table
+        shot(page, "app-compare.png")
+    elif act == "change-of-mind":  # the old maker is replaced, not stacked
+        send(page, "forget Sony, show me Sharp phones instead")
+        wait_cards_change(page, ids)
+        assert all(t.startswith("Sharp") for t in _titles(page)), _titles(page)
+        page.wait_for_function(
+            "() => !document.querySelector('#beliefs').innerText.includes('Sony')"
+        )
+    elif act == "reference":
+        send(page, "tell me more about the second one")
+        _chat_has(page, f"{second.attributes['ram_gb']:g} GB")
+        assert second.title in page.inner_text("#chat").split("tell me more")[-1]
+    else:  # refine: from the second shown, and newer than it
+        send(page, "more like the second but newer")
+        after = wait_cards_change(page, ids)
+        year = second.attributes["release_year"]
+        years = [catalog[i].attributes.get("release_year") for i in after]
+        newer = all(isinstance(y, int) and y > year for y in years)
+        said = "Nothing here is from" in page.inner_text("#chat")  # the second was the newest
+        assert second.id not in after and (newer or said), (year, years)

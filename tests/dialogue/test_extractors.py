@@ -531,5 +531,8 @@ def test_a_year_right_after_a_name_is_that_titles_year_not_a_wanted_one() -> Non
     exact = (Constraint("year", "gte", 1980), Constraint("year", "lte", 1980))
     assert set(exact) <= set(extract("a Comedy 1980 please", lex).add)  # a catalog value: wanted
     assert set(exact) <= set(extract("a comedy 1980 please", lex).add)
-    assert extract("movies from 2027", lex).add == (Constraint("year", "gte", 2027),)
+    # "movies from 2027" came out in 2027; "from 2027 on" is a bound
+    in_2027 = {Constraint("year", "gte", 2027), Constraint("year", "lte", 2027)}
+    assert set(extract("movies from 2027", lex).add) == in_2027
+    assert extract("movies from 2027 on", lex).add == (Constraint("year", "gte", 2027),)
     assert extract("Films of 1980 please", lex).add  # sentence-initial word: still a year

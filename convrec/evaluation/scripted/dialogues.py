@@ -106,6 +106,19 @@ class ItemRef:
 
 
 @dataclass(frozen=True)
+class Mention:
+    """The reply's words must name a shown item's field: ``item`` is a 1-based rank in the last
+    recommendations before the turn, or a named item; ``attribute`` None means its title."""
+
+    item: int | ItemRef
+    attribute: str | None = None
+
+    def __str__(self) -> str:
+        what = self.item.name if isinstance(self.item, ItemRef) else f"shown #{self.item}"
+        return f"{what}: {self.attribute or 'title'}"
+
+
+@dataclass(frozen=True)
 class Expect:
     """What one turn's reply must satisfy (see eval/dialogues/README.md)."""
 
@@ -117,6 +130,8 @@ class Expect:
     exclude_previous: int | Literal["all"] | None = None  # a 1-based rank, or all of them
     grounded: bool = False
     text_excludes: tuple[str, ...] = ()
+    text_includes: tuple[str, ...] = ()  # regular expressions, case-insensitive
+    mentions: tuple[Mention, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ template).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from convrec.evaluation.scripted.dialogues import AttrCheck, Turn
+from convrec.dialogue.state import field_value
+from convrec.evaluation.scripted.dialogues import AttrCheck, Mention, Turn
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
@@ -147,6 +149,12 @@ def check_turn(
             got = "; ".join(problems) or "all grounded"
             checks.append(Check("grounded", "every explanation grounded", got, not problems))
     text = "\n".join(dict.fromkeys(x for x in (reply.text, reply.question) if x))
+    for pattern in e.text_includes:
+        found = re.search(pattern, text, re.IGNORECASE)
+        got = f"found {found.group(0)!r}" if found else f"absent from {text[:160]!r}"
+        checks.append(Check("text_includes", pattern, got, found is not None))
+    for m in e.mentions:
+        checks.append(_mention(m, text, previous, catalog))
     for phrase in e.text_excludes:
         at = text.lower().find(phrase.lower())
         got = "absent" if at < 0 else "…" + text[max(0, at - 80) : at + len(phrase) + 40] + "…"
@@ -167,6 +175,28 @@ def check_turn(
         regenerated=sum(r.explanation_source == "regenerated" for r in recs),
         reply=text,
     )
+
+
+def _mention(m: Mention, text: str, previous: Sequence[str], catalog: Catalog) -> Check:
+    """Does ``text`` name the field ``m`` asks for (a number as written, e.g. 2 or 1.5; a list
+    by any of its first three values; words case-insensitively)?"""
+    if isinstance(m.item, int):
+        ids = list(previous[m.item - 1 : m.item])
+    else:
+        ids = [i for i in m.item.ids if i in catalog][:1]
+    if not ids:
+        return Check("mentions", str(m), "no such shown item", False)
+    item = catalog[ids[0]]
+    value = item.title if m.attribute is None else field_value(item, m.attribute)
+    if value is None:
+        return Check("mentions", str(m), f"{item.title} has no {m.attribute}", False)
+    wanted = [f"{v:g}" if isinstance(v, float) else str(v)
+              for v in (value[:3] if isinstance(value, tuple) else (value,))]  # fmt: skip
+    words = text.lower()
+    hit = next((w for w in wanted if re.search(rf"(?<![\w.]){re.escape(w.lower())}(?![\w])",
+                                               words)), None)  # fmt: skip
+    got = f"names {hit!r}" if hit else f"none of {wanted} in {text[:160]!r}"
+    return Check("mentions", f"{m!s} = {', '.join(wanted)}", got, hit is not None)
 
 
 def _grounding(

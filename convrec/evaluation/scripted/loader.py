@@ -27,6 +27,7 @@ from convrec.evaluation.scripted.dialogues import (
     Dialogue,
     Expect,
     ItemRef,
+    Mention,
     Previous,
     Scalar,
     Turn,
@@ -36,7 +37,7 @@ from convrec.types import Item
 
 TURN_KEYS = {"user", "image_of", "expect"}
 EXPECT_KEYS = {"action", "constraints", "prefer", "include", "exclude", "exclude_previous",
-               "grounded", "text_excludes"}  # fmt: skip
+               "grounded", "text_excludes", "text_includes", "mentions"}  # fmt: skip
 # expectations about the recommended items: they imply action "recommend" unless one is given
 ITEM_KEYS = {"constraints", "prefer", "include", "exclude", "exclude_previous", "grounded"}
 DIALOGUE_KEYS = {"id", "catalog", "tags", "quick", "description", "turns"}
@@ -235,7 +236,35 @@ def _expect(raw: Mapping[str, Any], vocab: CatalogVocabulary, first: bool) -> Ex
         exclude_previous=previous,
         grounded=grounded,
         text_excludes=tuple(_strings(raw.get("text_excludes", []), "text_excludes")),
+        text_includes=tuple(_patterns(raw.get("text_includes", []))),
+        mentions=tuple(_mention(m, vocab, first) for m in _list(raw, "mentions")),
     )
+
+
+def _patterns(raw: object) -> list[str]:
+    out = _strings(raw, "text_includes") if raw else []
+    for pattern in out:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise InputError(f"text_includes {pattern!r} is no regular expression: {e}") from None
+    return out
+
+
+def _mention(raw: Any, vocab: CatalogVocabulary, first: bool) -> Mention:
+    """``{item: first|2|"Title", attribute: ATTR}`` (no attribute: the item's title)."""
+    if not isinstance(raw, Mapping):
+        raise InputError(f"a mention is {{item: ..., attribute: ...}}, not {raw!r}")
+    _only(raw, {"item", "attribute"}, "a mention")
+    rank = _rank(raw.get("item"))
+    if rank is None and first:
+        raise InputError(f"mention {raw!r}: a named item or a rank after a list, please")
+    item: int | ItemRef = rank if rank is not None else vocab.item(str(raw.get("item")))
+    attribute = raw.get("attribute")
+    if attribute is not None and attribute not in vocab.kinds:
+        known = ", ".join(sorted(vocab.kinds))
+        raise InputError(f"mention: unknown attribute {attribute!r}. Fix: use one of {known}")
+    return Mention(item, attribute)
 
 
 def _list(raw: Mapping[str, Any], key: str) -> list[Any]:

@@ -1,0 +1,98 @@
+"""When no item meets every hard constraint: relax the least certain one, and say which.
+
+The least certain constraint is one the user stated in an earlier turn (the newest request
+wins: "a Sharp Android phone", then "make it an Apple" keeps Apple and lets Android go), then a
+number of this turn's, then its other constraints, the last stated first. A number is moved to
+the nearest value the catalog has with everything else kept ("a Samsung with 16 GB of RAM": the
+Samsungs with the most RAM); anything else is dropped. Pure: items and states in, states out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from convrec.dialogue.state import Constraint, DialogueState, field_value, holds
+
+if TYPE_CHECKING:
+    from convrec.catalog.schema import Catalog
+    from convrec.types import Item
+
+# How a bound reads in the note ("at least 16 GB of RAM").
+_UNITS = {"ram_gb": "GB of RAM", "storage_gb": "GB of storage", "screen_inches": "-inch screen",
+          "runtime_min": "minutes", "cpu_ghz": "GHz", "cores": "cores", "price": ""}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Relaxed:
+    """A state that some items satisfy, and the note that says what was given up."""
+
+    state: DialogueState
+    note: str
+
+
+def relaxations(state: DialogueState, fresh: Sequence[Constraint], catalog: Catalog
+                ) -> Iterator[Relaxed]:  # fmt: skip
+    """States with one constraint of ``state`` relaxed, least certain first (``fresh``: the
+    constraints this turn stated). Only states that some catalog item satisfies."""
+    older = [c for c in state.constraints if c not in fresh]
+    newer = [c for c in reversed(state.constraints) if c in fresh]
+    numbers = [c for c in newer if c.op in ("gte", "lte")]  # a number is the likeliest miss
+    for c in [*older, *numbers, *(c for c in newer if c not in numbers)]:
+        rest = tuple(x for x in state.constraints if x != c)
+        fits = [it for it in catalog.items
+                if all(holds(x, field_value(it, x.attribute)) for x in rest)]  # fmt: skip
+        if not fits:
+            continue
+        nearest = _nearest(c, fits)
+        kept = (*rest, nearest) if nearest is not None else rest
+        if nearest is not None and not any(holds(nearest, field_value(it, c.attribute))
+                                           for it in fits):  # fmt: skip
+            continue
+        yield Relaxed(replace(state, constraints=kept), _note(c, nearest))
+
+
+def _nearest(c: Constraint, fits: Sequence[Item]) -> Constraint | None:
+    """``c`` moved to the nearest value the items that meet the rest hold (None: drop it)."""
+    if c.op not in ("gte", "lte") or isinstance(c.value, bool):
+        return None
+    values = [v for it in fits if isinstance(v := field_value(it, c.attribute), int | float)
+              and not isinstance(v, bool)]  # fmt: skip
+    if not values:
+        return None
+    edge = max(values) if c.op == "gte" else min(values)
+    return Constraint(c.attribute, c.op, edge)
+
+
+def _note(c: Constraint, nearest: Constraint | None) -> str:
+    asked = _label(c)
+    if nearest is None:
+        return (
+            f"Nothing here has {asked} as well as the rest of what you asked, so I left that out."
+        )
+    side = "most" if c.op == "gte" else "least"
+    if c.attribute in ("year", "release_year"):
+        side = "newest" if c.op == "gte" else "oldest"
+        return f"Nothing here is {asked} as well as the rest; these are the {side} that are."
+    return (f"Nothing here has {asked} as well as the rest; these come closest, "
+            f"with the {side} ({_amount(nearest)}).")  # fmt: skip
+
+
+def _label(c: Constraint) -> str:
+    if c.attribute in ("year", "release_year") and c.op in ("gte", "lte"):
+        return f"from {c.value} or {'later' if c.op == 'gte' else 'earlier'}"
+    if c.op in ("gte", "lte"):
+        bound = "at least" if c.op == "gte" else "at most"
+        return f"{bound} {_amount(c)}"
+    if c.op in ("eq", "in"):
+        return f"{c.attribute.replace('_', ' ')} {' or '.join(map(str, c.values()))}"
+    return f"no {c.attribute.replace('_', ' ')} {' or '.join(map(str, c.values()))}"
+
+
+def _amount(c: Constraint) -> str:
+    value = f"{c.value:g}" if isinstance(c.value, float) else str(c.value)
+    unit = _UNITS.get(c.attribute, c.attribute.replace("_", " "))
+    if unit.startswith("-"):
+        return f"a {value}{unit}"
+    return f"{value} {unit}".strip()

@@ -631,11 +631,51 @@ def _role(t: _Text, m: TitleMatch, stop: int, asked: str | None, only_titles: bo
     return "bare"
 
 
+_DATA = re.compile(r"[{\[][^{}\[\]]*[\"'][^{}\[\]]*[:,][^{}\[\]]*[}\]]")
+_EMPTY = re.compile(r"\[\s*\]|\{\s*\}|\{\s*[\"'][^\"']*[\"']\s*:\s*\}")
+
+
+def _without_data(message: str) -> str:
+    """``message`` without the JSON-like data pasted into it ('a comedy {"constraints": [...]}'):
+    what a person asks for is in their words; data in braces is an attempt to steer the parser."""
+    while (cut := _EMPTY.sub(" ", _DATA.sub(" ", message))) != message:
+        message = cut
+    return message
+
+
+NOT_KINDS = frozenset({"imax", "(no genres listed)"})
+
+
+def _values_of(value: object) -> list[str]:
+    if isinstance(value, tuple):
+        return [str(v) for v in value]
+    return [str(value)] if isinstance(value, str) and value else []
+
+
+def _shared_kinds(t: _Text, lex: Lexicon, liked: Sequence[str]) -> list[Pref]:
+    """ "something like both of them": the kinds (genres) both liked items share are liked too,
+    so the list is what the two have in common, not the neighbours of either."""
+    if len(liked) < 2 or not t.find(BOTH):
+        return []
+    items = [lex.items[i] for i in liked if i in lex.items]
+    out = []
+    for attr in lex.attr_roles.genre:
+        sets = [set(_values_of(it.attributes.get(attr))) for it in items]
+        common = set.intersection(*sets) if sets else set()
+        out += [Pref(attr, v) for v in sorted(common) if v.lower() not in NOT_KINDS]
+    return out
+
+
 def _items(
-    t: _Text, titles: list[TitleMatch], shown: Sequence[str], asked: str | None = None
+    t: _Text,
+    titles: list[TitleMatch],
+    shown: Sequence[str],
+    asked: str | None = None,
+    pointed: Sequence[str] = (),
 ) -> dict[str, list[str]]:
     """Liked / disliked / seen / rejected / mentioned item ids from titles and ``shown``;
-    ``asked``: the role a reply of titles alone gives them (from the assistant's question)."""
+    ``asked``: the role a reply of titles alone gives them (from the assistant's question);
+    ``pointed``: what "both of them" means (the items just compared, else the first shown)."""
     roles = ("liked", "disliked", "seen", "rejected", "bare", "men", "neutral")
     out: dict[str, list[str]] = {k: [] for k in roles}
     only = _only_titles(t, titles)
@@ -660,13 +700,12 @@ def _items(
     for m, role in zip(resolved, got, strict=True):
         out["neutral" if role == "plain" else role] += m.ids
         out["men"] += m.ids
+    if (pointed or shown) and t.find(BOTH):  # "like both of them": the two compared or shown
+        role = "rejected" if t.find(STRONG_NEG) and not t.find(LIKE_BOTH) else "liked"
+        out[role] += list((pointed or shown)[:2])
     if shown:
         if t.find(REJECT_ALL):
             out["rejected"] += shown
-        if t.find(BOTH):  # "something like both of them": the two shown (or just compared)
-            out["rejected" if t.find(STRONG_NEG) and not t.find(LIKE_BOTH) else "liked"] += list(
-                shown[:2]
-            )
         for a, b in t.find(ORDINAL):
             if (
                 t.toks[a].norm == "the"
@@ -725,11 +764,14 @@ def extract(
 ) -> StateDelta:
     """The deterministic StateDelta of ``message``; ``shown``: last results, focus first;
     ``asked``: the assistant's message this one answers ("What's the last movie you saw?")."""
-    message = respell(message)
-    if state is not None and state.mentioned:  # "both of them" after "compare X and Y"
-        shown = [*state.mentioned, *(i for i in shown if i not in state.mentioned)]
-    question = read_question(message, [lex.items[i] for i in shown if i in lex.items],
-                             lex.attribute_names)  # fmt: skip
+    message = respell(_without_data(message))
+    # "both of them", "it" after "compare X and Y" point at X and Y; positions stay the list's
+    compared = state.mentioned if state is not None else ()
+    pointed = [*compared, *(i for i in shown if i not in compared)]
+    question = read_question(
+        message, [lex.items[i] for i in shown if i in lex.items], lex.attribute_names,
+        [lex.items[i] for i in pointed if i in lex.items],
+    )  # fmt: skip
     if question is not None:  # about what was shown: an answer, the request stays as it was
         return StateDelta(intent=question.act, mentioned=question.items, question=question)
     t = _Text(message)
@@ -766,7 +808,7 @@ def extract(
     }
     sized, sized_at = _sized(t, lex)
     taken = {c.attribute for c in bounds}  # a number says more than a size word
-    items = _items(t, titles, shown, asked_role(asked))
+    items = _items(t, titles, shown, asked_role(asked), pointed)
     # "more like the second but newer": newer than the second, not than the first shown, and
     # "older" then compares with it rather than meaning old for this catalog
     focus = [*(i for i in items["liked"] if i in shown), *shown]
@@ -806,7 +848,7 @@ def extract(
         add=(*bounds, *v.add),
         release=tuple(v.release),
         relative=tuple(relative),
-        like=tuple(v.like),
+        like=tuple(dict.fromkeys([*v.like, *_shared_kinds(t, lex, items["liked"])])),
         dislike=tuple(v.dislike),
         wishes=wishes,
         liked_items=tuple(dict.fromkeys(i for i in liked if i not in items["seen"])),

@@ -107,17 +107,21 @@ class ItemQuestion:
 
 
 def read_question(
-    message: str, shown: Sequence[Item], attributes: Sequence[str]
+    message: str,
+    shown: Sequence[Item],
+    attributes: Sequence[str],
+    pointed: Sequence[Item] | None = None,
 ) -> ItemQuestion | None:
-    """The :class:`ItemQuestion` ``message`` asks about the ``shown`` items (focus first), whose
-    catalog has ``attributes``; None when it is no question about them."""
+    """The :class:`ItemQuestion` ``message`` asks about the ``shown`` items (in list order),
+    whose catalog has ``attributes``; ``pointed``: what "it" and "both of them" mean (the items
+    just compared first; default ``shown``). None when it is no question about them."""
     text = message.strip()
     low = text.lower()
     if not shown or not (text.endswith("?") or _QUESTION_START.search(low)):
         return None
     if _REFINE.search(low):  # "more like the second but newer", "not the first one?"
         return None
-    items = _referred(low, shown)
+    items = _referred(low, shown, pointed or shown)
     compare = bool(_COMPARE.search(low))
     if not items:
         if not compare:
@@ -164,7 +168,7 @@ def _attributes(low: str, attributes: Sequence[str]) -> list[str]:
     return [a for a in out if a not in years[1:]]
 
 
-def _referred(low: str, shown: Sequence[Item]) -> list[str]:
+def _referred(low: str, shown: Sequence[Item], pointed: Sequence[Item]) -> list[str]:
     """The shown items ``low`` refers to, in the order it names them."""
     out: list[tuple[int, str]] = []
     for m in _POSITION.finditer(low):
@@ -181,7 +185,7 @@ def _referred(low: str, shown: Sequence[Item]) -> list[str]:
         if -len(shown) <= n < len(shown):
             out.append((m.start(), shown[n].id))
     if _BOTH.search(low):
-        out += [(len(low), it.id) for it in shown[:2]]
+        out += [(len(low) + k, it.id) for k, it in enumerate(pointed[:2])]
     for it in shown:  # a shown title, or a value only this shown item holds ("the Sony")
         title = it.title.lower()
         if title and title in low:
@@ -189,7 +193,7 @@ def _referred(low: str, shown: Sequence[Item]) -> list[str]:
     if not out:
         out += _by_value(low, shown)
     if not out and _POINT.search(low):
-        out.append((0, shown[0].id))
+        out.append((0, pointed[0].id))
     out.sort()
     return list(dict.fromkeys(i for _, i in out))
 

@@ -145,3 +145,24 @@ def test_the_delta_carries_no_question_into_the_state() -> None:
     q = ItemQuestion("ask_item", ("z3",))
     state = apply(DialogueState(), StateDelta(intent="ask_item", mentioned=("z3",), question=q))
     assert state.mentioned == ("z3",) and not hasattr(state, "question")
+
+
+def test_positions_stay_the_lists_after_a_comparison() -> None:
+    lex = Lexicon.from_catalog(CATALOG)
+    shown = ("z3", "s5", "ip6s")
+    after = DialogueState(turns=2, mentioned=("z3", "ip6s"))  # "compare the first and third"
+    said = extract("tell me more about the second one", lex, shown, after)
+    assert said.mentioned == ("s5",)
+    said = extract("which of the two is newer?", lex, shown, after)
+    assert said.intent == "compare" and said.mentioned == ("z3", "ip6s")  # the two compared
+    said = extract("how much RAM does it have?", lex, shown, after)
+    assert said.mentioned == ("z3",)
+
+
+def test_like_both_after_a_comparison_and_pasted_data() -> None:
+    lex = Lexicon.from_catalog(CATALOG)
+    after = DialogueState(turns=1, mentioned=("z3", "s6"))  # compared, nothing listed yet
+    said = extract("something like both of them, but not those two", lex, (), after)
+    assert said.liked_items == ("z3", "s6")
+    data = extract('a Sony {"constraints": [{"attribute": "maker", "value": "Apple"}]}', lex)
+    assert [c.value for c in data.add if c.attribute == "maker"] == ["Sony"]  # data is no request

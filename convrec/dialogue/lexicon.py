@@ -204,8 +204,8 @@ class Lexicon:
                 refs[norm_phrase(c)].add(ValueRef("category", c))
         quiet = skip | set(people) | catalog.roles.never_ask  # codes, carriers, long lists
         families = _families(catalog.items, quiet, refs)
-        for word, ref in families.items():
-            refs[word].add(ref)  # "iPhone" → maker Apple, "Xperia" → maker Sony
+        for word, family in families.items():
+            refs[word].update(family)  # "iPhone" → maker Apple (and a phone), "Xperia" → Sony
         lex = cls(numeric=numeric, items={it.id: it for it in catalog.items}, roles=roles,
                   attr_roles=catalog.roles, families=frozenset(families))  # fmt: skip
         lex._add_variants(refs, freq, _everyday_words(catalog.items), _title_words(catalog.items))
@@ -476,12 +476,13 @@ FAMILY_SPREAD = 4  # the value may be held by at most this many times the family
 
 def _families(
     items: tuple[Item, ...], skip: Collection[str], refs: Mapping[str, set[ValueRef]]
-) -> dict[str, ValueRef]:
+) -> dict[str, tuple[ValueRef, ...]]:
     """Product families learned from the titles: a word at least :data:`FAMILY_MIN` titles share
     ("iPhone", "Galaxy", "Xperia", "AQUOS") whose items nearly all hold one value of a
-    single-valued attribute that few other items hold ("maker: Apple") stands for that value.
-    The most specific such value wins; words that are values already, numbers and short words
-    are no family."""
+    single-valued attribute that few other items hold ("maker: Apple") stands for that value,
+    and for their category when they share one the value's other items do not ("iPhone": an
+    Apple phone, not an iPad). The most specific such value wins; words that are values
+    already, numbers and short words are no family."""
     by_word: dict[str, set[str]] = defaultdict(set)
     whole = {norm_phrase(it.title) for it in items}  # a word that is a title names that item
     kinds = {norm_phrase(it.category) for it in items if it.category}  # "phone" is no family
@@ -502,7 +503,8 @@ def _families(
         if isinstance(v, str) and v and a not in skip
     )  # fmt: skip
     by_id = {it.id: it for it in items}
-    out: dict[str, ValueRef] = {}
+    out: dict[str, tuple[ValueRef, ...]] = {}
+    categories = {it.category for it in items if it.category}
     for word, ids in by_word.items():
         titles = {by_id[i].title for i in ids}
         if len(titles) < FAMILY_MIN:
@@ -512,9 +514,16 @@ def _families(
         most = FAMILY_SPREAD * len(ids)
         fits = [(holders[k], k) for k, n in held.items()
                 if n >= FAMILY_SHARE * len(ids) and holders[k] <= most]  # fmt: skip
-        if fits:
-            _, (attr, value) = min(fits)
-            out[word] = ValueRef(attr, value)
+        if not fits:
+            continue
+        _, (attr, value) = min(fits)
+        family = [ValueRef(attr, value)]
+        per_kind = Counter(by_id[i].category for i in ids)
+        kind, n = per_kind.most_common(1)[0]
+        others = {it.category for it in items if it.attributes.get(attr) == value}
+        if len(categories) > 1 and kind and n >= FAMILY_SHARE * len(ids) and others != {kind}:
+            family.append(ValueRef("category", kind))
+        out[word] = tuple(family)
     return out
 
 

@@ -1,10 +1,11 @@
 """When no item meets every hard constraint: relax the least certain one, and say which.
 
-The least certain constraint is one the user stated in an earlier turn (the newest request
-wins: "a Sharp Android phone", then "make it an Apple" keeps Apple and lets Android go), then a
-number of this turn's, then its other constraints, the last stated first. A number is moved to
-the nearest value the catalog has with everything else kept ("a Samsung with 16 GB of RAM": the
-Samsungs with the most RAM); anything else is dropped. Pure: items and states in, states out.
+A number gives way first (an earlier turn's, then this one's), moved to the nearest value the
+catalog has with everything else kept ("a Samsung with 16 GB of RAM": the
+Samsungs with the most RAM; "a newer one" than the newest Sony: the newest Sonys); then a value
+the user stated in an earlier turn (the newest request wins: "a Sharp Android phone", then "make
+it an Apple" keeps Apple and lets Android go), then this turn's, the last stated first. A value
+is dropped. Pure: items and states in, states out.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ def relaxations(state: DialogueState, fresh: Sequence[Constraint], catalog: Cata
     constraints this turn stated). Only states that some catalog item satisfies."""
     older = [c for c in state.constraints if c not in fresh]
     newer = [c for c in reversed(state.constraints) if c in fresh]
-    numbers = [c for c in newer if c.op in ("gte", "lte")]  # a number is the likeliest miss
-    for c in [*older, *numbers, *(c for c in newer if c not in numbers)]:
+    # a number is the likeliest miss, and moving it keeps the rest ("a newer one" than the
+    # newest Sony: the newest Sonys, not another maker)
+    numbers = [c for c in (*older, *newer) if c.op in ("gte", "lte")]
+    for c in [*numbers, *(c for c in (*older, *newer) if c not in numbers)]:
         rest = tuple(x for x in state.constraints if x != c)
         fits = [it for it in catalog.items
                 if all(holds(x, field_value(it, x.attribute)) for x in rest)]  # fmt: skip

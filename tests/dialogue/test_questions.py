@@ -166,3 +166,19 @@ def test_like_both_after_a_comparison_and_pasted_data() -> None:
     assert said.liked_items == ("z3", "s6")
     data = extract('a Sony {"constraints": [{"attribute": "maker", "value": "Apple"}]}', lex)
     assert [c.value for c in data.add if c.attribute == "maker"] == ["Sony"]  # data is no request
+
+
+def test_a_family_of_one_kind_names_the_kind_too() -> None:
+    ipad = phone("pad", "Apple iPad Air", "Apple", 1.0, 2013, 9.7, "tablet")
+    lex = Lexicon.from_catalog(
+        Catalog("phones", Path("."), (*PHONES, ipad), manifest={"roles": ROLES})
+    )
+    iphone = extract("an iphone", lex)  # three iPhones, all phones; Apple also makes a tablet
+    assert {Constraint("maker", "eq", "Apple"), Constraint("category", "eq", "phone")} <= set(
+        iphone.add
+    )
+    xperia = extract("an xperia", lex)  # Sony's titles: three phones and a tablet
+    assert Constraint("maker", "eq", "Sony") in xperia.add
+    assert not any(c.attribute == "category" for c in xperia.add)
+    alone = extract("an iphone", Lexicon.from_catalog(CATALOG))  # every Apple item is a phone
+    assert not any(c.attribute == "category" for c in alone.add)

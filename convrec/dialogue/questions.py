@@ -117,11 +117,13 @@ def read_question(
     just compared first; default ``shown``). None when it is no question about them."""
     text = message.strip()
     low = text.lower()
-    if not shown or not (text.endswith("?") or _QUESTION_START.search(low)):
+    pointed = pointed or shown
+    if not pointed or not (text.endswith("?") or _QUESTION_START.search(low)):
         return None
     if _REFINE.search(low):  # "more like the second but newer", "not the first one?"
         return None
-    items = _referred(low, shown, pointed or shown)
+    shown = shown or pointed  # compared by name, nothing listed: positions are the compared
+    items = _referred(low, shown, pointed)
     compare = bool(_COMPARE.search(low))
     if not items:
         if not compare:

@@ -182,3 +182,12 @@ def test_a_family_of_one_kind_names_the_kind_too() -> None:
     assert not any(c.attribute == "category" for c in xperia.add)
     alone = extract("an iphone", Lexicon.from_catalog(CATALOG))  # every Apple item is a phone
     assert not any(c.attribute == "category" for c in alone.add)
+
+
+def test_a_question_right_after_comparing_by_name() -> None:
+    lex = Lexicon.from_catalog(CATALOG)
+    after = DialogueState(turns=1, mentioned=("z3", "ip6"))  # "the Z3 or the iPhone 6?"
+    said = extract("how much RAM does it have?", lex, (), after)
+    assert said.intent == "ask_item" and said.mentioned == ("z3",)
+    said = extract("which of the two is newer?", lex, (), after)
+    assert said.intent == "compare" and said.mentioned == ("z3", "ip6")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from convrec.dialogue.questions import ItemQuestion
 from convrec.explain.claims import values_of
-from convrec.explain.explanations import first_sentence
+from convrec.explain.explanations import first_sentence, without_codes
 from convrec.explain.untrusted import plain
 
 if TYPE_CHECKING:
@@ -76,9 +76,8 @@ def clarify(item_ids: Sequence[str], catalog: Catalog) -> str:
 
 
 def _about(item: Item, question: ItemQuestion, catalog: Catalog) -> str:
-    hidden = catalog.roles.hidden
-    asked = [a for a in question.attributes if a not in hidden]
     said = []
+    asked = question.attributes  # asked by name, a code or count is answered too
     for attr in asked:
         value = _value(item, attr)
         if value is None:
@@ -90,7 +89,7 @@ def _about(item: Item, question: ItemQuestion, catalog: Catalog) -> str:
         return " ".join(said)
     # "tell me more": the description's first sentence and a few facts
     facts = [f"{_name(a)}: {_shown(a, v)}" for a, v in _facts(item, catalog)][:FACTS]
-    about = first_sentence(plain(item.description))
+    about = without_codes(first_sentence(plain(item.description)), item, catalog.roles.hidden)
     head = about if about else item.title
     return f"{head}\n" + "; ".join(facts) if facts else head
 
@@ -98,8 +97,7 @@ def _about(item: Item, question: ItemQuestion, catalog: Catalog) -> str:
 def compare(items: Sequence[Item], question: ItemQuestion, catalog: Catalog) -> str:
     """A markdown table of the items' fields (the asked ones, else their main ones), then which
     one has the most or least of what the user asked ("newer", "more RAM")."""
-    hidden = catalog.roles.hidden
-    rows = [a for a in question.attributes if a not in hidden]
+    rows = list(question.attributes)
     if not rows:
         seen: dict[str, None] = {}
         for it in items:

@@ -207,7 +207,7 @@ def template(rec: Recommendation, item: Item, state: DialogueState, catalog: Cat
     first = sentence(links(rec, item, state, catalog)) or _fallback_reason(
         rec, item, state, catalog
     )
-    about = _without_codes(first_sentence(plain(item.description)), item, catalog.roles.hidden)
+    about = without_codes(first_sentence(plain(item.description)), item, catalog.roles.hidden)
     if about and len(about) <= 200:
         return f"{first} {about if about.endswith(('.', '!', '?')) else about + '.'}"
     return first
@@ -218,7 +218,7 @@ _ABBREVIATION = re.compile(r"(?:\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|Prof|Mt|Lt|Sgt|Capt|C
                            r"\b(?:[A-Z]\.)+[A-Z]?|\b[A-Z])\.$")  # fmt: skip
 
 
-def _without_codes(text: str, item: Item, hidden: Collection[str]) -> str:
+def without_codes(text: str, item: Item, hidden: Collection[str]) -> str:
     """``text`` without the item's hidden codes in brackets: "Apple iPhone 6s (iPhone_6s_) is
     …" reads "Apple iPhone 6s is …"."""
     for attr in sorted(hidden):

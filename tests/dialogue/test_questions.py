@@ -191,3 +191,13 @@ def test_a_question_right_after_comparing_by_name() -> None:
     assert said.intent == "ask_item" and said.mentioned == ("z3",)
     said = extract("which of the two is newer?", lex, (), after)
     assert said.intent == "compare" and said.mentioned == ("z3", "ip6")
+
+
+def test_a_code_asked_for_is_answered_but_never_volunteered() -> None:
+    coded = Item("c1", "Acme One", "Acme One (AC-1) is a phone.", "phone",
+                 {"maker": "Acme", "model_code": "AC-1", "ram_gb": 2.0})  # fmt: skip
+    catalog = Catalog("phones", Path("."), (coded,), manifest={"roles": ROLES})
+    more = answer(("c1",), ItemQuestion("ask_item", ("c1",)), catalog)
+    assert more.startswith("Acme One is a phone.") and "AC-1" not in more
+    asked = answer(("c1",), ItemQuestion("ask_item", ("c1",), ("model_code",)), catalog)
+    assert "AC-1" in asked

@@ -2,10 +2,12 @@
 confidence) and its form factor (read and reported, not stored: see :data:`DERIVED`).
 
 Product photos are mostly a device (often its front and its back) on a plain background. The
-background is what touches the border in the border's own colour; what is left splits into
-device views. A view's pixels are named by colour family; the most uniform view (a back, with no
-screen on it) decides the body colour, and a lone front view is read from its frame (the band
-along its edge) when its face is mostly screen. The form factor is read from the views' shape.
+background is what reaches the border in the corners' colour (a white body inside its outline
+stays); what is left splits into device views, side by side. A view's pixels are named by colour
+family; the last full view decides the body colour (a front comes first, its back beside it), a
+photo with one view is read by its frame (the band along its edge: a front's screen is no body),
+and a pale body by the tint its light pixels share. The form factor is read from the views'
+proportions.
 
 Everything here is pure numpy on a downscaled copy: the 380 phone photos take a few seconds.
 """
@@ -53,7 +55,7 @@ _GAP = 0.03  # a column with less device than this share of the height separates
 _MIN_VIEW = 0.2  # a view smaller than this share of the largest one is a detail, not a view
 _FRAME = 0.1  # the frame band's width, as a share of the view's shorter side
 _SIDE_VIEW = 4.0  # a view this many times taller than wide is a side view
-_TABLET, _FLIP = 1.6, 2.45  # slimness (long side / short side) below a tablet, above an open flip
+_TABLET, _FLIP = 1.6, 2.45  # slimness (long / short side): below it a tablet; phones up to _FLIP
 _TINT = 0.06  # light pixels whose mean colour has this much chroma share a tint
 
 

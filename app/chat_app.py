@@ -94,7 +94,10 @@ class ChatApp:
     def restore(
         self, user: str | None, catalog: str, request: gr.Request | None = None
     ) -> tuple[Any, ...]:
-        """Page load or catalog switch: the stored conversation, cards and beliefs."""
+        """Page load or catalog switch: the stored conversation, cards and beliefs.
+
+        The message box is left alone: words typed while the page was still loading stay.
+        """
         user = self.whose(user, request)
         try:
             rec = self.engine(catalog)
@@ -105,7 +108,7 @@ class ChatApp:
             [{"role": m.role, "content": m.content} for m in session.messages] if session else []
         )
         cards = self._cards(rec, session.shown) if session else []
-        return user, history, cards, self._beliefs(rec, user, catalog), gr.update(value="")
+        return user, history, cards, self._beliefs(rec, user, catalog)
 
     def send(
         self,
@@ -261,7 +264,7 @@ class ChatApp:
                                             api_visibility="private",
                                         )
 
-            restore_out = [user, chat, cards, beliefs, text]
+            restore_out = [user, chat, cards, beliefs]
             demo.load(self.restore, [user, catalog], restore_out, api_visibility="private")
             catalog.change(self.restore, [user, catalog], restore_out, api_visibility="private")
             send_args = ([text, image, user, catalog], [chat, cards, beliefs, text, image, user])

@@ -11,6 +11,7 @@ import hashlib
 import html
 import logging
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -45,6 +46,9 @@ CSS = """
 """
 PENDING = "_Looking through the catalog…_"  # the reply's place while the turn is worked out
 ATTRIBUTES_SHOWN = 5
+
+
+BROWSER_KEY = re.compile(r"[0-9a-f]{32}")  # uuid4().hex: 122 random bits
 
 
 class ChatApp:
@@ -85,11 +89,14 @@ class ChatApp:
     def whose(user: str | None, request: gr.Request | None) -> str:
         """Whose conversations a request may see: the login's when the app requires one (the
         browser's key is then ignored), else this browser's unguessable key (a new one on the
-        first visit)."""
+        first visit). A key this app did not hand out (not 32 hex digits: "alice", "login-…") is
+        never used: it could be guessed, or name a login's conversations."""
         name = getattr(request, "username", None) if request is not None else None
         if name:
             return "login-" + hashlib.sha256(str(name).encode()).hexdigest()[:32]
-        return user or uuid.uuid4().hex
+        if isinstance(user, str) and BROWSER_KEY.fullmatch(user):
+            return user
+        return uuid.uuid4().hex
 
     def restore(
         self, user: str | None, catalog: str, request: gr.Request | None = None

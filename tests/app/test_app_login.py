@@ -65,6 +65,38 @@ def test_each_login_sees_only_its_own_conversations(
     assert len(users) == 2
 
 
+@pytest.fixture(scope="module")
+def open_url(rules_settings: Settings) -> Iterator[str]:
+    module = load_app_module("chat_app")
+    port = free_port()
+    demo = module.launch(rules_settings, [rules_settings.catalog], port=port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def test_without_a_login_only_keys_the_app_handed_out_are_used(
+    open_url: str, rules_settings: Settings
+) -> None:
+    from gradio_client import Client
+
+    catalog = rules_settings.catalog
+    client = Client(open_url, verbose=False)
+    store = SessionStore(rules_settings.sessions_path)
+    for guessable in ("alice", "login-" + "0" * 32, "0" * 31, "A" * 32):
+        out = client.predict("a Sony phone, just show me", None, guessable, catalog,
+                             api_name="/chat")  # fmt: skip
+        key = out[-1]  # the key the browser is given to keep
+        assert key != guessable and len(key) == 32 and int(key, 16) >= 0
+        assert not any(s.startswith(guessable + ":") for s in store.session_ids())
+    key = out[-1]  # a handed-out key keeps its conversation
+    again = client.predict("at least 1 GB of RAM", None, key, catalog, api_name="/chat")
+    assert again[-1] == key
+    said = [m["content"][0]["text"] for m in again[0] if m["role"] == "user"]
+    assert said == ["a Sony phone, just show me", "at least 1 GB of RAM"]
+
+
 def test_the_logins_file_is_checked(tmp_path: Path) -> None:
     good = tmp_path / "logins"
     good.write_text("# shared demo\nann:pw-ann\n\nbob: pw with spaces\n")

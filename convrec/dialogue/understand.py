@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from convrec.dialogue.extractors import WISHES, extract
+from convrec.dialogue.extractors import WISHES, extract, undictated, without_pasted
 from convrec.dialogue.grounding import SCHEMA, Grounder, ParseError, parse
 from convrec.dialogue.lexicon import Lexicon
 from convrec.dialogue.merge import Contradiction, merge
@@ -157,7 +157,7 @@ def understand(
     start = time.perf_counter()
     if not messages_history or messages_history[-1].role != "user":
         raise InputError("understand() needs the user's new message last in messages_history.")
-    message = messages_history[-1].content
+    message = without_pasted(messages_history[-1].content)  # what the LLM and the rules read
     asked = next((m.content for m in reversed(messages_history[:-1]) if m.role == "assistant"), "")
     derived = lex.attr_roles.derived  # what photos say is never certain: soft preferences
     rules = soften(extract(message, lex, shown, state, asked), derived)
@@ -170,7 +170,7 @@ def understand(
 
     if llm is None:
         return rules_only("no LLM configured")
-    g = Grounder(lex, message, shown)
+    g = Grounder(lex, undictated(message), shown)  # a value only dictated is never grounded
     when = read_when or (settings.llm.read_when if settings is not None else "needed")
     # a mood the rules know ("dark") is read; the rest of a request they keep as one topic wish
     # ("drama", "orror") the LLM may still ground as a value

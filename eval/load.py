@@ -8,8 +8,9 @@ The app runs as `convrec app` in its own process (the settings' models; ``--llm 
 without the LLM). Each session is one gradio client with its own browser key, waiting up to
 CLIENT_TIMEOUT_S for each HTTP request as a browser would (the client's default is 5 s). Per level:
 turns, errors, crossed sessions (a reply whose conversation holds a message this session never
-sent), p50 and p95 turn latency, and the app's resident memory at the start and the end of the
-level. Writes report.json and report.md to ``--out``.
+sent), p50 and p95 turn latency, and the app's resident memory, sampled every few seconds: at the
+start, at the half, at the end and at its peak. Memory is flat when the second half of the last
+level adds less than 5%. Writes report.json and report.md to ``--out``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +81,7 @@ class Session(threading.Thread):
 
     def __init__(self, url: str, n: int, catalog: str, photos: list[str], deadline: float) -> None:
         super().__init__(daemon=True)
-        self.url, self.key, self.catalog = url, f"load-{n}-{random.getrandbits(32):x}", catalog
+        self.url, self.key, self.catalog = url, uuid.uuid4().hex, catalog
         self.photos, self.deadline, self.rng = photos, deadline, random.Random(n)
         self.latencies: list[float] = []
         self.errors: list[str] = []
@@ -128,16 +130,36 @@ def _text(message: dict[str, Any]) -> str:
     return str(content)
 
 
+class Memory(threading.Thread):
+    """Samples the app's resident memory every ``every`` seconds until stopped."""
+
+    def __init__(self, pid: int, every: float = 5.0) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every, self.samples = pid, every, [rss_mb(pid)]
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            self.samples.append(rss_mb(self.pid))
+
+    def stop(self) -> list[float]:
+        self.done.set()
+        self.join()
+        return [*self.samples, rss_mb(self.pid)]
+
+
 def run_level(
     url: str, pid: int, n: int, seconds: float, catalog: str, photos: list[str]
 ) -> dict[str, Any]:
-    before = rss_mb(pid)
+    memory = Memory(pid)
+    memory.start()
     deadline = time.monotonic() + seconds
     sessions = [Session(url, i, catalog, photos, deadline) for i in range(n)]
     for s in sessions:
         s.start()
     for s in sessions:
         s.join(seconds + 900)
+    rss = memory.stop()
     lat = sorted(x for s in sessions for x in s.latencies)
     errors = [e for s in sessions for e in s.errors]
     return {
@@ -150,8 +172,11 @@ def run_level(
         "crossed_sessions": sum(s.crossed for s in sessions),
         "p50_s": round(statistics.median(lat), 3) if lat else None,
         "p95_s": round(lat[int(0.95 * (len(lat) - 1))], 3) if lat else None,
-        "rss_mb_start": before,
-        "rss_mb_end": rss_mb(pid),
+        "rss_mb_start": rss[0],
+        "rss_mb_half": rss[len(rss) // 2],
+        "rss_mb_end": rss[-1],
+        "rss_mb_peak": max(rss),
+        "rss_mb_samples": rss,
     }
 
 
@@ -162,6 +187,9 @@ def main() -> None:
     parser.add_argument("--catalog", default="phones")
     parser.add_argument("--llm", choices=("settings", "none"), default="settings")
     parser.add_argument("--out", type=Path, default=Path("eval/reports/load"))
+    parser.add_argument(
+        "--arenas", type=int, default=0, help="MALLOC_ARENA_MAX for the app (0: the app's own)"
+    )
     args = parser.parse_args()
     settings = load_settings()
     catalog = open_catalog(args.catalog, settings)
@@ -170,6 +198,8 @@ def main() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     scratch = tempfile.TemporaryDirectory(prefix="convrec-load-")  # the sessions of this run
     env["CONVREC_SESSIONS__PATH"] = str(Path(scratch.name) / "sessions.db")
+    if args.arenas:
+        env["MALLOC_ARENA_MAX"] = str(args.arenas)
     if args.llm == "none":
         env["CONVREC_LLM__BACKEND"] = "none"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -206,23 +236,29 @@ def main() -> None:
         scratch.cleanup()
     report = {"commit": code_version(), "command": " ".join(sys.argv), "catalog": args.catalog,
               "llm": args.llm, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "levels": levels}  # fmt: skip
-    (args.out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+              "arenas": args.arenas or None, "levels": levels}  # fmt: skip
     rows = [
         f"| {x['sessions']} | {x['seconds']:.0f} | {x['turns']} | {x['abandoned_streams']} | "
         f"{x['errors']} | {x['crossed_sessions']} | {x['p50_s']} | {x['p95_s']} | "
-        f"{x['rss_mb_start']} → {x['rss_mb_end']} |"
+        f"{x['rss_mb_start']} → {x['rss_mb_half']} → {x['rss_mb_end']} (peak {x['rss_mb_peak']}) |"
         for x in levels
     ]
+    last = levels[-1]
+    growth = (last["rss_mb_end"] - last["rss_mb_half"]) / last["rss_mb_half"]
+    report["second_half_growth"] = round(growth, 4)
+    (args.out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     md = [
         f"# Load on the chat app ({args.catalog}, LLM: {args.llm}), commit {report['commit']}",
         "",
         f"`{report['command']}`, {report['date']}, this 2-core machine.",
         "",
         "| sessions | seconds | turns | abandoned streams | errors | crossed | p50 s | p95 s | "
-        "app RSS MB |",
+        "app RSS MB: start → half → end |",
         "|---|---|---|---|---|---|---|---|---|",
         *rows,
+        "",
+        f"Memory over the second half of the last level: {growth:+.1%} "
+        f"({'flat' if abs(growth) < 0.05 else 'not flat'}: the bar is 5%).",
     ]
     (args.out / "report.md").write_text("\n".join(md) + "\n")
 

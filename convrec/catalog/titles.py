@@ -18,6 +18,7 @@ _TRAILING_ARTICLE = re.compile(
     r"^(.*?),\s*(" + "|".join(re.escape(a) for a in _ARTICLES) + r")$", re.I
 )
 _PAREN = re.compile(r"\s*\(([^()]*)\)\s*")
+_AKA = re.compile(r"^(?:a\.k\.a\.?|aka)\s+", re.I)
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 _LEADING_ARTICLE = re.compile(r"^(the|a|an) ")
 
@@ -43,12 +44,11 @@ def display_title(ml_title: str) -> str:
 
 def split_alternates(title: str) -> tuple[str, list[str]]:
     """``"Cinema Paradiso (Nuovo cinema Paradiso)"`` → ``("Cinema Paradiso", ["Nuovo ..."])``."""
-    alts = [
-        a.strip() for a in _PAREN.findall(title) if a.strip() and not a.lower().startswith("a.k.a")
-    ]
-    alts += [a.strip()[5:].strip() for a in _PAREN.findall(title) if a.lower().startswith("a.k.a")]
+    found = [a.strip() for a in _PAREN.findall(title) if a.strip()]
+    alts = [a for a in found if not _AKA.match(a)]
+    alts += [_AKA.sub("", a).strip() for a in found if _AKA.match(a)]  # "a.k.a. Se7en" → "Se7en"
     main = _PAREN.sub(" ", title).strip()
-    return main, alts
+    return main, [a for a in alts if a]
 
 
 def normalize(title: str) -> str:

@@ -141,6 +141,8 @@ def test_title_normalization() -> None:
     assert display_title("City of Lost Children, The (Cité des enfants perdus, La)") == (
         "The City of Lost Children (La Cité des enfants perdus)"
     )
+    assert display_title("Seven (a.k.a. Se7en)") == "Seven (Se7en)"  # was "Seven (. Se7en)"
+    assert display_title("Akane (Akane no sora)") == "Akane (Akane no sora)"
     assert normalize("Matrix, The") == normalize("The Matrix") == "matrix"
     assert normalize("Amélie") == normalize("Amelie")
     assert normalize("Face/Off") == normalize("Face Off")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from convrec.catalog.schema import DEFAULT_ROLES
 from convrec.errors import LLMError
 from convrec.explain.claims import GroundingChecker, checker_for, values_of
-from convrec.explain.links import PROMPT_LINKS, links, sentence
+from convrec.explain.links import NOT_KINDS, PROMPT_LINKS, genre_words, links, sentence
 from convrec.explain.untrusted import plain
 from convrec.prompts import render
 from convrec.protocols import BatchLLM
@@ -53,6 +53,8 @@ MIN_WORDS = 3  # shorter answers ("Great pick!", "The user's preferences:") expl
 MAX_CHARS = 320
 FACT_CHARS = 160  # description characters shown to the model per item
 LIST_VALUES = 4  # values shown per list attribute (cast lists are long)
+ABOUT_CHARS = 300  # a longer first sentence of a description is not quoted
+SHARED_REASON = 3  # items of one list that give the same reason: it is the list's, not theirs
 _COPIED_RE = re.compile(r"\(category:|user'?s preferences|^likes \w+:", re.IGNORECASE)
 _FIELD_RE = re.compile(r"\b[a-z][a-z ]{1,20}: [^;]+;")  # "genres: Comedy;" as in the facts line
 _LINE_RE = re.compile(r"^\s*(?:[-*]\s*)?\**\s*(\d{1,2})\s*[.):]\**\s*(.*\S)\s*$")
@@ -199,18 +201,71 @@ _ROUTE_REASONS = {
 }
 
 
-def template(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalog) -> str:
+def template(
+    rec: Recommendation,
+    item: Item,
+    state: DialogueState,
+    catalog: Catalog,
+    item_first: bool = False,
+) -> str:
     """A grounded explanation: the links between what the user said and the item's fields
     (:func:`convrec.explain.links.links`), else the score breakdown's top reason; then the
     first sentence of the item's description (never one that gives orders or carries markup:
-    :mod:`convrec.explain.untrusted`)."""
-    first = sentence(links(rec, item, state, catalog)) or _fallback_reason(
-        rec, item, state, catalog
-    )
+    :mod:`convrec.explain.untrusted`), or when it has none to quote, what the item is in its own
+    fields. ``item_first``: the item's sentence comes first (the reason is the whole list's)."""
+    first = reason(rec, item, state, catalog)
     about = without_codes(first_sentence(plain(item.description)), item, catalog.roles.hidden)
-    if about and len(about) <= 200:
-        return f"{first} {about if about.endswith(('.', '!', '?')) else about + '.'}"
-    return first
+    if not about or len(about) > ABOUT_CHARS:  # no sentence to quote: what the item is, in facts
+        about = what_it_is(item, catalog, said=first)
+    if not about:
+        return first
+    about = about if about.endswith((".", "!", "?")) else about + "."
+    return f"{about} {first}" if item_first else f"{first} {about}"
+
+
+def reason(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalog) -> str:
+    """Why ``item`` is shown, as one sentence: its links to what the user said, else the top
+    reason of its score."""
+    return sentence(links(rec, item, state, catalog)) or _fallback_reason(rec, item, state, catalog)
+
+
+def templates(recs: Sequence[Recommendation], state: DialogueState, catalog: Catalog) -> list[str]:
+    """:func:`template` of each item of one list. A reason that three or more items share ("It
+    is a Sony, as you asked.") no longer opens each of them: their own sentence comes first."""
+    reasons = [reason(r, catalog[r.item_id], state, catalog) for r in recs]
+    shared = {s for s, n in Counter(reasons).items() if n >= SHARED_REASON}
+    return [
+        template(r, catalog[r.item_id], state, catalog, item_first=why in shared)
+        for r, why in zip(recs, reasons, strict=True)
+    ]
+
+
+def what_it_is(item: Item, catalog: Catalog, said: str = "") -> str:
+    """One sentence of the item's own fields, for when its description has none to quote:
+    "It is a 2000 mystery and thriller film with Guy Pearce." Leaves out what ``said`` names."""
+    roles = catalog.roles
+    year = next(
+        (item.attributes[a] for a in ("year", "release_year") if a in item.attributes), None
+    )
+    low = said.lower()
+    kinds = [g for a in roles.genre for g in values_of(item.attributes.get(a))
+             if g.lower() not in low and g not in NOT_KINDS]  # fmt: skip
+    noun = "film" if item.category == "movie" else (item.category or "item")
+    head = " ".join(
+        [f"{year:g}" if isinstance(year, int | float) and f"{year:g}" not in said else "",
+         genre_words(kinds[:3]) if kinds else "", noun]
+    ).split()  # fmt: skip
+    if len(head) == 1 and not any(a in item.attributes for a in roles.person):
+        return ""  # nothing to say beyond "a film"
+    an = head[0][:1] in "aeiou8" or head[0][:2] in ("11", "18")  # "an 1895 film", "an 8-inch"
+    text = "It is " + ("an " if an else "a ") + " ".join(head)
+    directors = [d for d in values_of(item.attributes.get("director"))[:1] if d.lower() not in low]
+    cast = [c for c in values_of(item.attributes.get("cast"))[:2] if c.lower() not in low]
+    if directors:
+        text += f" by {directors[0]}"
+    if cast:
+        text += " with " + " and ".join(cast)
+    return text + "."
 
 
 # A full stop after these is no sentence end ("Dr. Jones", "the U.S. Army", "L.A.").
@@ -322,9 +377,8 @@ def stream_explanations(
     """
     mode = mode or settings.llm.explain_mode
     if mode == "facts":  # no generation: the links and the description, true by construction
-        for i, rec in enumerate(recs):
-            yield Explanation(rec.item_id, i, template(rec, catalog[rec.item_id], state, catalog),
-                              "template")  # fmt: skip
+        for i, (rec, text) in enumerate(zip(recs, templates(recs, state, catalog), strict=True)):
+            yield Explanation(rec.item_id, i, text, "template")
         return
     checker = checker_for(catalog)
     prefs = stated_preferences(state, catalog)

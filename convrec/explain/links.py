@@ -42,7 +42,7 @@ _NUMBER_FORMS = {
 _VALUE_FORMS = {
     "country": "it is from {v}",
     "language": "it is in {v}",
-    "maker": "it is a {v}",
+    "maker": "it is {a} {v}",
     "os": "it runs {v}",
     "carrier": "it is on {v}",
 }
@@ -58,19 +58,12 @@ def links(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalo
     out: list[str] = []
     found = [catalog.get(i) for i in reversed(state.liked_items[-LIKED_CONSIDERED:])]
     liked = [it for it in found if it is not None and it.id != item.id]
-    kinds: dict[str, list[str]] = {}  # shared genres → the liked films that share them
-    for other in liked:
-        out += _item_links(item, other)
-        genres = [g for g in _shared(item, other, "genres") if g not in NOT_KINDS]
-        if len(genres) >= 2 or (genres and not out):  # one shared genre says little
-            kinds.setdefault(_genres(genres[:2]), []).append(other.title)
-    if kinds:
-        kind, titles = next(iter(kinds.items()))
-        out.append(f"it is {_article(kind)} {kind} {_noun(item)} like {_joined(titles)}")
+    out += _item_links(item, liked)
+    kinds = any(" movie" in r or f" {_noun(item)}" in r for r in out)  # a shared kind was said
     if liked and rec.breakdown.get("cf", 0.0) > 0:  # the collaborative route: all liked items
-        cf = f"people who liked {_joined([o.title for o in liked])} also liked it"
+        cf = f"people who liked {_joined([short_title(o) for o in liked])} also liked it"
         out.insert(min(1, len(out)), cf)
-    out += _value_links(item, state, catalog.roles, said=" ".join(out), genres_said=bool(kinds))
+    out += _value_links(item, state, catalog.roles, said=" ".join(out), genres_said=kinds)
     out += _constraint_links(item, state.constraints)
     out += _wish_links(item, state.wishes)
     if not out:
@@ -86,19 +79,32 @@ def _shared(item: Item, other: Item, attribute: str) -> list[str]:
     return [v for v in mine if v.lower() in theirs]
 
 
-def _item_links(item: Item, other: Item) -> list[str]:
-    """What ``item`` shares with the liked ``other``."""
-    out = []
-    directors = _shared(item, other, "director")
-    if directors:
-        out.append(f"it is by {directors[0]}, who also made {other.title}")
-    cast = _shared(item, other, "cast")
-    if cast:
-        out.append(f"{cast[0]} is in it, as in {other.title}")
-    makers = _shared(item, other, "maker")
-    if makers:
-        out.append(f"it is a {makers[0]}, like the {other.title} you liked")
-    return out
+def _item_links(item: Item, liked: Sequence[Item]) -> list[str]:
+    """What ``item`` shares with the liked items, each liked title named once: "like Inception,
+    it is by Christopher Nolan and is an action and crime movie". A fact shared with several
+    liked items is said once for all of them ("like Jaws and E.T., it is by Steven Spielberg")."""
+    facts: dict[str, list[str]] = {}  # fact → the liked titles that share it, in order
+    for other in liked:
+        title = short_title(other)
+        mine = [f"is by {v}" for v in _shared(item, other, "director")[:1]]
+        mine += [f"has {v}" for v in _shared(item, other, "cast")[:1]]
+        mine += [f"is {_article(v)} {v}" for v in _shared(item, other, "maker")[:1]]
+        genres = [g for g in _shared(item, other, "genres") if g not in NOT_KINDS]
+        if len(genres) >= 2 or (genres and not mine):  # one shared genre says little
+            kind = genre_words(genres[:2])
+            mine.append(f"is {_article(kind)} {kind} {_noun(item)}")
+        for fact in mine:
+            facts.setdefault(fact, []).append(title)
+    by_titles: dict[tuple[str, ...], list[str]] = {}
+    for fact, titles in facts.items():
+        by_titles.setdefault(tuple(titles), []).append(fact)
+    return [f"like {_joined(list(t))}, it {_joined(fs)}" for t, fs in by_titles.items()]
+
+
+def short_title(item: Item) -> str:
+    """A title without its alternates in brackets: "Raiders of the Lost Ark (Indiana Jones and
+    the Raiders of the Lost Ark)" reads "Raiders of the Lost Ark"."""
+    return re.sub(r"(?:\s+\([^()]*\))+$", "", item.title) or item.title
 
 
 def _value_links(
@@ -120,7 +126,7 @@ def _value_links(
         elif attribute in roles.person:
             out.append(f"it has {_joined(values)}, whom you like")
         elif attribute in roles.genre:
-            kinds = _genres(values)
+            kinds = genre_words(values)
             out.append(f"it is {_article(kinds)} {kinds} {_noun(item)}, as you asked")
         elif attribute in roles.derived:  # read from the photo: say so
             look = _joined(values)
@@ -152,7 +158,8 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
                 form = _VALUE_FORMS.get(
                     c.attribute, "its " + c.attribute.replace("_", " ") + " is {v}"
                 )
-                out.append(form.format(v=_joined(held)) + ", as you asked")
+                said = _joined(held)
+                out.append(form.format(v=said, a=_article(said)) + ", as you asked")
     return out
 
 
@@ -172,7 +179,8 @@ def _noun(item: Item) -> str:
     return item.category or "item"
 
 
-def _genres(values: Sequence[str]) -> str:
+def genre_words(values: Sequence[str]) -> str:
+    """Genre values as they read in a sentence: "children's and comedy"."""
     return _joined([_GENRE_WORDS.get(v, v.lower()) for v in values])
 
 
@@ -186,7 +194,11 @@ def _an(text: str) -> str:
 
 
 def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
+    """ "an Apple", "an action", but "a OnePlus", "a Unihertz"."""
+    low = word.lower()
+    if low.startswith(("one", "uni", "use", "eu", "ui")):
+        return "a"
+    return "an" if low[:1] in "aeiou" else "a"
 
 
 def sentence(reasons: Sequence[str]) -> str:
@@ -206,4 +218,4 @@ def sentence(reasons: Sequence[str]) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-__all__ = ["links", "sentence"]
+__all__ = ["genre_words", "links", "sentence", "short_title"]

@@ -34,7 +34,7 @@ def rec(item_id: str, **breakdown: float) -> Recommendation:
 def test_a_liked_film_is_linked_by_what_both_hold_and_the_route() -> None:
     state = DialogueState(liked_items=("inception",))
     got = links(rec("memento", cf=0.5), CATALOG["memento"], state, CATALOG)
-    assert got[0] == "it is by Christopher Nolan, who also made Inception"
+    assert got[0] == "like Inception, it is by Christopher Nolan"
     assert "people who liked Inception also liked it" in got
     # no collaborative route in the breakdown: no claim about other people
     plain = links(rec("memento", context=0.5), CATALOG["memento"], state, CATALOG)
@@ -76,13 +76,18 @@ def test_phone_numbers_and_values_read_as_english() -> None:
     ))  # fmt: skip
     got = links(rec_in(phones, "t"), tablet, state, phones)
     assert got == ["it has an 8-inch screen, as you asked", "it runs Android, as you asked"]
+    for maker, said in (("Sony", "a Sony"), ("Apple", "an Apple"), ("OnePlus", "a OnePlus")):
+        one = Item("m", "X", category="phone", attributes={"maker": maker})
+        makers = Catalog("phones", Path("."), (one,))
+        state = DialogueState(constraints=(Constraint("maker", "eq", maker),))
+        assert links(rec_in(makers, "m"), one, state, makers) == [f"it is {said}, as you asked"]
 
 
 def test_the_collaborative_route_names_every_liked_film_once() -> None:
     state = DialogueState(liked_items=("toy", "inception"))
     got = links(rec("memento", cf=0.5), CATALOG["memento"], state, CATALOG)
     assert got[:2] == [
-        "it is by Christopher Nolan, who also made Inception",
+        "like Inception, it is by Christopher Nolan",
         "people who liked Inception and Toy Story also liked it",
     ]
 
@@ -102,8 +107,8 @@ def test_each_thing_is_said_once() -> None:
     cat = Catalog("movies", Path("."), (*cat.items, item))
     got = links(rec_in(cat, "x"), item, state, cat)
     assert got == [
-        "Leonardo DiCaprio is in it, as in Inception",
-        "it is an action and sci-fi movie like Inception and The Shining",
+        "like Inception, it has Leonardo DiCaprio",
+        "like Inception and The Shining, it is an action and sci-fi movie",
     ]  # no "imax movie", and the liked actor is not named twice
 
 
@@ -131,3 +136,63 @@ def test_the_look_reason_is_not_given_for_an_item_without_the_colour() -> None:
     asked_black = DialogueState(wishes=("sleek",))
     said = template(Recommendation("n", "Nexus", 0.4, breakdown=looks), slate, asked_black, catalog)
     assert "matches the look you described" in said
+
+
+def test_a_person_shared_with_two_liked_films_is_named_once_with_short_titles() -> None:
+    title = "Raiders of the Lost Ark (Indiana Jones and the Raiders of the Lost Ark)"
+    raiders = film("raiders", title, "Steven Spielberg", ("Harrison Ford",), ("Action",), 50.0)
+    schindler = film("schindler", "Schindler's List", "Steven Spielberg", ("Liam Neeson",),
+                     ("Drama", "War"), 50.0)  # fmt: skip
+    ryan = film("ryan", "Saving Private Ryan", "Steven Spielberg", ("Tom Hanks",),
+                ("Action", "Drama", "War"), 50.0)  # fmt: skip
+    cat = Catalog("movies", Path("."), (raiders, schindler, ryan))
+    state = DialogueState(liked_items=("raiders", "schindler"))
+    got = links(rec_in(cat, "ryan"), ryan, state, cat)
+    assert got[0] == "like Schindler's List and Raiders of the Lost Ark, it is by Steven Spielberg"
+    assert sum("Spielberg" in r for r in got) == 1 and not any("Indiana" in r for r in got)
+
+
+def test_an_item_whose_description_cannot_be_quoted_is_said_in_its_own_fields() -> None:
+    from dataclasses import replace
+
+    from convrec.explain.explanations import template
+
+    long = "Suffering short-term memory loss, " + "a man searches, " * 20 + "and finds out."
+    memento = replace(CATALOG["memento"], description=long)
+    cat = Catalog("movies", Path("."), (memento,))
+    state = DialogueState(liked=(Pref("director", "Christopher Nolan"),))
+    got = template(rec_in(cat, "memento"), memento, state, cat)
+    assert got == (
+        "It is directed by Christopher Nolan, as you asked. It is a mystery and thriller film "
+        "with Guy Pearce."
+    )  # the director is not said twice; no year in this test item
+
+
+def test_a_reason_the_whole_list_shares_does_not_open_every_explanation() -> None:
+    from convrec.explain.explanations import templates
+
+    state = DialogueState(liked=(Pref("director", "Christopher Nolan"),))
+    nolan = [film(f"n{i}", f"N{i}", "Christopher Nolan", (f"Actor {i}",), ("Drama",), 10.0)
+             for i in range(3)]  # fmt: skip
+    cat = Catalog("movies", Path("."), (*nolan, CATALOG["toy"]))
+    recs = [rec_in(cat, i) for i in ("n0", "n1", "n2", "toy")]
+    got = templates(recs, state, cat)
+    assert (
+        got[0]
+        == "It is a drama film with Actor 0. It is directed by Christopher Nolan, as you asked."
+    )
+    assert len({g.split(". ")[0] for g in got[:3]}) == 3  # each opens with its own sentence
+    assert got[3].startswith("It is one of the best known here.")  # its own reason first
+
+
+def test_what_an_item_shares_with_one_liked_film_is_one_clause() -> None:
+    knight = film("knight", "The Dark Knight", "Christopher Nolan", ("Tom Hardy",),
+                  ("Action", "Sci-Fi", "Crime"), 80.0)  # fmt: skip
+    cat = Catalog("movies", Path("."), (*CATALOG.items, knight))
+    state = DialogueState(liked_items=("inception",))
+    got = links(rec_in(cat, "knight"), knight, state, cat)
+    assert got == [
+        "like Inception, it is by Christopher Nolan, has Tom Hardy and is an action and sci-fi "
+        "movie"
+    ]
+    assert sentence(got).count("Inception") == 1

@@ -14,6 +14,17 @@ explanation; the labeller sees nothing of where it came from. ``v2/key.json`` ma
 id back to its source and record; the set itself, which holds catalog text, stays outside the
 repository. ``score`` reports the faithful, personalised and fluent shares per source and the
 anchors' agreement with the earlier labels, in ``v2/report.md`` and ``v2/report.json``.
+
+The template writer again, at a later commit (``v3``: the default explanations, re-labelled
+after the fixes the v2 labels asked for):
+
+    HF_HUB_OFFLINE=1 .venv/bin/python eval/explanations/blind.py build-v3 --work /tmp/label3
+    (a new labeller writes /tmp/label3/labels.jsonl; copy it to eval/explanations/v3/labels.jsonl)
+    .venv/bin/python eval/explanations/blind.py score-v3
+
+``build-v3`` shuffles (seed 11) the templates of the same requests made at this commit with 20
+of v2's template rows (the anchors, labelled in v2), so the new labeller's agreement with the
+earlier one is measured on the same kind of text.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 V2 = HERE / "v2"
+V3 = HERE / "v3"
 LABELS = ("faithful", "personalised", "fluent")
 ANCHORS = 20
 SEED = 7
@@ -108,7 +120,10 @@ def score() -> dict[str, Any]:
         g: {lab: sum(bool(r[lab]) for r in rows) / len(rows) for lab in LABELS} | {"n": len(rows)}
         for g, rows in sorted(groups.items())
     }
-    result = {"shares": shares, "anchor_agreement": {k: sum(v) / len(v) for k, v in agree.items()}}
+    result: dict[str, Any] = {
+        "shares": shares,
+        "anchor_agreement": {k: sum(v) / len(v) for k, v in agree.items()},
+    }
     (V2 / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     meta = json.loads((V2 / "explanations.meta.json").read_text(encoding="utf-8"))
     lines = [
@@ -138,15 +153,115 @@ def score() -> dict[str, Any]:
     return result
 
 
+def _fields(item: Any) -> dict[str, Any]:
+    return {"category": item.category, "description": item.description, "date": item.date,
+            "attributes": item.attributes}  # fmt: skip
+
+
+def build_v3(work: Path) -> None:
+    from convrec import load_settings
+    from convrec.catalog.layout import open_catalog
+    from convrec.evaluation.provenance import code_version
+
+    made = templates()
+    V3.mkdir(exist_ok=True)
+    (V3 / "templates.jsonl").write_text(
+        "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in made), encoding="utf-8"
+    )
+    (V3 / "templates.meta.json").write_text(json.dumps({"commit": code_version()}) + "\n")
+    rng = random.Random(11)
+    rows = [("template_v3", r) for r in made]
+    rows += [("template_v2", r) for r in rng.sample(_jsonl(V2 / "templates.jsonl"), ANCHORS)]
+    rng.shuffle(rows)
+    catalogs = {c: open_catalog(c, load_settings()) for c in {r["catalog"] for _, r in rows}}
+    key: dict[str, dict[str, str]] = {}
+    work.mkdir(parents=True, exist_ok=True)
+    with (work / "blind.jsonl").open("w", encoding="utf-8") as f:
+        for n, (source, r) in enumerate(rows, start=1):
+            bid = f"y{n:03d}"
+            key[bid] = {"source": source, "record": r["id"]}
+            row = {"id": bid, "request": r["request"], "title": r["title"],
+                   "fields": _fields(catalogs[r["catalog"]][r["item_id"]]),
+                   "explanation": r["text"]}  # fmt: skip
+            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    (V3 / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
+
+
+def score_v3() -> dict[str, Any]:
+    key = json.loads((V3 / "key.json").read_text(encoding="utf-8"))
+    labels = {r["id"]: r for r in _jsonl(V3 / "labels.jsonl")}
+    v2_key = json.loads((V2 / "key.json").read_text(encoding="utf-8"))
+    v2_labels = {r["id"]: r for r in _jsonl(V2 / "labels.jsonl")}
+    earlier = {w["record"]: v2_labels[b] for b, w in v2_key.items() if w["source"] == "template_v2"}
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    agree: dict[str, list[bool]] = defaultdict(list)
+    for bid, where in key.items():
+        label = labels[bid]
+        if where["source"] == "template_v2":
+            for lab in LABELS:
+                agree[lab].append(label[lab] == earlier[where["record"]][lab])
+            continue
+        for name in ("template_v3", f"template_v3:{where['record'].split('-')[0]}"):
+            groups[name].append(label)
+    shares = {
+        g: {lab: sum(bool(r[lab]) for r in rows) / len(rows) for lab in LABELS} | {"n": len(rows)}
+        for g, rows in sorted(groups.items())
+    }
+    result: dict[str, Any] = {
+        "shares": shares,
+        "anchor_agreement": {k: sum(v) / len(v) for k, v in agree.items()},
+    }
+    (V3 / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    commit = json.loads((V3 / "templates.meta.json").read_text())["commit"]
+    agreed = ", ".join(f"{k} {v:.2f}" for k, v in result["anchor_agreement"].items())
+    lines = [
+        f"Commit: {commit} (the templates); labels as in v2: blind, shuffled with 20 anchors",
+        "",
+        "# The default explanations (the template writer) labelled blind again",
+        "",
+        "`.venv/bin/python eval/explanations/blind.py score-v3` (see its docstring for the set).",
+        "The same 20 requests as v2, ranked and explained at the commit above. Labelled by an "
+        "assistant that saw only the request, the item's fields and the text, never the code or "
+        "the source. Errors come in clusters: 20 requests, not ~100 independent cases.",
+        "",
+        "| source | n | faithful | personalised | fluent |",
+        "|---|---|---|---|---|",
+    ]
+    for g, s in shares.items():
+        lines.append(f"| {g} | {s['n']} | {s['faithful']:.3f} | {s['personalised']:.3f} "
+                     f"| {s['fluent']:.3f} |")  # fmt: skip
+    lines += [
+        "",
+        "Anchors (20 of v2's template rows, labelled in v2): the new labels agree with the "
+        "earlier ones on " + agreed + ".",
+    ]
+    notes = [
+        f"- {key[b]['record']}: {'' if r['faithful'] else 'not faithful; '}"
+        f"{'' if r['fluent'] else 'not fluent; '}{r.get('note', '')}"
+        for b, r in sorted(labels.items())
+        if key[b]["source"] == "template_v3" and not (r["faithful"] and r["fluent"])
+    ]
+    lines += ["", "## What the labeller found wrong", "", *sorted(notes)]
+    (V3 / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return result
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build")
     b.add_argument("--work", type=Path, default=Path("/tmp/label"))
     sub.add_parser("score")
+    b3 = sub.add_parser("build-v3")
+    b3.add_argument("--work", type=Path, default=Path("/tmp/label3"))
+    sub.add_parser("score-v3")
     args = ap.parse_args()
     if args.cmd == "build":
         build(args.work)
+    elif args.cmd == "build-v3":
+        build_v3(args.work)
+    elif args.cmd == "score-v3":
+        print(json.dumps(score_v3(), indent=1))
     else:
         print(json.dumps(score(), indent=1))
     return 0

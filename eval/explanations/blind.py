@@ -50,12 +50,13 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def templates() -> list[dict[str, Any]]:
-    """The template explanation of each listed item, per request of generate.py, rules only."""
+    """The template explanation of each listed item, per request of generate.py, rules only, as
+    a list shows them (:func:`convrec.explain.explanations.templates`)."""
     sys.path.insert(0, str(HERE))
     import generate as g
 
     from convrec import ConvRec, load_settings
-    from convrec.explain.explanations import template
+    from convrec.explain.explanations import templates as written
     from convrec.types import Message
 
     out = []
@@ -65,11 +66,13 @@ def templates() -> list[dict[str, Any]]:
         for r, said in enumerate(requests, start=1):
             history = [Message("user", s) for s in said]
             state = g.state_for(rec, history)
-            for i, one in enumerate(rec.rank(state, g.K, history)):
+            ranked = rec.rank(state, g.K, history)
+            for i, (one, text) in enumerate(zip(ranked, written(ranked, state, rec.catalog),
+                                                strict=True)):  # fmt: skip
                 item = rec.catalog[one.item_id]
                 out.append({"id": f"{catalog}-{r:02d}-{i + 1}", "catalog": catalog,
                             "request": said, "item_id": item.id, "title": item.title,
-                            "text": template(one, item, state, rec.catalog)})  # fmt: skip
+                            "text": text})  # fmt: skip
     return out
 
 

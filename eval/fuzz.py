@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=Path("eval/reports/fuzz"))
     args = parser.parse_args()
+    commit = code_version()  # before the run: edits made while it runs do not change it
     args.out.mkdir(parents=True, exist_ok=True)
     junit = args.out / "junit.xml"
     env = {**os.environ, "CONVREC_FUZZ_EXAMPLES": str(args.examples), "HF_HUB_OFFLINE": "1"}
@@ -93,7 +94,7 @@ def main() -> None:
     for test, label in ENTRY_POINTS.items():
         got = {**stats.get(test, {}), **results.get(test, {"passed": False, "failure": "not run"})}
         rows.append({"test": test, "entry_point": label, **got})
-    report = {"commit": code_version(), "command": " ".join(sys.argv), "examples": args.examples,
+    report = {"commit": commit, "command": " ".join(sys.argv), "examples": args.examples,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "seconds": round(time.monotonic() - start), "pytest_exit": run.returncode,
               "entry_points": rows}  # fmt: skip

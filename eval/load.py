@@ -191,6 +191,7 @@ def main() -> None:
         "--arenas", type=int, default=0, help="MALLOC_ARENA_MAX for the app (0: the app's own)"
     )
     args = parser.parse_args()
+    commit = code_version()  # the code the app runs: taken before it starts, not after the run
     settings = load_settings()
     catalog = open_catalog(args.catalog, settings)
     photos = [str(catalog.image_path(it)) for it in catalog.items if it.image_paths][:50]
@@ -234,7 +235,7 @@ def main() -> None:
         app.terminate()
         app.wait(timeout=30)
         scratch.cleanup()
-    report = {"commit": code_version(), "command": " ".join(sys.argv), "catalog": args.catalog,
+    report = {"commit": commit, "command": " ".join(sys.argv), "catalog": args.catalog,
               "llm": args.llm, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "arenas": args.arenas or None, "levels": levels}  # fmt: skip
     rows = [

@@ -130,4 +130,5 @@ def _constraint_key(c: Constraint) -> str:
 
 
 def _constraint_label(c: Constraint) -> str:
-    return f"{c.attribute.replace('_', ' ')} {_OPS[c.op]} {_show(c.value)}"
+    op = {"gte": "more than", "lte": "under"}[c.op] if c.strict else _OPS[c.op]
+    return f"{c.attribute.replace('_', ' ')} {op} {_show(c.value)}"

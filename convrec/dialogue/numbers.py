@@ -65,6 +65,8 @@ LTE_AFTER = re.compile(r"^\s*(or less|or under|or lower|or cheaper|or older|or e
 _ONWARDS = re.compile(r"^\s*(?:on\b|onwards?|forwards?|and (?:on|after|later|newer|up))", re.I)
 STRICT = re.compile(r"(more than|over|above|greater than|after|newer than|later than|less than|"
                     r"under|below|before|older than|earlier than)\s*$", re.I)  # fmt: skip
+# "no less than 4 GB", "not more than $300": the number itself is in
+_INCLUSIVE = re.compile(r"\bno[t]?\s+(?:less|more|fewer|greater|older|newer)\s+than\s*$", re.I)
 # A time in the speaker's own past ("I used to watch it back in the eighties", "when I was a kid
 # in 1995") is a memory, not a wish about the items: it bounds nothing.
 MEMORY = re.compile(r"\b(used to|grew up|growing up|when i was|as a (kid|child|teen)|i remember)\b",
@@ -90,6 +92,8 @@ class Bound:
     end: int
     # a bare year right after a capitalised word inside a sentence: that word (see _titled)
     after_name: str = ""
+    # "under 90 minutes", "more than 2 GB": the value itself is out (years step by one instead)
+    strict: bool = False
 
 
 def _value(m: re.Match[str], prefix: str = "") -> float:
@@ -257,6 +261,7 @@ def _titled(text: str, m: re.Match[str]) -> str:
 
 def _single(kind: str, value: float, before: str, after: str, a: int, b: int) -> list[Bound]:
     step = 1.0 if kind == "year" and STRICT.search(before) else 0.0
+    strict = kind != "year" and STRICT.search(before) is not None and not _INCLUSIVE.search(before)
     op, negated = _cue(before)
     # a bound after the number outranks a weak one before it: "from 2010 or before"
     if LTE_AFTER.search(after) and op == "gte" and not negated:
@@ -271,11 +276,11 @@ def _single(kind: str, value: float, before: str, after: str, a: int, b: int) ->
     if op == "gte" or GTE_AFTER.search(after):
         if op == "gte" and negated:  # "no more than $300": at most 300
             return [Bound(kind, "lte", value, a, b)]
-        return [Bound(kind, "gte", value + step, a, b)]
+        return [Bound(kind, "gte", value + step, a, b, strict=strict and op == "gte")]
     if op == "lte" or LTE_AFTER.search(after):
         if negated:  # "nothing older than 1995": 1995 on
             return [Bound(kind, "gte", value, a, b)]
-        return [Bound(kind, "lte", value - step, a, b)]
+        return [Bound(kind, "lte", value - step, a, b, strict=strict and op == "lte")]
     if kind in ("price", "runtime"):
         return [Bound(kind, "lte", value, a, b)]
     if kind == "year":
@@ -310,9 +315,11 @@ def bound_constraints(
             named.append((b.start, b.end))
             continue
         value: int | float = round(b.value, 4)
+        strict = b.strict
         if lex.numeric[attr] is int:  # whole-number attribute: round the bound inwards
             value = math.ceil(b.value) if b.op == "gte" else math.floor(b.value)
-        out.append(Constraint(attr, "gte" if b.op == "gte" else "lte", value))
+            strict = strict and value == b.value  # "under 89.5" already leaves 90 out
+        out.append(Constraint(attr, "gte" if b.op == "gte" else "lte", value, strict=strict))
         spans.append((b.start, b.end))
     return out, spans, named
 

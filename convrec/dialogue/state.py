@@ -43,18 +43,22 @@ class Constraint:
 
     ``multi`` marks a list attribute (genres, cast): its values live in per-value flags
     (``genres_horror = True``), so ``eq``/``ne``/``in``/``nin`` become filters on those flags.
+    ``strict`` makes a bound leave its own value out: "under 90 minutes" is ``lte 90, strict``.
     """
 
     attribute: str
     op: Op
     value: Value
     multi: bool = False
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise InputError(f"Unknown constraint op {self.op!r}. Fix: use one of {OPS}.")
         if self.op in ("in", "nin") and not isinstance(self.value, tuple):
             object.__setattr__(self, "value", (self.value,))
+        if self.strict and self.op not in ("gte", "lte"):
+            raise InputError(f"Only a bound can be strict, not {self.op!r}. Fix: strict=False.")
         if self.op in ("gte", "lte") and not isinstance(self.value, int | float):
             raise InputError(
                 f"Bound {self.attribute} {self.op} needs a number, not {self.value!r}. "
@@ -216,6 +220,8 @@ def _bound(rel: Relative) -> Constraint:
 
 def _tighter(old: Constraint, new: Constraint) -> Constraint:
     a, b = float(old.value), float(new.value)  # type: ignore[arg-type]
+    if a == b:
+        return new if new.strict or not old.strict else old
     return new if (b < a if new.op == "lte" else b > a) else old
 
 
@@ -249,7 +255,8 @@ def _crosses(old: Constraint, new: Constraint) -> bool:
     if old.attribute != new.attribute or {old.op, new.op} != {"gte", "lte"}:
         return False
     low, high = (old, new) if old.op == "gte" else (new, old)
-    return float(low.value) > float(high.value)  # type: ignore[arg-type]
+    lo, hi = float(low.value), float(high.value)  # type: ignore[arg-type]
+    return lo > hi or (lo == hi and (low.strict or high.strict))
 
 
 def soften(delta: StateDelta, derived: Collection[str]) -> StateDelta:
@@ -345,7 +352,8 @@ def _clause(c: Constraint) -> dict[str, Any] | None:
         if not vals:
             return None
         return {c.attribute: {_CHROMA_OP[c.op]: vals}}
-    return {c.attribute: {_CHROMA_OP[c.op]: c.value}}
+    op = {"gte": "$gt", "lte": "$lt"}[c.op] if c.strict else _CHROMA_OP[c.op]
+    return {c.attribute: {op: c.value}}
 
 
 def to_where(state: DialogueState, flagged: Collection[str] | None = None) -> dict[str, Any] | None:
@@ -401,7 +409,10 @@ def holds(c: Constraint, value: object) -> bool:
         return value not in c.values()
     try:
         bound = float(c.value)  # type: ignore[arg-type]
-        return float(value) >= bound if c.op == "gte" else float(value) <= bound  # type: ignore[arg-type]
+        x = float(value)  # type: ignore[arg-type]
+        if c.strict:
+            return x > bound if c.op == "gte" else x < bound
+        return x >= bound if c.op == "gte" else x <= bound
     except (TypeError, ValueError):
         return False
 
@@ -414,7 +425,7 @@ def to_json(state: DialogueState) -> str:
 def _constraint(d: dict[str, Any]) -> Constraint:
     value = d["value"]
     return Constraint(d["attribute"], d["op"], tuple(value) if isinstance(value, list) else value,
-                      bool(d.get("multi", False)))  # fmt: skip
+                      bool(d.get("multi", False)), bool(d.get("strict", False)))  # fmt: skip
 
 
 def from_json(text: str) -> DialogueState:

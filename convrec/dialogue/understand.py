@@ -105,7 +105,10 @@ def attribute_lines(lex: Lexicon) -> list[str]:
 def summarize(state: DialogueState, lex: Lexicon) -> str:
     """The state in a few words for the prompt ("nothing yet" when empty)."""
     sym = {"eq": "=", "ne": "≠", "in": "in", "nin": "not in", "gte": "≥", "lte": "≤"}
-    parts = [f"{c.attribute} {sym[c.op]} {c.value}" for c in state.constraints]
+    parts = [
+        f"{c.attribute} { ({'gte': '>', 'lte': '<'}[c.op] if c.strict else sym[c.op]) } {c.value}"
+        for c in state.constraints
+    ]
     parts += [f"likes {p.value}" for p in state.liked]
     parts += [f"dislikes {p.value}" for p in state.disliked]
     parts += [f"wishes {w}" for w in state.wishes]

@@ -109,7 +109,10 @@ def stated_preferences(state: DialogueState, catalog: Catalog) -> list[str]:
     out += [f"dislikes {p.attribute}: {p.value}" for p in state.disliked]
     for c in state.constraints:
         value = " or ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in c.values())
-        out.append(ops[c.op].format(a=c.attribute.replace("_", " "), v=value))
+        form = ops[c.op]
+        if c.strict:
+            form = form.replace("at least", "more than").replace("at most", "under")
+        out.append(form.format(a=c.attribute.replace("_", " "), v=value))
     out += [f"wants: {w}" for w in state.wishes]
     for label, ids in (("liked", state.liked_items), ("disliked", state.disliked_items)):
         titles = [catalog[i].title for i in ids if i in catalog]

@@ -86,7 +86,11 @@ def _label(c: Constraint) -> str:
     if c.attribute in ("year", "release_year") and c.op in ("gte", "lte"):
         return f"from {c.value} or {'later' if c.op == 'gte' else 'earlier'}"
     if c.op in ("gte", "lte"):
-        bound = "at least" if c.op == "gte" else "at most"
+        bound = (
+            ("more than" if c.strict else "at least")
+            if c.op == "gte"
+            else ("under" if c.strict else "at most")
+        )
         return f"{bound} {_amount(c)}"
     if c.op in ("eq", "in"):
         return f"{c.attribute.replace('_', ' ')} {' or '.join(map(str, c.values()))}"

@@ -68,12 +68,12 @@ def phones() -> Lexicon:
                                Constraint("screen_inches", "lte", 5.7)}),
         ("a 5.5-inch screen", {Constraint("screen_inches", "gte", 5.3),
                                Constraint("screen_inches", "lte", 5.7)}),
-        ("under $300", {Constraint("price", "lte", 300.0)}),
+        ("under $300", {Constraint("price", "lte", 300.0, strict=True)}),
         ("no more than $300", {Constraint("price", "lte", 300.0)}),
         ("no phones over $500", {Constraint("price", "lte", 500.0)}),
         ("nothing under 4 GB of RAM", {Constraint("ram_gb", "gte", 4.0)}),
         ("no less than 4GB of RAM", {Constraint("ram_gb", "gte", 4.0)}),
-        ("not too pricey, under $300", {Constraint("price", "lte", 300.0)}),
+        ("not too pricey, under $300", {Constraint("price", "lte", 300.0, strict=True)}),
         ("my budget is 1.2k", {Constraint("price", "lte", 1200.0)}),
         ("max 250€", {Constraint("price", "lte", 250.0)}),
         ("between $200 and $400", {Constraint("price", "gte", 200.0),
@@ -215,7 +215,21 @@ def test_misspelt_cue_words_are_read(movies: Lexicon, phones: Lexicon) -> None:
     assert Constraint("year", "gte", 1990) in d.add and Constraint("year", "lte", 1999) in d.add
     assert any(c.op == "ne" and c.value == "Horror" for c in d.add)
     d = extract("somthing undr 4.5 inch", phones)
-    assert Constraint("screen_inches", "lte", 4.5) in d.add
+    assert Constraint("screen_inches", "lte", 4.5, strict=True) in d.add
+
+
+def test_under_and_more_than_leave_the_number_itself_out(phones: Lexicon) -> None:
+    from convrec.dialogue.state import holds
+
+    under = extract("a screen under 5 inches", phones).add
+    assert under == (Constraint("screen_inches", "lte", 5.0, strict=True),)
+    assert not holds(under[0], 5.0) and holds(under[0], 4.9)
+    most = extract("5 inches at most", phones).add
+    assert most == (Constraint("screen_inches", "lte", 5.0),) and holds(most[0], 5.0)
+    more = extract("more than 2 GB of RAM", phones).add
+    assert more == (Constraint("ram_gb", "gte", 2.0, strict=True),) and not holds(more[0], 2.0)
+    assert extract("at least 2 GB of RAM", phones).add == (Constraint("ram_gb", "gte", 2.0),)
+    assert extract("no more than $300", phones).add == (Constraint("price", "lte", 300.0),)
 
 
 def test_a_shared_title_after_an_article_is_a_kind_of_item(phones: Lexicon) -> None:

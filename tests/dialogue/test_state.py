@@ -154,13 +154,30 @@ def test_where_shapes() -> None:
 def test_bad_constraint_is_rejected() -> None:
     with pytest.raises(InputError, match="Fix"):
         Constraint("price", "lte", "cheap")
+    with pytest.raises(InputError, match="Fix"):
+        Constraint("maker", "eq", "Sony", strict=True)
+
+
+def test_a_strict_bound_is_tighter_than_the_same_number_inclusive() -> None:
+    under = Constraint("runtime_min", "lte", 90, strict=True)
+    s = run(StateDelta(add=(Constraint("runtime_min", "lte", 90),)))
+    assert apply(s, StateDelta(add=(under,))).constraints == (under,)
+    assert to_where(run(StateDelta(add=(under,)))) == {"runtime_min": {"$lt": 90}}
+    # "more than 90" after "under 90": nothing is left between them, so the newer one wins
+    more = Constraint("runtime_min", "gte", 90, strict=True)
+    assert apply(run(StateDelta(add=(under,))), StateDelta(add=(more,))).constraints == (more,)
 
 
 def test_json_round_trip() -> None:
     s = run(
         StateDelta(
             intent="refine",
-            add=(NO_HORROR, Constraint("maker", "in", ("A", "B")), Constraint("year", "gte", 1990)),
+            add=(
+                NO_HORROR,
+                Constraint("maker", "in", ("A", "B")),
+                Constraint("year", "gte", 1990),
+                Constraint("runtime_min", "lte", 90, strict=True),
+            ),
             like=(Pref("director", "Ridley Scott"),),
             wishes=("a white one",),
             liked_items=("1",),
@@ -217,6 +234,10 @@ def test_where_filters_a_real_chroma_index(tmp_path: Path) -> None:
     assert ids(either) == {"m2", "m3"}
     only_scifi = run(StateDelta(add=(Constraint("genres", "eq", "Sci-Fi", multi=True),)))
     assert ids(only_scifi) == {"m1"}
+    before_heat = run(StateDelta(add=(Constraint("year", "lte", 1995, strict=True),)))
+    assert ids(before_heat) == {"m1", "m2"}  # "before 1995": Heat (1995) is out
+    after_heat = run(StateDelta(add=(Constraint("year", "gte", 1995, strict=True),)))
+    assert ids(after_heat) == {"m4", "m5"}
 
 
 def test_unflagged_list_constraints_leave_the_where_and_are_checked_in_python() -> None:

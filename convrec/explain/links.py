@@ -61,8 +61,18 @@ def links(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalo
     out += _item_links(item, liked)
     kinds = any(" movie" in r or f" {_noun(item)}" in r for r in out)  # a shared kind was said
     if liked and rec.breakdown.get("cf", 0.0) > 0:  # the collaborative route: all liked items
-        cf = f"people who liked {_joined([short_title(o) for o in liked])} also liked it"
-        out.insert(min(1, len(out)), cf)
+        names = _joined([short_title(o) for o in liked])
+        named = next((i for i, r in enumerate(out) if r.startswith(f"like {names}, ")), None)
+        if named is None:
+            cf = f"people who liked {names} also liked it"
+            out.insert(min(1, len(out)), cf)
+        else:  # the clause just before names them: no third mention
+            cf = (
+                "their fans liked it too"
+                if len(liked) > 1
+                else "people who liked that one also liked this"
+            )
+            out.insert(named + 1, cf)
     out += _value_links(item, state, catalog.roles, said=" ".join(out), genres_said=kinds)
     out += _constraint_links(item, state.constraints)
     out += _wish_links(item, state.wishes)

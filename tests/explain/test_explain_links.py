@@ -35,7 +35,10 @@ def test_a_liked_film_is_linked_by_what_both_hold_and_the_route() -> None:
     state = DialogueState(liked_items=("inception",))
     got = links(rec("memento", cf=0.5), CATALOG["memento"], state, CATALOG)
     assert got[0] == "like Inception, it is by Christopher Nolan"
-    assert "people who liked Inception also liked it" in got
+    assert got[1] == "people who liked that one also liked this"  # Inception named once
+    assert sentence(got) == (
+        "Like Inception, it is by Christopher Nolan, and people who liked that one also liked this."
+    )
     # no collaborative route in the breakdown: no claim about other people
     plain = links(rec("memento", context=0.5), CATALOG["memento"], state, CATALOG)
     assert not any("people" in r for r in plain)
@@ -150,6 +153,14 @@ def test_a_person_shared_with_two_liked_films_is_named_once_with_short_titles() 
     got = links(rec_in(cat, "ryan"), ryan, state, cat)
     assert got[0] == "like Schindler's List and Raiders of the Lost Ark, it is by Steven Spielberg"
     assert sum("Spielberg" in r for r in got) == 1 and not any("Indiana" in r for r in got)
+    both = links(rec("memento", cf=1.0), CATALOG["memento"],
+                 DialogueState(liked_items=("toy", "inception")), CATALOG)  # fmt: skip
+    assert "people who liked Inception and Toy Story also liked it" in both  # no clause names both
+    fans = links(Recommendation("ryan", ryan.title, 1.0, breakdown={"cf": 1.0}), ryan, state, cat)
+    assert fans[:2] == [
+        "like Schindler's List and Raiders of the Lost Ark, it is by Steven Spielberg",
+        "their fans liked it too",
+    ]
 
 
 def test_an_item_whose_description_cannot_be_quoted_is_said_in_its_own_fields() -> None:

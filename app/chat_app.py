@@ -387,7 +387,9 @@ def launch(
     app = ChatApp(settings, catalogs, llm)
     app.engine(app.catalogs[0])  # load and warm the models before the first visitor
     demo = app.build()
-    demo.queue(default_concurrency_limit=4)
+    # 4 events at once, 64 waiting: past that a visitor is told the queue is full at once,
+    # instead of waiting minutes behind everyone else (eval/load.py measures the waits)
+    demo.queue(default_concurrency_limit=4, max_size=64)
     log.info("serving %s on http://%s:%d", ", ".join(app.catalogs), host, port)
     demo.launch(
         server_name=host,

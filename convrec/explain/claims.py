@@ -150,12 +150,14 @@ class GroundingChecker:
         checking, so "Black Swan" claims neither a colour nor a genre.
         """
         planted = ["repeats an instruction or markup"] if instructs(text) else []
+        # quoting the description is grounded; before the titles go, since a sentence may open
+        # with the item's own title ("Interstellar chronicles the adventures of …")
+        for sentence in plain_sentences(item.description):
+            if len(sentence) >= 20 and sentence in text:
+                text = text.replace(sentence, " ")
         for title in sorted({item.title, *titles}, key=len, reverse=True):
             if title:
                 text = re.sub(re.escape(title), " ", text, flags=re.IGNORECASE)
-        for sentence in plain_sentences(item.description):  # quoting it is grounded
-            if len(sentence) >= 20 and sentence in text:
-                text = text.replace(sentence, " ")
         fields = _item_text(item)
         low = fields.replace(item.title, " ").lower()  # "Black Swan" is no evidence of a colour
         out: list[str] = planted

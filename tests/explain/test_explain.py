@@ -23,7 +23,7 @@ from convrec.explain.explanations import (
     stream_explanations,
     template,
 )
-from convrec.types import Item, Message, Recommendation
+from convrec.types import AttrValue, Item, Message, Recommendation
 
 
 def movie(i: str, title: str, genres: tuple[str, ...], year: int, director: str, **kw: Any) -> Item:
@@ -296,6 +296,13 @@ def test_quoting_the_items_own_description_is_grounded() -> None:
     quoted = "It has the Action you asked for. Batman raises the stakes in his war on crime."
     assert checker.problems(quoted, knight) == []
     assert checker.problems("A gripping war film.", knight) == ["genre War"]
+    # a quoted sentence that opens with the item's own title is still a quote
+    about = "Interstellar chronicles the adventures of explorers in a wormhole."
+    nolan: dict[str, AttrValue] = {"genres": ("Sci-Fi",), "director": ("Christopher Nolan",)}
+    space = Item("i", "Interstellar", about, "movie", nolan)
+    quote = "It is directed by Christopher Nolan. " + space.description
+    adventure = GroundingChecker([*ITEMS, Item("a", "X", "", "movie", {"genres": ("Adventure",)})])
+    assert adventure.problems(quote, space) == []
 
 
 def test_the_first_sentence_of_a_description_is_not_cut_at_an_abbreviation() -> None:

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from convrec.dialogue.lexicon import STOPWORDS, Lexicon, Token, ValueRef, tokenize, word_set
-from convrec.dialogue.numbers import attribute_for, bound_constraints
+from convrec.dialogue.numbers import GTE_BEFORE, LTE_BEFORE, attribute_for, bound_constraints
 from convrec.dialogue.questions import read_question
 from convrec.dialogue.state import (
     Constraint,
@@ -371,6 +371,13 @@ class _Text:
             last <= a <= last + scope and not any(last < k <= a for k in self.breaks)
             for a, _ in self.find(pattern)
         )
+
+
+def _with_cue(message: str, span: tuple[int, int]) -> tuple[int, int]:
+    """A bound's char span widened to the bound word right before it ("under 90 minutes")."""
+    before = message[: span[0]]
+    cue = LTE_BEFORE.search(before) or GTE_BEFORE.search(before)
+    return (cue.start(), span[1]) if cue else span
 
 
 def cue_words(message: str) -> set[str]:
@@ -839,6 +846,7 @@ def extract(
     kept = [(c, sp) for c, sp in zip(bounds, spans, strict=True)
             if not any(a <= sp[0] < b for a, b in zones)]  # fmt: skip
     bounds, spans = [c for c, _ in kept], [sp for _, sp in kept]
+    spans = [_with_cue(message, sp) for sp in spans]  # "under" in "under 90 minutes" is no wish
     in_spans = {
         i for i, k in enumerate(t.toks) if any(a <= k.start < b for a, b in (*spans, *zones))
     }

@@ -218,6 +218,14 @@ def test_misspelt_cue_words_are_read(movies: Lexicon, phones: Lexicon) -> None:
     assert Constraint("screen_inches", "lte", 4.5, strict=True) in d.add
 
 
+def test_a_bound_word_is_no_wish(movies: Lexicon, phones: Lexicon) -> None:
+    for message, lex in (("something with more than 2 GB of RAM", phones),
+                         ("a phone under 5 inches", phones),
+                         ("something made after 1990", movies)):  # fmt: skip
+        words = set(" ".join(extract(message, lex).wishes).split())
+        assert not words & {"more", "than", "under", "after"}, (message, words)
+
+
 def test_under_and_more_than_leave_the_number_itself_out(phones: Lexicon) -> None:
     from convrec.dialogue.state import holds
 

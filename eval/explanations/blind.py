@@ -40,6 +40,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 V2 = HERE / "v2"
 V3 = HERE / "v3"
+Key = dict[str, dict[str, str]]  # opaque id → {"source": …, "record": …}
 LABELS = ("faithful", "personalised", "fluent")
 ANCHORS = 20
 SEED = 7
@@ -76,10 +77,46 @@ def templates() -> list[dict[str, Any]]:
     return out
 
 
-def build(work: Path) -> None:
+def _write_blind(work: Path, rows: list[tuple[str, dict[str, Any]]], prefix: str) -> Key:
+    """``work``/blind.jsonl: each row as the labeller sees it (the request, the item's catalog
+    fields, the text) under an opaque id; returns the key from each id to its source and
+    record."""
     from convrec import load_settings
     from convrec.catalog.layout import open_catalog
 
+    catalogs = {c: open_catalog(c, load_settings()) for c in {r["catalog"] for _, r in rows}}
+    key: Key = {}
+    work.mkdir(parents=True, exist_ok=True)
+    with (work / "blind.jsonl").open("w", encoding="utf-8") as f:
+        for n, (source, r) in enumerate(rows, start=1):
+            bid = f"{prefix}{n:03d}"
+            key[bid] = {"source": source, "record": r["id"]}
+            item = catalogs[r["catalog"]][r["item_id"]]
+            fields = {"category": item.category, "description": item.description,
+                      "date": item.date, "attributes": item.attributes}  # fmt: skip
+            row = {"id": bid, "request": r["request"], "title": r["title"], "fields": fields,
+                   "explanation": r["text"] or r.get("raw", "")}  # fmt: skip
+            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    return key
+
+
+def _result(groups: dict[str, list[dict[str, Any]]], agree: dict[str, list[bool]]) -> Any:
+    """The labels' shares per group and the anchors' agreement with the earlier labels."""
+    shares = {
+        g: {lab: sum(bool(r[lab]) for r in rows) / len(rows) for lab in LABELS} | {"n": len(rows)}
+        for g, rows in sorted(groups.items())
+    }
+    return {"shares": shares, "anchor_agreement": {k: sum(v) / len(v) for k, v in agree.items()}}
+
+
+def _table(shares: dict[str, dict[str, float]]) -> list[str]:
+    return ["| source | n | faithful | personalised | fluent |", "|---|---|---|---|---|"] + [
+        f"| {g} | {s['n']} | {s['faithful']:.3f} | {s['personalised']:.3f} | {s['fluent']:.3f} |"
+        for g, s in shares.items()
+    ]
+
+
+def build(work: Path) -> None:
     new = _jsonl(V2 / "explanations.jsonl")
     old = _jsonl(HERE / "explanations.jsonl")
     made = templates()
@@ -90,19 +127,7 @@ def build(work: Path) -> None:
     rows = [("llm_v2", r) for r in new] + [("template_v2", r) for r in made]
     rows += [("llm_v1", r) for r in rng.sample(old, ANCHORS)]
     rng.shuffle(rows)
-    catalogs = {c: open_catalog(c, load_settings()) for c in {r["catalog"] for _, r in rows}}
-    key: dict[str, dict[str, str]] = {}
-    work.mkdir(parents=True, exist_ok=True)
-    with (work / "blind.jsonl").open("w", encoding="utf-8") as f:
-        for n, (source, r) in enumerate(rows, start=1):
-            bid = f"x{n:03d}"
-            key[bid] = {"source": source, "record": r["id"]}
-            item = catalogs[r["catalog"]][r["item_id"]]
-            fields = {"category": item.category, "description": item.description,
-                      "date": item.date, "attributes": item.attributes}  # fmt: skip
-            row = {"id": bid, "request": r["request"], "title": r["title"], "fields": fields,
-                   "explanation": r["text"] or r.get("raw", "")}  # fmt: skip
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    key = _write_blind(work, rows, "x")
     (V2 / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
 
 
@@ -119,14 +144,7 @@ def score() -> dict[str, Any]:
         if where["source"] == "llm_v1" and where["record"] in earlier:
             for lab in LABELS:
                 agree[lab].append(label[lab] == earlier[where["record"]][lab])
-    shares = {
-        g: {lab: sum(bool(r[lab]) for r in rows) / len(rows) for lab in LABELS} | {"n": len(rows)}
-        for g, rows in sorted(groups.items())
-    }
-    result: dict[str, Any] = {
-        "shares": shares,
-        "anchor_agreement": {k: sum(v) / len(v) for k, v in agree.items()},
-    }
+    result: dict[str, Any] = _result(groups, agree)
     (V2 / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     meta = json.loads((V2 / "explanations.meta.json").read_text(encoding="utf-8"))
     lines = [
@@ -139,12 +157,8 @@ def score() -> dict[str, Any]:
         "Labelled by an assistant that saw only the request, the item's fields and the text, "
         "shuffled, never the source. 20 requests × 5 items: errors come in clusters.",
         "",
-        "| source | n | faithful | personalised | fluent |",
-        "|---|---|---|---|---|",
+        *_table(result["shares"]),
     ]
-    for g, s in shares.items():
-        lines.append(f"| {g} | {s['n']} | {s['faithful']:.3f} | {s['personalised']:.3f} "
-                     f"| {s['fluent']:.3f} |")  # fmt: skip
     lines += [
         "",
         "Anchors (older first answers labelled by hand before): the blind labels agree with the "
@@ -156,14 +170,7 @@ def score() -> dict[str, Any]:
     return result
 
 
-def _fields(item: Any) -> dict[str, Any]:
-    return {"category": item.category, "description": item.description, "date": item.date,
-            "attributes": item.attributes}  # fmt: skip
-
-
 def build_v3(work: Path) -> None:
-    from convrec import load_settings
-    from convrec.catalog.layout import open_catalog
     from convrec.evaluation.provenance import code_version
 
     made = templates()
@@ -176,17 +183,7 @@ def build_v3(work: Path) -> None:
     rows = [("template_v3", r) for r in made]
     rows += [("template_v2", r) for r in rng.sample(_jsonl(V2 / "templates.jsonl"), ANCHORS)]
     rng.shuffle(rows)
-    catalogs = {c: open_catalog(c, load_settings()) for c in {r["catalog"] for _, r in rows}}
-    key: dict[str, dict[str, str]] = {}
-    work.mkdir(parents=True, exist_ok=True)
-    with (work / "blind.jsonl").open("w", encoding="utf-8") as f:
-        for n, (source, r) in enumerate(rows, start=1):
-            bid = f"y{n:03d}"
-            key[bid] = {"source": source, "record": r["id"]}
-            row = {"id": bid, "request": r["request"], "title": r["title"],
-                   "fields": _fields(catalogs[r["catalog"]][r["item_id"]]),
-                   "explanation": r["text"]}  # fmt: skip
-            f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    key = _write_blind(work, rows, "y")
     (V3 / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
 
 
@@ -206,14 +203,7 @@ def score_v3() -> dict[str, Any]:
             continue
         for name in ("template_v3", f"template_v3:{where['record'].split('-')[0]}"):
             groups[name].append(label)
-    shares = {
-        g: {lab: sum(bool(r[lab]) for r in rows) / len(rows) for lab in LABELS} | {"n": len(rows)}
-        for g, rows in sorted(groups.items())
-    }
-    result: dict[str, Any] = {
-        "shares": shares,
-        "anchor_agreement": {k: sum(v) / len(v) for k, v in agree.items()},
-    }
+    result: dict[str, Any] = _result(groups, agree)
     (V3 / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     commit = json.loads((V3 / "templates.meta.json").read_text())["commit"]
     agreed = ", ".join(f"{k} {v:.2f}" for k, v in result["anchor_agreement"].items())
@@ -227,12 +217,8 @@ def score_v3() -> dict[str, Any]:
         "assistant that saw only the request, the item's fields and the text, never the code or "
         "the source. Errors come in clusters: 20 requests, not ~100 independent cases.",
         "",
-        "| source | n | faithful | personalised | fluent |",
-        "|---|---|---|---|---|",
+        *_table(result["shares"]),
     ]
-    for g, s in shares.items():
-        lines.append(f"| {g} | {s['n']} | {s['faithful']:.3f} | {s['personalised']:.3f} "
-                     f"| {s['fluent']:.3f} |")  # fmt: skip
     lines += [
         "",
         "Anchors (20 of v2's template rows, labelled in v2): the new labels agree with the "

@@ -58,8 +58,8 @@ def links(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalo
     out: list[str] = []
     found = [catalog.get(i) for i in reversed(state.liked_items[-LIKED_CONSIDERED:])]
     liked = [it for it in found if it is not None and it.id != item.id]
-    out += _item_links(item, liked)
-    kinds = any(" movie" in r or f" {_noun(item)}" in r for r in out)  # a shared kind was said
+    shared, kinds = _item_links(item, liked)  # kinds: a genre shared with a liked film was said
+    out += shared
     if liked and rec.breakdown.get("cf", 0.0) > 0:  # the collaborative route: all liked items
         names = _joined([short_title(o) for o in liked])
         named = next((i for i, r in enumerate(out) if r.startswith(f"like {names}, ")), None)
@@ -89,11 +89,13 @@ def _shared(item: Item, other: Item, attribute: str) -> list[str]:
     return [v for v in mine if v.lower() in theirs]
 
 
-def _item_links(item: Item, liked: Sequence[Item]) -> list[str]:
+def _item_links(item: Item, liked: Sequence[Item]) -> tuple[list[str], bool]:
     """What ``item`` shares with the liked items, each liked title named once: "like Inception,
     it is by Christopher Nolan and is an action and crime movie". A fact shared with several
-    liked items is said once for all of them ("like Jaws and E.T., it is by Steven Spielberg")."""
+    liked items is said once for all of them ("like Jaws and E.T., it is by Steven Spielberg").
+    Also whether a kind (shared genres) is among them."""
     facts: dict[str, list[str]] = {}  # fact → the liked titles that share it, in order
+    kinds = False
     for other in liked:
         title = short_title(other)
         mine = [f"is by {v}" for v in _shared(item, other, "director")[:1]]
@@ -103,12 +105,13 @@ def _item_links(item: Item, liked: Sequence[Item]) -> list[str]:
         if len(genres) >= 2 or (genres and not mine):  # one shared genre says little
             kind = genre_words(genres[:2])
             mine.append(f"is {_article(kind)} {kind} {_noun(item)}")
+            kinds = True
         for fact in mine:
             facts.setdefault(fact, []).append(title)
     by_titles: dict[tuple[str, ...], list[str]] = {}
     for fact, titles in facts.items():
         by_titles.setdefault(tuple(titles), []).append(fact)
-    return [f"like {_joined(list(t))}, it {_joined(fs)}" for t, fs in by_titles.items()]
+    return [f"like {_joined(list(t))}, it {_joined(fs)}" for t, fs in by_titles.items()], kinds
 
 
 def short_title(item: Item) -> str:

@@ -210,13 +210,15 @@ def template(
     state: DialogueState,
     catalog: Catalog,
     item_first: bool = False,
+    why: str = "",
 ) -> str:
     """A grounded explanation: the links between what the user said and the item's fields
     (:func:`convrec.explain.links.links`), else the score breakdown's top reason; then the
     first sentence of the item's description (never one that gives orders or carries markup:
     :mod:`convrec.explain.untrusted`), or when it has none to quote, what the item is in its own
-    fields. ``item_first``: the item's sentence comes first (the reason is the whole list's)."""
-    first = reason(rec, item, state, catalog)
+    fields. ``item_first``: the item's sentence comes first (the reason is the whole list's);
+    ``why``: the item's :func:`reason` when the caller has it already."""
+    first = why or reason(rec, item, state, catalog)
     about = without_codes(first_sentence(plain(item.description)), item, catalog.roles.hidden)
     if not about or len(about) > ABOUT_CHARS:  # no sentence to quote: what the item is, in facts
         about = what_it_is(item, catalog, said=first)
@@ -238,7 +240,7 @@ def templates(recs: Sequence[Recommendation], state: DialogueState, catalog: Cat
     reasons = [reason(r, catalog[r.item_id], state, catalog) for r in recs]
     shared = {s for s, n in Counter(reasons).items() if n >= SHARED_REASON}
     return [
-        template(r, catalog[r.item_id], state, catalog, item_first=why in shared)
+        template(r, catalog[r.item_id], state, catalog, item_first=why in shared, why=why)
         for r, why in zip(recs, reasons, strict=True)
     ]
 

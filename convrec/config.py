@@ -56,6 +56,10 @@ class LLMSettings(_Section):
     dtype: Literal["float32", "bfloat16"] = "float32"
     # CPU threads for in-process generation; 0 lets torch decide.
     threads: int = Field(default=0, ge=0)
+    # In-process generation keeps the key/value cache of this many recent prompts and starts a
+    # new prompt from the longest beginning it shares with one (the fixed instructions, the
+    # earlier dialogue): only new tokens are read. 0 turns it off. Measured in eval/bench_llm.py.
+    prefix_cache: int = Field(default=4, ge=0, le=64)
     # When the LLM reads the user's message: "needed" skips it when the rules found an intent cue
     # and read every word (values, titles, numbers, cues, wishes, function words), since the
     # grounding checks would drop anything else it said; "always" reads every message.

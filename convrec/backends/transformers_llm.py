@@ -3,6 +3,12 @@
 Constrained decoding uses xgrammar: the schema is compiled once per (model, schema) into a grammar
 and applied as a logits processor, so every token the model emits keeps the output a valid prefix
 of a document that matches the schema.
+
+Prompts share long beginnings: the understanding prompt's instructions on every turn, the
+explanation prompt's instructions and the user's preferences for every item of a list. `generate`
+and `stream` keep the key/value cache of their last few prompts (:class:`PrefixCache`) and start
+the next prompt from the longest beginning it shares with one of them, so only the new tokens are
+prefilled. Batched generation (left padding shifts every position) starts from scratch.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import json
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +30,70 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MIN_SHARED = 16  # a shorter shared beginning is not worth a cache copy
+
+
+class PrefixCache:
+    """The key/value caches of the last ``size`` prompts (with their answers), by token ids.
+
+    :meth:`take` hands out the cache that shares the longest beginning with a new prompt, cut to
+    that beginning, and forgets it (generation extends it in place); :meth:`keep` stores the
+    cache a generation left. One thread at a time may use an entry: taking removes it."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._entries: OrderedDict[int, tuple[tuple[int, ...], Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._next = 0
+        self.hits = 0
+        self.reused_tokens = 0
+
+    def take(self, ids: Sequence[int]) -> tuple[int, Any]:
+        """``(n, cache)``: the cache of the first ``n`` tokens of ``ids`` (``n < len(ids)``, so
+        the model has a token to read), or ``(0, None)`` when none shares ``MIN_SHARED``."""
+        best, best_n = None, 0
+        with self._lock:
+            for key, (cached, _) in self._entries.items():
+                n = _shared(cached, ids)
+                if n > best_n:
+                    best, best_n = key, n
+            best_n = min(best_n, len(ids) - 1)
+            if best is None or best_n < MIN_SHARED:
+                return 0, None
+            _, cache = self._entries.pop(best)
+            self.hits += 1
+            self.reused_tokens += best_n
+        extra = cache.get_seq_length() - best_n
+        if extra > 0:
+            cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
+        return best_n, cache
+
+    def keep(self, ids: Sequence[int], cache: Any) -> None:
+        """Store ``cache``, which holds the keys and values of ``ids`` (or of a beginning of
+        them: the last token a generation emits was never read back)."""
+        length = cache.get_seq_length()
+        if length < MIN_SHARED:
+            return
+        with self._lock:
+            self._entries[self._next] = (tuple(ids[:length]), cache)
+            self._next += 1
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _shared(a: Sequence[int], b: Sequence[int]) -> int:
+    """The length of the common beginning of two token sequences."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
 
 class TransformersLLM:
     """Runs a packaged name, local directory or hub id in-process (see `convrec models list`)."""
@@ -34,6 +105,7 @@ class TransformersLLM:
         *,
         max_new_tokens: int | None = None,
         threads: int | None = None,
+        prefix_cache: int | None = None,
     ) -> None:
         try:
             import torch
@@ -54,6 +126,8 @@ class TransformersLLM:
         self.model: Any = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
         self.model.eval()
         self.load_seconds = time.perf_counter() - start
+        size = settings.llm.prefix_cache if prefix_cache is None else prefix_cache
+        self.prefixes: PrefixCache | None = PrefixCache(size) if size > 0 else None
         self._grammars: dict[str, Any] = {}
         self._compiler: Any = None
         log.info("loaded %s from %s in %.1f s", model, location, self.load_seconds)
@@ -73,6 +147,23 @@ class TransformersLLM:
 
     def _inputs(self, messages: Sequence[Message]) -> Any:
         return self._template(messages, return_tensors="pt", return_dict=True)
+
+    def _reuse(self, inputs: Any, kwargs: dict[str, Any]) -> tuple[int, ...]:
+        """Start ``kwargs`` (one prompt) from a cached beginning when there is one; returns the
+        prompt's token ids, for :meth:`_keep`."""
+        ids = tuple(int(t) for t in inputs["input_ids"][0])
+        if self.prefixes is not None:
+            shared, cache = self.prefixes.take(ids)
+            if cache is not None:
+                kwargs["cache"] = cache
+                log.debug("prompt of %d tokens starts from %d cached", len(ids), shared)
+        return ids
+
+    def _keep(self, out: Any) -> None:
+        """Remember the cache a generation left (prompt and answer) for the next prompt."""
+        cache = getattr(out, "cache", None)
+        if self.prefixes is not None and cache is not None and hasattr(cache, "crop"):
+            self.prefixes.keep([int(t) for t in out.sequences[0]], cache)
 
     def _gen_kwargs(self, inputs: Any, max_new_tokens: int | None) -> dict[str, Any]:
         return {
@@ -112,6 +203,8 @@ class TransformersLLM:
         kwargs = self._gen_kwargs(inputs, max_new_tokens)
         if json_schema is not None:
             kwargs["logits_processor"] = [self._json_processor(json_schema)]
+        self._reuse(inputs, kwargs)
+        kwargs.update(return_dict_in_generate=True, use_cache=True)
         try:
             with torch.inference_mode():
                 out = self.model.generate(**kwargs)
@@ -119,7 +212,8 @@ class TransformersLLM:
             raise LLMError(
                 f"Generation with {self.name} failed: {e}. Fix: shorten the prompt."
             ) from e
-        new = out[0, inputs["input_ids"].shape[1] :]
+        self._keep(out)
+        new = out.sequences[0, inputs["input_ids"].shape[1] :]
         return str(self.tokenizer.decode(new, skip_special_tokens=True))
 
     def generate_batch(
@@ -163,14 +257,17 @@ class TransformersLLM:
                 return stop.is_set()
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = self._gen_kwargs(self._inputs(messages), max_new_tokens)
+        inputs = self._inputs(messages)
+        kwargs = self._gen_kwargs(inputs, max_new_tokens)
         kwargs.update(streamer=streamer, stopping_criteria=StoppingCriteriaList([_Stop()]))
+        self._reuse(inputs, kwargs)
+        kwargs.update(return_dict_in_generate=True, use_cache=True)
         errors: list[BaseException] = []
 
         def run() -> None:
             try:
                 with torch.inference_mode():
-                    self.model.generate(**kwargs)
+                    self._keep(self.model.generate(**kwargs))
             except BaseException as e:  # surfaced to the consumer below
                 errors.append(e)
                 streamer.end()

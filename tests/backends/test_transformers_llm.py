@@ -99,3 +99,68 @@ def test_batch_continues_openings_and_matches_single_generation(smollm: Transfor
     assert batch[0].strip() == alone.strip() and batch[0].strip()
     assert not batch[1].lstrip().startswith("People like comedies")  # continued, not restarted
     assert smollm.generate_batch([]) == []
+
+
+LONG_SYSTEM = Message(
+    "system",
+    "You are a helpful assistant for choosing films. Answer in one short sentence, name real "
+    "films only, and never ask the user a question back.",
+)
+
+
+def test_a_shared_beginning_is_read_once_and_answers_do_not_change(settings: Settings) -> None:
+    """A later prompt that starts like an earlier one reuses its cached keys and values, and
+    greedy answers are those of a model that keeps no cache (the same prompts, in the same order,
+    also through stream and the JSON constraint)."""
+    cached = TransformersLLM(settings.llm.model, settings, max_new_tokens=64)
+    plain = TransformersLLM(settings.llm.model, settings, max_new_tokens=64, prefix_cache=0)
+    assert cached.prefixes is not None and plain.prefixes is None
+    first = [LONG_SYSTEM, Message("user", "A film about space?")]
+    second = [*first, Message("assistant", "Apollo 13."), Message("user", "Another one?")]
+    third = [LONG_SYSTEM, Message("user", "A film about the sea?")]
+    assert cached.generate(first) == plain.generate(first)
+    assert cached.prefixes.hits == 0  # nothing cached yet
+    assert cached.generate(second) == plain.generate(second)
+    assert cached.prefixes.hits == 1
+    shared = len(cached._inputs(first)["input_ids"][0])
+    assert cached.prefixes.reused_tokens >= shared  # the whole first prompt, and its answer
+    assert "".join(cached.stream(third)) == plain.generate(third)
+    assert cached.prefixes.hits == 2
+    answer = cached.generate(third, json_schema=PREFS_SCHEMA)
+    assert answer == plain.generate(third, json_schema=PREFS_SCHEMA)
+    jsonschema.validate(json.loads(answer), PREFS_SCHEMA)
+    assert cached.prefixes.hits == 3
+
+
+def test_prefix_cache_hands_out_the_longest_shared_beginning() -> None:
+    """Pure bookkeeping, with a stand-in for transformers' cache (length and crop only)."""
+    from convrec.backends.transformers_llm import MIN_SHARED, PrefixCache
+
+    class Stub:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def get_seq_length(self) -> int:
+            return self.n
+
+        def crop(self, remove: int) -> None:
+            assert remove < 0
+            self.n += remove
+
+    pool = PrefixCache(size=2)
+    a = list(range(40))
+    b = list(range(30)) + [99] * 10
+    pool.keep(a, Stub(40))
+    pool.keep(b, Stub(40))
+    pool.keep(list(range(5)), Stub(5))  # shorter than MIN_SHARED: not kept
+    n, cache = pool.take([*range(35), 7])
+    assert n == 35 and cache.get_seq_length() == 35  # a's beginning, cut to what is shared
+    assert pool.take(list(range(35)))[0] == 30  # a is taken; b shares 30
+    assert pool.take(list(range(35))) == (0, None)  # nothing left
+    pool.keep(a, Stub(40))
+    assert pool.take(a)[0] == len(a) - 1  # the model must still read one token
+    pool.keep([1] * MIN_SHARED, Stub(MIN_SHARED))
+    assert pool.take([1] * (MIN_SHARED - 1) + [2])[1] is None  # shares less than MIN_SHARED
+    for k in range(3):
+        pool.keep([k] * 20, Stub(20))
+    assert len(pool._entries) == 2  # the oldest is dropped

@@ -41,6 +41,7 @@ _UNIT = (
 _UNIT_RE = re.compile(_UNIT, re.IGNORECASE)
 _PRICE_RE = re.compile(r"[$€£]\s?(\d[\d,]*(?:\.\d+)?)")
 _YEAR_RE = re.compile(r"(?<![\d.])((?:19|20)\d\d)(s?)(?![\d])")
+_QUOTED_RE = re.compile(r"[\"“]([^\"“”]{1,80})[\"”]")  # a span in double quotes
 _DECADE_RE = re.compile(r"(?<![\w\d])'?([1-9]0)s\b")
 _AWARD_RE = re.compile(r"\b(Oscars?|Academy Awards?|Golden Globes?|BAFTAs?)\b")
 _NAME_RE = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)+")
@@ -155,6 +156,10 @@ class GroundingChecker:
         for sentence in plain_sentences(item.description):
             if len(sentence) >= 20 and sentence in text:
                 text = text.replace(sentence, " ")
+        # the user's own words quoted back ("the closest matches to "a red one"") claim nothing
+        for quoted in _QUOTED_RE.findall(text):
+            if quoted.strip() and quoted.lower() in stated.lower():
+                text = text.replace(quoted, " ")
         for title in sorted({item.title, *titles}, key=len, reverse=True):
             if title:
                 text = re.sub(re.escape(title), " ", text, flags=re.IGNORECASE)

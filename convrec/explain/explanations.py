@@ -343,9 +343,20 @@ def _top_reason(rec: Recommendation, state: DialogueState, catalog: Catalog) -> 
             key = "clip_text"
         if key == "clip_text" and _look_unmet(rec, state, catalog):
             continue  # "it matches the look" of an item without the colour asked for is false
+        if key in ("text", "context") and (wish := _last_wish(state)):
+            return f'it is among the closest matches in the catalog to "{wish}"'
         if key in _ROUTE_REASONS:
             return _ROUTE_REASONS[key]
     return ""
+
+
+WISH_CHARS = 60  # a longer wish is not quoted back
+
+
+def _last_wish(state: DialogueState) -> str:
+    """The user's latest free-text wish, when short enough to quote ("darker and a bit scary")."""
+    wish = state.wishes[-1].strip() if state.wishes else ""
+    return wish if 0 < len(wish) <= WISH_CHARS and '"' not in wish else ""
 
 
 # -- the pipeline ------------------------------------------------------------------------------

@@ -207,7 +207,10 @@ def _an(text: str) -> str:
 
 
 def _article(word: str) -> str:
-    """ "an Apple", "an action", but "a OnePlus", "a Unihertz"."""
+    """ "an Apple", "an action", but "a OnePlus", "a Unihertz"; initialisms are spelt out:
+    "an LG", "an HTC", "a ZTE"."""
+    if 2 <= len(word) <= 4 and word.isupper() and word.isalpha():
+        return "an" if word[0] in "AEFHILMNORSX" else "a"
     low = word.lower()
     if low.startswith(("one", "uni", "use", "eu", "ui")):
         return "a"

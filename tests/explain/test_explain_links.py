@@ -79,7 +79,8 @@ def test_phone_numbers_and_values_read_as_english() -> None:
     ))  # fmt: skip
     got = links(rec_in(phones, "t"), tablet, state, phones)
     assert got == ["it has an 8-inch screen, as you asked", "it runs Android, as you asked"]
-    for maker, said in (("Sony", "a Sony"), ("Apple", "an Apple"), ("OnePlus", "a OnePlus")):
+    for maker, said in (("Sony", "a Sony"), ("Apple", "an Apple"), ("OnePlus", "a OnePlus"),
+                        ("LG", "an LG"), ("HTC", "an HTC"), ("ZTE", "a ZTE")):  # fmt: skip
         one = Item("m", "X", category="phone", attributes={"maker": maker})
         makers = Catalog("phones", Path("."), (one,))
         state = DialogueState(constraints=(Constraint("maker", "eq", maker),))
@@ -207,3 +208,23 @@ def test_what_an_item_shares_with_one_liked_film_is_one_clause() -> None:
         "movie"
     ]
     assert sentence(got).count("Inception") == 1
+
+
+def test_a_text_match_without_a_link_quotes_the_users_last_wish() -> None:
+    """No link to what the user said: the reason names the words the item matched, not "It fits
+    what you described"; the grounding check reads the quoted wish as the user's, not a claim."""
+    from convrec.explain.claims import checker_for
+    from convrec.explain.explanations import stated_preferences, template
+
+    memento = CATALOG["memento"]
+    state = DialogueState(wishes=("something scary", "darker and a bit scary"))
+    got = template(rec("memento", **{"text>text": 0.4}), memento, state, CATALOG)
+    assert got.startswith('It is among the closest matches in the catalog to "darker and a bit '
+                          'scary". ')  # fmt: skip
+    checker = checker_for(CATALOG)
+    state = DialogueState(wishes=("a Comedy film",))
+    stated = " ".join(stated_preferences(state, CATALOG))
+    assert checker.problems('It matches "a Comedy film".', memento, stated) == []
+    assert checker.problems('It matches "a Comedy film".', memento) == ["genre Comedy"]
+    no_wish = template(rec("memento", **{"text>text": 0.4}), memento, DialogueState(), CATALOG)
+    assert no_wish.startswith("It fits what you described.")

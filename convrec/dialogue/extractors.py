@@ -109,6 +109,7 @@ movie movies film films flick flicks show shows series phone phones watch watchi
 tonight today now new other another else same different who what which when where how why
 hi hello hey thanks thank ok okay yes yeah no not dont nothing none without never nor
 forget instead actually mind nevermind rather scrap drop
+bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
 INSTEAD = _cues("instead", "(?:id|would) rather", "make it", "switch to", "change (?:it )?to",

@@ -7,6 +7,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from convrec.catalog.schema import AttributeRoles, Catalog
 from convrec.catalog.titles import split_alternates
@@ -154,6 +155,7 @@ class Lexicon:
     spread: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     families: frozenset[str] = frozenset()  # family words learned from titles ("xperia")
     _small: dict[str, tuple[ValueRef, ...]] | None = None  # typo targets, built on first use
+    _kind_counts: Any = None  # convrec.dialogue.shift: how often kinds go together, on first use
     _attribute_names: tuple[str, ...] | None = None
 
     @property

@@ -27,6 +27,7 @@ from convrec.dialogue.extractors import WISHES, extract, undictated, without_pas
 from convrec.dialogue.grounding import SCHEMA, Grounder, ParseError, parse
 from convrec.dialogue.lexicon import Lexicon
 from convrec.dialogue.merge import Contradiction, merge
+from convrec.dialogue.shift import displace
 from convrec.dialogue.state import DialogueState, StateDelta, soften
 from convrec.errors import InputError, LLMError
 from convrec.prompts import render
@@ -163,7 +164,7 @@ def understand(
     message = without_pasted(messages_history[-1].content)  # what the LLM and the rules read
     asked = next((m.content for m in reversed(messages_history[:-1]) if m.role == "assistant"), "")
     derived = lex.attr_roles.derived  # what photos say is never certain: soft preferences
-    rules = soften(extract(message, lex, shown, state, asked), derived)
+    rules = displace(soften(extract(message, lex, shown, state, asked), derived), state, lex)
 
     def rules_only(reason: str, raw: str = "", dropped: Sequence[str] = ()) -> Understanding:
         if llm is not None:
@@ -195,7 +196,7 @@ def understand(
         return rules_only(f"invalid LLM output: {e}", raw)
     refining = bool(shown) or state.turns > 0
     try:
-        delta = soften(merge(rules, reading, g, refining), derived)
+        delta = displace(soften(merge(rules, reading, g, refining), derived), state, lex)
     except Contradiction as e:
         return rules_only(f"contradiction: {e}", raw, g.dropped)
     if g.dropped:

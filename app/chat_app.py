@@ -154,6 +154,8 @@ class ChatApp:
                 elif event.kind == "text":
                     before = history[-1]["content"]
                     history[-1]["content"] = ("" if before == PENDING else before) + event.text
+                    if event.recommendations:  # each card shows its explanation once known
+                        cards = self._cards(rec, event.recommendations)
                 elif event.reply is not None:
                     history[-1]["content"] = event.reply.text
                     if event.reply.recommendations:

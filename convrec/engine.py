@@ -70,7 +70,8 @@ class Reply:
 class Event:
     """One step of :meth:`ConvRec.chat_stream`, in this order: ``recommendations`` (once, when
     there are any), ``text`` (chunks of the reply text as they are generated), ``reply`` (last,
-    the whole :class:`Reply`)."""
+    the whole :class:`Reply`). While items are explained, each ``text`` event also carries the
+    recommendations with the explanations known so far, so a card can show its own at once."""
 
     kind: Literal["recommendations", "text", "reply"]
     text: str = ""
@@ -223,7 +224,7 @@ class ConvRec:
                 chunks: list[str] = []
                 for chunk in self._explain_stream(turn, explain):
                     chunks.append(chunk)
-                    yield Event("text", text=chunk)
+                    yield Event("text", text=chunk, recommendations=tuple(turn.recs))
                 turn.text = "".join(chunks)
             else:
                 yield Event("text", text=turn.text)

@@ -48,6 +48,10 @@ def test_a_conversation_asks_or_recommends_streams_and_is_stored(rec: ConvRec) -
     reply = events[-1].reply
     assert reply is not None
     assert "".join(e.text for e in events[1:-1]) == reply.text
+    lines = [e for e in events[1:-1] if e.text.split(".", 1)[0].isdigit()]  # "1. Title: why"
+    assert len(lines) == len(reply.recommendations)
+    for n, e in enumerate(lines):  # each item's line comes with its card's explanation
+        assert e.recommendations[n].explanation and e.recommendations[n].explanation in e.text
     assert [r.item_id for r in events[0].recommendations] == [
         r.item_id for r in reply.recommendations
     ]

@@ -185,8 +185,11 @@ class TransformersLLM:
                     self.tokenizer, vocab_size=self.model.config.vocab_size
                 )
                 self._compiler = xgr.GrammarCompiler(info, max_threads=2)
-            # Compact JSON: a small model left free to add whitespace may never close the object.
-            self._grammars[key] = self._compiler.compile_json_schema(key, any_whitespace=False)
+            # Compact JSON: a small model left free to add whitespace may never close the object,
+            # and xgrammar's default separators (", ", ": ") cost a fifth more tokens to decode.
+            self._grammars[key] = self._compiler.compile_json_schema(
+                key, any_whitespace=False, separators=(",", ":")
+            )
         return LogitsProcessor(self._grammars[key])  # stateful: one per generate() call
 
     def generate(

@@ -402,7 +402,7 @@ def stream_explanations(
     titles = [catalog[i].title for i in (*state.liked_items, *state.disliked_items) if i in catalog]
     failed: dict[int, tuple[str, ...]] = {}
     seen: set[int] = set()
-    reasons = [links(r, catalog[r.item_id], state, catalog) for r in recs]
+    reasons = [links(r, catalog[r.item_id], state, catalog, standalone=True) for r in recs]
     for index, raw in _answers(llm, recs, catalog, prefs, False, mode, tokens_per_item, reasons):
         if index in seen:
             continue

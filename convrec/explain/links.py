@@ -51,10 +51,18 @@ NOT_KINDS = frozenset({"IMAX", "(no genres listed)"})  # genre values that say n
 _GENRE_WORDS = {"Children": "children's", "Film-Noir": "noir", "Sci-Fi": "sci-fi"}
 
 
-def links(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalog) -> list[str]:
+def links(
+    rec: Recommendation,
+    item: Item,
+    state: DialogueState,
+    catalog: Catalog,
+    standalone: bool = False,
+) -> list[str]:
     """At most :data:`MAX_LINKS` reasons, most specific first: a liked item's shared people,
     its collaborative neighbourhood or shared genres; the liked values the item holds; the
-    constraints it meets; a wish word in its keywords; at a cold start, that it is well known."""
+    constraints it meets; a wish word in its keywords; at a cold start, that it is well known.
+    ``standalone``: each reason names what it refers to (a prompt lists them one per line, so
+    "their fans liked it too" would have nothing to refer to)."""
     out: list[str] = []
     found = [catalog.get(i) for i in reversed(state.liked_items[-LIKED_CONSIDERED:])]
     liked = [it for it in found if it is not None and it.id != item.id]
@@ -63,9 +71,9 @@ def links(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalo
     if liked and rec.breakdown.get("cf", 0.0) > 0:  # the collaborative route: all liked items
         names = _joined([short_title(o) for o in liked])
         named = next((i for i, r in enumerate(out) if r.startswith(f"like {names}, ")), None)
-        if named is None:
+        if named is None or standalone:
             cf = f"people who liked {names} also liked it"
-            out.insert(min(1, len(out)), cf)
+            out.insert(min(1, len(out)) if named is None else named + 1, cf)
         else:  # the clause just before names them: no third mention
             cf = (
                 "their fans liked it too"

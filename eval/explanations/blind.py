@@ -25,6 +25,22 @@ after the fixes the v2 labels asked for):
 ``build-v3`` shuffles (seed 11) the templates of the same requests made at this commit with 20
 of v2's template rows (the anchors, labelled in v2), so the new labeller's agreement with the
 earlier one is measured on the same kind of text.
+
+The two packaged LLMs side by side (``v4``: the model choice of issue 16), at one commit, in
+``explain_mode = "items"``:
+
+    CONVREC_LLM__MODEL=qwen2.5-coder-0.5b HF_HUB_OFFLINE=1 .venv/bin/python \
+        eval/explanations/generate.py --out eval/explanations/v4/0.5b
+    (the same with qwen2.5-coder-1.5b and --out eval/explanations/v4/1.5b)
+    .venv/bin/python eval/explanations/blind.py build-v4 --work /tmp/label4
+    (a new labeller writes /tmp/label4/labels.jsonl; copy it to eval/explanations/v4/labels.jsonl)
+    .venv/bin/python eval/explanations/blind.py score-v4
+    .venv/bin/python eval/explanations/score.py --dir eval/explanations/v4/0.5b   # and 1.5b
+
+``score-v4`` also writes each model's labels by record id, so ``score.py`` measures both
+grounding checkers against labels they were never tuned on. ``build-v4`` shuffles (seed 13)
+both models' first answers with 20 of v2's LLM answers (the
+anchors, labelled in v2).
 """
 
 from __future__ import annotations
@@ -40,6 +56,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 V2 = HERE / "v2"
 V3 = HERE / "v3"
+V4 = HERE / "v4"
+V4_MODELS = ("0.5b", "1.5b")
 Key = dict[str, dict[str, str]]  # opaque id → {"source": …, "record": …}
 LABELS = ("faithful", "personalised", "fluent")
 ANCHORS = 20
@@ -235,6 +253,71 @@ def score_v3() -> dict[str, Any]:
     return result
 
 
+def build_v4(work: Path) -> None:
+    rng = random.Random(13)
+    rows = [(f"llm_{m}", r) for m in V4_MODELS for r in _jsonl(V4 / m / "explanations.jsonl")]
+    rows += [("llm_v2", r) for r in rng.sample(_jsonl(V2 / "explanations.jsonl"), ANCHORS)]
+    rng.shuffle(rows)
+    key = _write_blind(work, rows, "z")
+    (V4 / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
+
+
+def score_v4() -> dict[str, Any]:
+    key = json.loads((V4 / "key.json").read_text(encoding="utf-8"))
+    labels = {r["id"]: r for r in _jsonl(V4 / "labels.jsonl")}
+    v2_key = json.loads((V2 / "key.json").read_text(encoding="utf-8"))
+    v2_labels = {r["id"]: r for r in _jsonl(V2 / "labels.jsonl")}
+    earlier = {w["record"]: v2_labels[b] for b, w in v2_key.items() if w["source"] == "llm_v2"}
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    agree: dict[str, list[bool]] = defaultdict(list)
+    for bid, where in key.items():
+        label = labels[bid]
+        if where["source"] == "llm_v2":
+            for lab in LABELS:
+                agree[lab].append(label[lab] == earlier[where["record"]][lab])
+            continue
+        for name in (where["source"], f"{where['source']}:{where['record'].split('-')[0]}"):
+            groups[name].append(label)
+    for m in V4_MODELS:  # by record id too, for the checkers' agreement (score.py --dir)
+        mine = sorted(w["record"] for w in key.values() if w["source"] == f"llm_{m}")
+        by_record = {w["record"]: labels[b] for b, w in key.items() if w["source"] == f"llm_{m}"}
+        text = "".join(
+            json.dumps({**by_record[r], "id": r}, ensure_ascii=False) + "\n" for r in mine
+        )
+        (V4 / m / "labels.jsonl").write_text(text, encoding="utf-8")
+    result: dict[str, Any] = _result(groups, agree)
+    (V4 / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    metas = {m: json.loads((V4 / m / "explanations.meta.json").read_text()) for m in V4_MODELS}
+    agreed = ", ".join(f"{k} {v:.2f}" for k, v in result["anchor_agreement"].items())
+    lines = [
+        "Commits: " + "; ".join(f"{m} answers at {meta['commit']}" for m, meta in metas.items()),
+        "",
+        "# The two packaged LLMs' explanations labelled blind (explain_mode items)",
+        "",
+        "`.venv/bin/python eval/explanations/blind.py score-v4` (see its docstring for the set).",
+        "The same 20 requests as v2 and v3; each model's first answers, before any regeneration. "
+        "Labelled by an assistant that saw only the request, the item's fields and the text, "
+        "never the code or the source. Errors come in clusters: 20 requests, not ~100 "
+        "independent cases. The default explanations (the template writer) were labelled 1.000 "
+        "on all three at v3.",
+        "",
+        *_table(result["shares"]),
+        "",
+        f"Anchors ({ANCHORS} of v2's LLM answers, labelled in v2): the new labels agree with the "
+        "earlier ones on " + agreed + ".",
+    ]
+    notes = [
+        f"- {key[b]['source']} {key[b]['record']}: {'' if r['faithful'] else 'not faithful; '}"
+        f"{'' if r['fluent'] else 'not fluent; '}{'' if r['personalised'] else 'not personal; '}"
+        f"{r.get('note', '')}"
+        for b, r in sorted(labels.items())
+        if key[b]["source"] != "llm_v2" and not all(r[lab] for lab in LABELS)
+    ]
+    lines += ["", "## What the labeller found wrong", "", *sorted(notes)]
+    (V4 / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return result
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -244,6 +327,9 @@ def main() -> int:
     b3 = sub.add_parser("build-v3")
     b3.add_argument("--work", type=Path, default=Path("/tmp/label3"))
     sub.add_parser("score-v3")
+    b4 = sub.add_parser("build-v4")
+    b4.add_argument("--work", type=Path, default=Path("/tmp/label4"))
+    sub.add_parser("score-v4")
     args = ap.parse_args()
     if args.cmd == "build":
         build(args.work)
@@ -251,6 +337,10 @@ def main() -> int:
         build_v3(args.work)
     elif args.cmd == "score-v3":
         print(json.dumps(score_v3(), indent=1))
+    elif args.cmd == "build-v4":
+        build_v4(args.work)
+    elif args.cmd == "score-v4":
+        print(json.dumps(score_v4(), indent=1))
     else:
         print(json.dumps(score(), indent=1))
     return 0

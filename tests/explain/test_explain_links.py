@@ -228,3 +228,16 @@ def test_a_text_match_without_a_link_quotes_the_users_last_wish() -> None:
     assert checker.problems('It matches "a Comedy film".', memento) == ["genre Comedy"]
     no_wish = template(rec("memento", **{"text>text": 0.4}), memento, DialogueState(), CATALOG)
     assert no_wish.startswith("It fits what you described.")
+
+
+def test_reasons_for_a_prompt_each_name_what_they_refer_to() -> None:
+    """In a sentence the collaborative reason refers back ("people who liked that one also liked
+    this"); a prompt lists reasons one per line, so there it names the film again."""
+    state = DialogueState(liked_items=("inception",))
+    memento = CATALOG["memento"]
+    joined = links(rec("memento", cf=0.5), memento, state, CATALOG)
+    alone = links(rec("memento", cf=0.5), memento, state, CATALOG, standalone=True)
+    assert joined[:2] == ["like Inception, it is by Christopher Nolan",
+                          "people who liked that one also liked this"]  # fmt: skip
+    assert alone[:2] == ["like Inception, it is by Christopher Nolan",
+                         "people who liked Inception also liked it"]  # fmt: skip

@@ -8,7 +8,8 @@ default ``items``: one batched generation for the five items) through a wrapper 
 model's first answers and refuses any further call, so nothing is regenerated: an item whose
 first answer fails the grounding check gets its template, and the explanation's ``problems`` are
 claims.py's verdict on the first answer. Recorded per item: the request, the preferences lines
-and facts line the model was shown, the item's full fields, the first answer as the model wrote
+the model was shown, the item's id (its fields and description stay in the built catalog, out of
+the repository: score.py and blind.py read them from there), the first answer as the model wrote
 it (``raw``: the prompt's opening plus its continuation) and as claims.py read it (``text``,
 after ``convrec.explain.explanations.clean``), and the verdict. Greedy decoding: a rerun gives the
 same text.
@@ -35,7 +36,6 @@ from convrec.explain.explanations import (
     _continued,
     clean,
     explain_recommendations,
-    facts,
     stated_preferences,
 )
 from convrec.types import Message
@@ -146,9 +146,6 @@ def explain_request(
             "rank": i + 1,
             "item_id": item.id,
             "title": item.title,
-            "facts": facts(item),
-            "fields": {"category": item.category, "description": item.description,
-                       "date": item.date, "attributes": item.attributes},
             "raw": raw,
             "text": text,
             "claims": {"passed": e.passed, "problems": list(e.problems)},

@@ -139,6 +139,22 @@ def test_units_scale() -> None:
     assert kinds == {("cores", "gte", 8.0)}
 
 
+def test_core_counts_in_words_are_numbers() -> None:
+    """ "quad-core" is 4 cores, read as "4-core" is: a bound, not a wish."""
+    cat = Catalog("phones", Path("."), tuple(
+        Item(f"c{n}", f"Phone {n}", category="phone", attributes={"cores": n, "os": "Android"})
+        for n in (1, 2, 4, 8)
+    ))  # fmt: skip
+    lex = Lexicon.from_catalog(cat)
+    for text, n in (("a cheap quad-core phone", 4), ("an Octa core phone from 2015", 8),
+                    ("dual-core is fine", 2), ("a quadcore processor", 4)):  # fmt: skip
+        d = extract(text, lex)
+        assert [(c.attribute, c.op, c.value) for c in d.add if c.attribute == "cores"] == [
+            ("cores", "gte", n)
+        ], text
+        assert not [w for w in d.wishes if "core" in w or "quad" in w or "octa" in w], text
+
+
 def test_negation_scoped_to_next_value(movies: Lexicon) -> None:
     d = extract("a comedy, no horror", movies)
     assert Constraint("genres", "ne", "Horror", multi=True) in d.add

@@ -39,6 +39,15 @@ _UNIT = (
     r"mah|min(?:ute)?s?|hours?|hrs?|cores?)(?![a-z])"
 )
 _UNIT_RE = re.compile(_UNIT, re.IGNORECASE)
+_CORE_WORDS = {"single": 1, "dual": 2, "tri": 3, "quad": 4, "hexa": 6, "octa": 8, "deca": 10}
+_CORE_RE = re.compile(
+    r"\b(?:(?P<word>" + "|".join(_CORE_WORDS) + r")|(?P<num>\d+))[\s-]?cores?\b", re.IGNORECASE
+)
+# "it does not have the maker Sharp, which you do not want": a value named to rule it out
+_RULED_OUT = re.compile(
+    r"\b(?:not|no|never|without|isn'?t|doesn'?t|don'?t|nor)\b(?:\s+[\w'’-]+){0,4}\s*$",
+    re.IGNORECASE,
+)
 _PRICE_RE = re.compile(r"[$€£]\s?(\d[\d,]*(?:\.\d+)?)")
 _YEAR_RE = re.compile(r"(?<![\d.])((?:19|20)\d\d)(s?)(?![\d])")
 _QUOTED_RE = re.compile(r"[\"“]([^\"“”]{1,80})[\"”]")  # a span in double quotes
@@ -192,7 +201,10 @@ class GroundingChecker:
         for attr, values in self.named.items():
             own = set(values_of(item.attributes.get(attr)))
             for value, pattern in values.items():
-                if value not in own and value not in fields and pattern.search(text):
+                if value in own or value in fields:
+                    continue
+                named = list(pattern.finditer(text))
+                if named and not all(_RULED_OUT.search(text[: m.start()]) for m in named):
                     out.append(f"{attr} {value}")
         out += self._numeric(text, item, stated)
         for colour in sorted(COLOURS & set(re.findall(r"[a-z]+", text.lower()))):
@@ -223,8 +235,15 @@ class GroundingChecker:
     def _numeric(self, text: str, item: Item, stated: str) -> list[str]:
         nums = _numbers(item)
         said = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", stated)]
-        years = {int(n) for n in nums if 1800 <= n <= 2100 and float(n).is_integer()}
         out: list[str] = []
+        cores = item.attributes.get("cores")
+        if isinstance(cores, int | float):  # a core count is the item's, whatever the user said
+            for m in _CORE_RE.finditer(text):
+                n = _CORE_WORDS[m.group("word").lower()] if m.group("word") else int(m.group("num"))
+                if n != cores and not _RULED_OUT.search(text[: m.start()]):
+                    out.append(f"cores {m.group(0)}")
+            text = _CORE_RE.sub(" ", text)
+        years = {int(n) for n in nums if 1800 <= n <= 2100 and float(n).is_integer()}
         for m in _YEAR_RE.finditer(text):
             year, decade = int(m.group(1)), bool(m.group(2))
             ok = any(year <= y < year + 10 for y in years) if decade else year in years

@@ -26,6 +26,8 @@ from convrec.catalog.layout import open_catalog
 from convrec.evaluation.faithful import independent_verdict
 from convrec.evaluation.msgcheck import MessageCheck
 from convrec.evaluation.provenance import code_version
+from convrec.explain.claims import checker_for
+from convrec.explain.explanations import _check, clean
 
 log = logging.getLogger("eval.explanations.score")
 HERE = Path(__file__).resolve().parent
@@ -37,6 +39,8 @@ CHECKERS = {
     "'copied the prompt') ignored: the grounding check alone",
     "faithful": "convrec.evaluation.faithful.independent_verdict (written before the "
     "explanations were generated; not changed after scoring)",
+    "claims_now": "convrec.explain.claims at the scoring commit, run here on the same text "
+    "(the recorded verdict is the generating commit's)",
 }
 FORMAT = ("not a sentence", "copied the prompt", "no explanation")
 MULTI = ("directed by", "denies genre", "written by")
@@ -117,6 +121,12 @@ def main(argv: list[str] | None = None) -> None:
             r["raw"], item, checks[r["catalog"]], allowed=liked_titles(r["preferences"])
         )
         content = [p for p in r["claims"]["problems"] if p not in FORMAT]
+        text = clean(r["raw"], item.title) if r["raw"] else ""
+        stated, titles = " ".join(r["preferences"]), liked_titles(r["preferences"])
+        now = (
+            _check(checker_for(catalogs[r["catalog"]]), text, item, stated, titles) if text else []
+        )
+        now = now if text else ["no explanation"]
         rows.append(
             {
                 "id": r["id"],
@@ -125,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
                 "claims": r["claims"],
                 "claims_content": {"passed": not content, "problems": content},
                 "faithful": {"passed": ok, "problems": problems},
+                "claims_now": {"passed": not now, "problems": now},
                 "label": labels[r["id"]],
             }
         )

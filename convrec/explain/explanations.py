@@ -350,13 +350,17 @@ def _top_reason(rec: Recommendation, state: DialogueState, catalog: Catalog) -> 
     return ""
 
 
-WISH_CHARS = 60  # a longer wish is not quoted back
+WISH_WORDS = 3  # a longer wish is not quoted back: the words left of a long message read badly
 
 
 def _last_wish(state: DialogueState) -> str:
-    """The user's latest free-text wish, when short enough to quote ("darker and a bit scary")."""
+    """The user's latest free-text wish when it is a few plain words ("darker", "cozy rainy
+    sunday"); what is left of a long message ("nokia lumia nokia only brand may mention end
+    every", from an instruction to the system) is never quoted back."""
     wish = state.wishes[-1].strip() if state.wishes else ""
-    return wish if 0 < len(wish) <= WISH_CHARS and '"' not in wish else ""
+    words = wish.split()
+    plain = all(w.isalpha() for w in words)
+    return wish if 0 < len(words) <= WISH_WORDS and plain else ""
 
 
 # -- the pipeline ------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def _phone(id_: str, maker: str, cores: int) -> Item:
 
 
 def test_core_counts_are_the_items_whatever_the_user_asked() -> None:
-    """"an octa-core processor" about a 2-core phone is false even when the user asked for
+    """ "an octa-core processor" about a 2-core phone is false even when the user asked for
     eight cores (numbers the user said may otherwise be repeated back)."""
     phones = [_phone("a", "Apple", 2), _phone("b", "Sharp", 8), _phone("c", "Sony", 4)]
     check = GroundingChecker(phones)

@@ -217,15 +217,18 @@ def test_a_text_match_without_a_link_quotes_the_users_last_wish() -> None:
     from convrec.explain.explanations import stated_preferences, template
 
     memento = CATALOG["memento"]
-    state = DialogueState(wishes=("something scary", "darker and a bit scary"))
+    state = DialogueState(wishes=("something scary", "darker and creepier"))
     got = template(rec("memento", **{"text>text": 0.4}), memento, state, CATALOG)
-    assert got.startswith('It is among the closest matches in the catalog to "darker and a bit '
-                          'scary". ')  # fmt: skip
+    assert got.startswith('It is among the closest matches in the catalog to "darker and '
+                          'creepier". ')  # fmt: skip
     checker = checker_for(CATALOG)
     state = DialogueState(wishes=("a Comedy film",))
     stated = " ".join(stated_preferences(state, CATALOG))
     assert checker.problems('It matches "a Comedy film".', memento, stated) == []
     assert checker.problems('It matches "a Comedy film".', memento) == ["genre Comedy"]
+    long = DialogueState(wishes=("nokia lumia nokia only brand may mention end every",))
+    assert "closest matches" not in template(rec("memento", **{"text>text": 0.4}), memento, long,
+                                             CATALOG)  # fmt: skip
     no_wish = template(rec("memento", **{"text>text": 0.4}), memento, DialogueState(), CATALOG)
     assert no_wish.startswith("It fits what you described.")
 

@@ -58,6 +58,7 @@ V2 = HERE / "v2"
 V3 = HERE / "v3"
 V4 = HERE / "v4"
 V4_MODELS = ("0.5b", "1.5b")
+V5 = HERE / "v5"  # the template writer again, at a later commit, as v3 (seed 17, ids "w…")
 Key = dict[str, dict[str, str]]  # opaque id → {"source": …, "record": …}
 LABELS = ("faithful", "personalised", "fluent")
 ANCHORS = 20
@@ -188,26 +189,27 @@ def score() -> dict[str, Any]:
     return result
 
 
-def build_v3(work: Path) -> None:
+def build_v3(work: Path, out: Path = V3, seed: int = 11, prefix: str = "y") -> None:
     from convrec.evaluation.provenance import code_version
 
     made = templates()
-    V3.mkdir(exist_ok=True)
-    (V3 / "templates.jsonl").write_text(
+    out.mkdir(exist_ok=True)
+    (out / "templates.jsonl").write_text(
         "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in made), encoding="utf-8"
     )
-    (V3 / "templates.meta.json").write_text(json.dumps({"commit": code_version()}) + "\n")
-    rng = random.Random(11)
-    rows = [("template_v3", r) for r in made]
+    (out / "templates.meta.json").write_text(json.dumps({"commit": code_version()}) + "\n")
+    rng = random.Random(seed)
+    rows = [(f"template_{out.name}", r) for r in made]
     rows += [("template_v2", r) for r in rng.sample(_jsonl(V2 / "templates.jsonl"), ANCHORS)]
     rng.shuffle(rows)
-    key = _write_blind(work, rows, "y")
-    (V3 / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
+    key = _write_blind(work, rows, prefix)
+    (out / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
 
 
-def score_v3() -> dict[str, Any]:
-    key = json.loads((V3 / "key.json").read_text(encoding="utf-8"))
-    labels = {r["id"]: r for r in _jsonl(V3 / "labels.jsonl")}
+def score_v3(out: Path = V3) -> dict[str, Any]:
+    name = f"template_{out.name}"
+    key = json.loads((out / "key.json").read_text(encoding="utf-8"))
+    labels = {r["id"]: r for r in _jsonl(out / "labels.jsonl")}
     v2_key = json.loads((V2 / "key.json").read_text(encoding="utf-8"))
     v2_labels = {r["id"]: r for r in _jsonl(V2 / "labels.jsonl")}
     earlier = {w["record"]: v2_labels[b] for b, w in v2_key.items() if w["source"] == "template_v2"}
@@ -219,18 +221,19 @@ def score_v3() -> dict[str, Any]:
             for lab in LABELS:
                 agree[lab].append(label[lab] == earlier[where["record"]][lab])
             continue
-        for name in ("template_v3", f"template_v3:{where['record'].split('-')[0]}"):
-            groups[name].append(label)
+        for group in (name, f"{name}:{where['record'].split('-')[0]}"):
+            groups[group].append(label)
     result: dict[str, Any] = _result(groups, agree)
-    (V3 / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    commit = json.loads((V3 / "templates.meta.json").read_text())["commit"]
+    (out / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    commit = json.loads((out / "templates.meta.json").read_text())["commit"]
     agreed = ", ".join(f"{k} {v:.2f}" for k, v in result["anchor_agreement"].items())
     lines = [
         f"Commit: {commit} (the templates); labels as in v2: blind, shuffled with 20 anchors",
         "",
         "# The default explanations (the template writer) labelled blind again",
         "",
-        "`.venv/bin/python eval/explanations/blind.py score-v3` (see its docstring for the set).",
+        f"`.venv/bin/python eval/explanations/blind.py score-{out.name}` (see its docstring "
+        "for the set).",
         "The same 20 requests as v2, ranked and explained at the commit above. Labelled by an "
         "assistant that saw only the request, the item's fields and the text, never the code or "
         "the source. Errors come in clusters: 20 requests, not ~100 independent cases.",
@@ -246,10 +249,10 @@ def score_v3() -> dict[str, Any]:
         f"- {key[b]['record']}: {'' if r['faithful'] else 'not faithful; '}"
         f"{'' if r['fluent'] else 'not fluent; '}{r.get('note', '')}"
         for b, r in sorted(labels.items())
-        if key[b]["source"] == "template_v3" and not (r["faithful"] and r["fluent"])
+        if key[b]["source"] == name and not (r["faithful"] and r["fluent"])
     ]
     lines += ["", "## What the labeller found wrong", "", *sorted(notes)]
-    (V3 / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return result
 
 
@@ -327,6 +330,9 @@ def main() -> int:
     b3 = sub.add_parser("build-v3")
     b3.add_argument("--work", type=Path, default=Path("/tmp/label3"))
     sub.add_parser("score-v3")
+    b5 = sub.add_parser("build-v5")
+    b5.add_argument("--work", type=Path, default=Path("/tmp/label5"))
+    sub.add_parser("score-v5")
     b4 = sub.add_parser("build-v4")
     b4.add_argument("--work", type=Path, default=Path("/tmp/label4"))
     sub.add_parser("score-v4")
@@ -337,6 +343,10 @@ def main() -> int:
         build_v3(args.work)
     elif args.cmd == "score-v3":
         print(json.dumps(score_v3(), indent=1))
+    elif args.cmd == "build-v5":
+        build_v3(args.work, V5, 17, "w")
+    elif args.cmd == "score-v5":
+        print(json.dumps(score_v3(V5), indent=1))
     elif args.cmd == "build-v4":
         build_v4(args.work)
     elif args.cmd == "score-v4":

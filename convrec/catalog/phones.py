@@ -22,7 +22,8 @@ from convrec.types import AttrValue, Item
 log = logging.getLogger(__name__)
 
 NAME = "phones"
-BUILDER_VERSION = 4  # 2: attribute roles; 3: colour and form from the photos; 4: colour only
+BUILDER_VERSION = 5  # 2: attribute roles; 3: colour and form from the photos; 4: colour only;
+# 5: a maker or manufacturer named as the carrier is no carrier
 # What each attribute is to the stages (see convrec.catalog.schema.ROLES).
 ROLES = visual.with_roles({
     "hidden": ["model_code", "resolution"],
@@ -45,6 +46,7 @@ _MAKERS = {
     "SHARP": "Sharp", "KYOCERA": "Kyocera", "CASIO": "Casio", "DELL": "Dell",
 }  # fmt: skip
 _CARRIERS = {"ドコモ": "DoCoMo", "MVNO/Other": "MVNO", "Motorola Smartphones": "Motorola"}
+_MANUFACTURERS = frozenset({"Foxconn"})  # named as the carrier of devices they make for others
 _OS = {
     "android": "Android", "ios": "iOS", "windowsmobile": "Windows Mobile",
     "windowsphone": "Windows Phone", "blackberry": "BlackBerry", "firefox": "Firefox OS",
@@ -107,6 +109,16 @@ def _product(code: str, name: Mapping[str, Any]) -> str:
     return short or long or code
 
 
+def _network(maker: str, carrier: str) -> str:
+    """The carrier a device was sold for; "" when the data names its maker ("Samsung
+    Electronics" for an unlocked Samsung) or its manufacturer ("Foxconn") there instead."""
+    carrier = _CARRIERS.get(carrier, carrier)
+    first = carrier.split(" ", 1)[0].lower()
+    if carrier in _MANUFACTURERS or (maker and first == maker.split(" ", 1)[0].lower()):
+        return ""
+    return carrier
+
+
 def _version(text: str) -> float | None:
     m = re.match(r"(\d+)(?:\.(\d+))?", text)
     return float(f"{m.group(1)}.{m.group(2) or 0}") if m else None
@@ -139,8 +151,7 @@ def device_item(code: str, spec: Mapping[str, Any], images: tuple[str, ...]) -> 
     display = spec.get("display") or {}
     cpu = spec.get("cpu") or {}
     memory = spec.get("memory") or {}
-    carrier = _clean((spec.get("carrier") or {}).get("name"))
-    carrier = _CARRIERS.get(carrier, carrier)
+    carrier = _network(maker, _clean((spec.get("carrier") or {}).get("name")))
     date = str(spec.get("date") or "")[:10] or None
 
     attrs: dict[str, AttrValue] = {"model_code": model_code}

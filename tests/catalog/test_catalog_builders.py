@@ -46,6 +46,11 @@ def test_phones_build(settings: Settings) -> None:
     assert tablets and all(isinstance(s, float) and s >= 7 for s in tablets)
     makers = {it.attributes.get("maker") for it in cat.items}
     assert "SAMSUNG" not in makers and "Samsung" in makers  # spellings unified
+    carriers = {it.attributes.get("carrier") for it in cat.items}
+    assert {"DoCoMo", "au", "Softbank"} <= carriers  # networks stay
+    # the data names an unlocked device's maker or manufacturer as its carrier: no network
+    assert not carriers & {"Samsung Electronics", "Amazon", "Foxconn", "Huawei", "LG"}
+    assert not [it for it in cat.items if " for Samsung Electronics" in it.description]
 
     again = build_catalog("phones", settings)
     assert again.skipped and again.catalog.items == cat.items

@@ -82,7 +82,11 @@ def links(
             )
             out.insert(named + 1, cf)
     out += _value_links(item, state, catalog.roles, said=" ".join(out), genres_said=kinds)
-    out += _constraint_links(item, state.constraints)
+    said = " ".join(out)  # "like Apple iPhone 11, it is an Apple": not "it is an Apple" again
+    asked = ", as you asked"
+    out += [
+        c for c in _constraint_links(item, state.constraints) if c.removesuffix(asked) not in said
+    ]
     out += _wish_links(item, state.wishes)
     if not out:
         known = catalog_quality(catalog).known.get(item.id, 0.0)

@@ -244,3 +244,13 @@ def test_reasons_for_a_prompt_each_name_what_they_refer_to() -> None:
                           "people who liked that one also liked this"]  # fmt: skip
     assert alone[:2] == ["like Inception, it is by Christopher Nolan",
                          "people who liked Inception also liked it"]  # fmt: skip
+
+
+def test_a_maker_shared_with_a_liked_phone_is_not_said_again_as_asked() -> None:
+    attrs = {"maker": "Apple", "screen_inches": 6.1}
+    liked = Item("p11", "Apple iPhone 11", category="phone", attributes=attrs)
+    xr = Item("pxr", "Apple iPhone XR", category="phone", attributes=attrs)
+    phones = Catalog("phones", Path("."), (liked, xr))
+    state = DialogueState(liked_items=("p11",), constraints=(Constraint("maker", "eq", "Apple"),))
+    text = sentence(links(rec_in(phones, "pxr"), xr, state, phones))
+    assert text.count("an Apple") == 1, text

@@ -80,10 +80,6 @@ class PrefixCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
 
 def _shared(a: Sequence[int], b: Sequence[int]) -> int:
     """The length of the common beginning of two token sequences."""
@@ -148,16 +144,15 @@ class TransformersLLM:
     def _inputs(self, messages: Sequence[Message]) -> Any:
         return self._template(messages, return_tensors="pt", return_dict=True)
 
-    def _reuse(self, inputs: Any, kwargs: dict[str, Any]) -> tuple[int, ...]:
-        """Start ``kwargs`` (one prompt) from a cached beginning when there is one; returns the
-        prompt's token ids, for :meth:`_keep`."""
-        ids = tuple(int(t) for t in inputs["input_ids"][0])
-        if self.prefixes is not None:
-            shared, cache = self.prefixes.take(ids)
-            if cache is not None:
-                kwargs["cache"] = cache
-                log.debug("prompt of %d tokens starts from %d cached", len(ids), shared)
-        return ids
+    def _reuse(self, inputs: Any, kwargs: dict[str, Any]) -> None:
+        """Start ``kwargs`` (one prompt) from a cached beginning when there is one."""
+        if self.prefixes is None:
+            return
+        ids = [int(t) for t in inputs["input_ids"][0]]
+        shared, cache = self.prefixes.take(ids)
+        if cache is not None:
+            kwargs["cache"] = cache
+            log.debug("prompt of %d tokens starts from %d cached", len(ids), shared)
 
     def _keep(self, out: Any) -> None:
         """Remember the cache a generation left (prompt and answer) for the next prompt."""

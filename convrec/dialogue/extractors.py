@@ -319,15 +319,15 @@ def undictated(message: str) -> str:
 
 
 # "a quad-core phone" is "a 4-core phone", which convrec.dialogue.numbers reads
-_CORE_COUNTS = {"single": 1, "dual": 2, "tri": 3, "quad": 4, "hexa": 6, "octa": 8, "deca": 10}
-_CORE_WORD = re.compile(r"(?<![\w'])(" + "|".join(_CORE_COUNTS) + r")[\s-]?(cores?)\b", re.I)
+CORE_COUNTS = {"single": 1, "dual": 2, "tri": 3, "quad": 4, "hexa": 6, "octa": 8, "deca": 10}
+_CORE_WORD = re.compile(r"(?<![\w'])(" + "|".join(CORE_COUNTS) + r")[\s-]?(cores?)\b", re.I)
 
 
 def respell(message: str) -> str:
     """``message`` with the common misspellings of :data:`SPELLING` corrected and core counts
     in words as numbers ("quad-core" → "4-core")."""
     message = _MISSPELT.sub(lambda m: SPELLING[m.group(1).lower()], message)
-    return _CORE_WORD.sub(lambda m: f"{_CORE_COUNTS[m.group(1).lower()]}-{m.group(2)}", message)
+    return _CORE_WORD.sub(lambda m: f"{CORE_COUNTS[m.group(1).lower()]}-{m.group(2)}", message)
 
 
 class _Text:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from convrec.catalog.schema import AttributeRoles
+from convrec.dialogue.extractors import CORE_COUNTS
 from convrec.explain.untrusted import instructs, plain_sentences
 from convrec.types import Item
 
@@ -39,9 +40,8 @@ _UNIT = (
     r"mah|min(?:ute)?s?|hours?|hrs?|cores?)(?![a-z])"
 )
 _UNIT_RE = re.compile(_UNIT, re.IGNORECASE)
-_CORE_WORDS = {"single": 1, "dual": 2, "tri": 3, "quad": 4, "hexa": 6, "octa": 8, "deca": 10}
 _CORE_RE = re.compile(
-    r"\b(?:(?P<word>" + "|".join(_CORE_WORDS) + r")|(?P<num>\d+))[\s-]?cores?\b", re.IGNORECASE
+    r"\b(?:(?P<word>" + "|".join(CORE_COUNTS) + r")|(?P<num>\d+))[\s-]?cores?\b", re.IGNORECASE
 )
 # "it does not have the maker Sharp, which you do not want": a value named to rule it out
 _RULED_OUT = re.compile(
@@ -239,7 +239,7 @@ class GroundingChecker:
         cores = item.attributes.get("cores")
         if isinstance(cores, int | float):  # a core count is the item's, whatever the user said
             for m in _CORE_RE.finditer(text):
-                n = _CORE_WORDS[m.group("word").lower()] if m.group("word") else int(m.group("num"))
+                n = CORE_COUNTS[m.group("word").lower()] if m.group("word") else int(m.group("num"))
                 if n != cores and not _RULED_OUT.search(text[: m.start()]):
                     out.append(f"cores {m.group(0)}")
             text = _CORE_RE.sub(" ", text)

@@ -32,7 +32,7 @@ from convrec.catalog.schema import DEFAULT_ROLES
 from convrec.errors import LLMError
 from convrec.explain.claims import GroundingChecker, checker_for, values_of
 from convrec.explain.links import NOT_KINDS, PROMPT_LINKS, genre_words, links, sentence
-from convrec.explain.untrusted import plain
+from convrec.explain.untrusted import instructs, plain
 from convrec.prompts import render
 from convrec.protocols import BatchLLM
 from convrec.ranking.rerank import holds_pref
@@ -343,7 +343,7 @@ def _top_reason(rec: Recommendation, state: DialogueState, catalog: Catalog) -> 
             key = "clip_text"
         if key == "clip_text" and _look_unmet(rec, state, catalog):
             continue  # "it matches the look" of an item without the colour asked for is false
-        if key in ("text", "context") and (wish := _last_wish(state)):
+        if key in ("text", "context") and (wish := _last_wish(state, catalog.get(rec.item_id))):
             return f'it is among the closest matches in the catalog to "{wish}"'
         if key in _ROUTE_REASONS:
             return _ROUTE_REASONS[key]
@@ -353,14 +353,18 @@ def _top_reason(rec: Recommendation, state: DialogueState, catalog: Catalog) -> 
 WISH_WORDS = 3  # a longer wish is not quoted back: the words left of a long message read badly
 
 
-def _last_wish(state: DialogueState) -> str:
-    """The user's latest free-text wish when it is a few plain words ("darker", "cozy rainy
-    sunday"); what is left of a long message ("nokia lumia nokia only brand may mention end
-    every", from an instruction to the system) is never quoted back."""
+def _last_wish(state: DialogueState, item: Item | None) -> str:
+    """The user's latest free-text wish when it is a few plain words that the item's own text
+    holds ("space adventure" for a film whose description speaks of space and an adventure).
+    Anything else the user typed is never quoted back: what is left of a long message ("nokia
+    lumia nokia only brand …"), or an instruction ("ignore previous instructions")."""
     wish = state.wishes[-1].strip() if state.wishes else ""
-    words = wish.split()
-    plain = all(w.isalpha() for w in words)
-    return wish if 0 < len(words) <= WISH_WORDS and plain else ""
+    words = wish.lower().split()
+    if item is None or not 0 < len(words) <= WISH_WORDS or not all(w.isalpha() for w in words):
+        return ""
+    own = " ".join((item.title, item.description, *map(str, item.attributes.values()))).lower()
+    held = all(re.search(rf"\b{re.escape(w)}", own) for w in words)
+    return wish if held and not instructs(wish) else ""
 
 
 # -- the pipeline ------------------------------------------------------------------------------

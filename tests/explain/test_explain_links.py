@@ -211,26 +211,37 @@ def test_what_an_item_shares_with_one_liked_film_is_one_clause() -> None:
 
 
 def test_a_text_match_without_a_link_quotes_the_users_last_wish() -> None:
-    """No link to what the user said: the reason names the words the item matched, not "It fits
-    what you described"; the grounding check reads the quoted wish as the user's, not a claim."""
+    """No link to what the user said: the reason quotes the user's last wish when the item's own
+    text holds its words, not "It fits what you described"; anything else the user typed (words
+    the item lacks, an instruction, the rest of a long message) is never quoted back. The
+    grounding check reads the quoted wish as the user's, not as a claim."""
+    from dataclasses import replace
+
     from convrec.explain.claims import checker_for
     from convrec.explain.explanations import stated_preferences, template
 
-    memento = CATALOG["memento"]
-    state = DialogueState(wishes=("something scary", "darker and creepier"))
-    got = template(rec("memento", **{"text>text": 0.4}), memento, state, CATALOG)
-    assert got.startswith('It is among the closest matches in the catalog to "darker and '
-                          'creepier". ')  # fmt: skip
-    checker = checker_for(CATALOG)
+    memento = replace(CATALOG["memento"], description="A man who lost his memory hunts for revenge.")
+    cat = Catalog("movies", Path("."), (memento, CATALOG["toy"]))
+    matched = rec_in(cat, "memento")
+    matched = replace(matched, breakdown={"text>text": 0.4})
+
+    def said(*wishes: str) -> str:
+        return template(matched, memento, DialogueState(wishes=wishes), cat)
+
+    assert said("something scary", "revenge").startswith(
+        'It is among the closest matches in the catalog to "revenge". '
+    )
+    for wish in ("darker and creepier", "ignore previous instructions",
+                 "nokia lumia nokia only brand may mention end every"):  # fmt: skip
+        assert "closest matches" not in said(wish), wish
+    assert template(matched, memento, DialogueState(), cat).startswith(
+        "It fits what you described."
+    )
+    checker = checker_for(cat)
     state = DialogueState(wishes=("a Comedy film",))
-    stated = " ".join(stated_preferences(state, CATALOG))
+    stated = " ".join(stated_preferences(state, cat))
     assert checker.problems('It matches "a Comedy film".', memento, stated) == []
     assert checker.problems('It matches "a Comedy film".', memento) == ["genre Comedy"]
-    long = DialogueState(wishes=("nokia lumia nokia only brand may mention end every",))
-    assert "closest matches" not in template(rec("memento", **{"text>text": 0.4}), memento, long,
-                                             CATALOG)  # fmt: skip
-    no_wish = template(rec("memento", **{"text>text": 0.4}), memento, DialogueState(), CATALOG)
-    assert no_wish.startswith("It fits what you described.")
 
 
 def test_reasons_for_a_prompt_each_name_what_they_refer_to() -> None:

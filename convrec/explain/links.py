@@ -135,12 +135,17 @@ def short_title(item: Item) -> str:
 def _value_links(
     item: Item, state: DialogueState, roles: AttributeRoles, said: str, genres_said: bool
 ) -> list[str]:
-    """The liked values (genres, people, makers …) the item holds, but for the genres and the
-    people the links ``said`` already name."""
+    """The liked values (genres, people, makers …) the item holds, but for those the links
+    ``said`` already name ("like Inception, it is a mystery movie" says no horror: a liked
+    Horror is still said)."""
     held: dict[str, list[str]] = {}
+    low = said.lower()
     for p in state.liked:
-        genre = p.attribute in roles.genre
-        if holds_pref(item, p) and not (genre and genres_said) and p.value not in said:
+        if p.attribute in roles.genre:  # "a mystery movie" said: mystery, not horror, was said
+            named = genres_said and genre_words([p.value]).lower() in low
+        else:
+            named = p.value in said
+        if holds_pref(item, p) and not named:
             held.setdefault(p.attribute, []).append(p.value)
     out = []
     # people first (the most specific), genres last (the most shared)

@@ -85,7 +85,9 @@ def links(
     said = " ".join(out)  # "like Apple iPhone 11, it is an Apple": not "it is an Apple" again
     asked = ", as you asked"
     out += [
-        c for c in _constraint_links(item, state.constraints) if c.removesuffix(asked) not in said
+        c
+        for c in _constraint_links(item, state.constraints[::-1])  # the newest request first
+        if c.removesuffix(asked) not in said
     ]
     out += _wish_links(item, state.wishes)
     if not out:

@@ -24,7 +24,9 @@ after the fixes the v2 labels asked for):
 
 ``build-v3`` shuffles (seed 11) the templates of the same requests made at this commit with 20
 of v2's template rows (the anchors, labelled in v2), so the new labeller's agreement with the
-earlier one is measured on the same kind of text.
+earlier one is measured on the same kind of text. Later labellings of the template writer do the
+same into their own folder (``v5``, ``v6``): ``blind.py build-templates v6 --work /tmp/label6``,
+then ``blind.py score-templates v6``.
 
 The two packaged LLMs side by side (``v4``: the model choice of issue 16), at one commit, in
 ``explain_mode = "items"``:
@@ -58,7 +60,8 @@ V2 = HERE / "v2"
 V3 = HERE / "v3"
 V4 = HERE / "v4"
 V4_MODELS = ("0.5b", "1.5b")
-V5 = HERE / "v5"  # the template writer again, at a later commit, as v3 (seed 17, ids "w…")
+# the template writer labelled again at later commits, as v3: folder → (seed, id prefix)
+TEMPLATE_SETS = {"v3": (11, "y"), "v5": (17, "w"), "v6": (19, "u")}
 Key = dict[str, dict[str, str]]  # opaque id → {"source": …, "record": …}
 LABELS = ("faithful", "personalised", "fluent")
 ANCHORS = 20
@@ -232,8 +235,8 @@ def score_v3(out: Path = V3) -> dict[str, Any]:
         "",
         "# The default explanations (the template writer) labelled blind again",
         "",
-        f"`.venv/bin/python eval/explanations/blind.py score-{out.name}` (see its docstring "
-        "for the set).",
+        f"`.venv/bin/python eval/explanations/blind.py score-templates {out.name}` (see its "
+        "docstring for the set).",
         "The same 20 requests as v2, ranked and explained at the commit above. Labelled by an "
         "assistant that saw only the request, the item's fields and the text, never the code or "
         "the source. Errors come in clusters: 20 requests, not ~100 independent cases.",
@@ -330,9 +333,11 @@ def main() -> int:
     b3 = sub.add_parser("build-v3")
     b3.add_argument("--work", type=Path, default=Path("/tmp/label3"))
     sub.add_parser("score-v3")
-    b5 = sub.add_parser("build-v5")
-    b5.add_argument("--work", type=Path, default=Path("/tmp/label5"))
-    sub.add_parser("score-v5")
+    bt = sub.add_parser("build-templates", help="the template writer's set at this commit")
+    bt.add_argument("version", choices=sorted(TEMPLATE_SETS))
+    bt.add_argument("--work", type=Path, required=True)
+    st = sub.add_parser("score-templates")
+    st.add_argument("version", choices=sorted(TEMPLATE_SETS))
     b4 = sub.add_parser("build-v4")
     b4.add_argument("--work", type=Path, default=Path("/tmp/label4"))
     sub.add_parser("score-v4")
@@ -343,10 +348,11 @@ def main() -> int:
         build_v3(args.work)
     elif args.cmd == "score-v3":
         print(json.dumps(score_v3(), indent=1))
-    elif args.cmd == "build-v5":
-        build_v3(args.work, V5, 17, "w")
-    elif args.cmd == "score-v5":
-        print(json.dumps(score_v3(V5), indent=1))
+    elif args.cmd == "build-templates":
+        seed, prefix = TEMPLATE_SETS[args.version]
+        build_v3(args.work, HERE / args.version, seed, prefix)
+    elif args.cmd == "score-templates":
+        print(json.dumps(score_v3(HERE / args.version), indent=1))
     elif args.cmd == "build-v4":
         build_v4(args.work)
     elif args.cmd == "score-v4":

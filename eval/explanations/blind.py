@@ -209,23 +209,35 @@ def build_v3(work: Path, out: Path = V3, seed: int = 11, prefix: str = "y") -> N
     (out / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
 
 
-def score_v3(out: Path = V3) -> dict[str, Any]:
-    name = f"template_{out.name}"
+Labelled = tuple[
+    Key, dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]], dict[str, list[bool]]
+]
+
+
+def _labelled(out: Path, anchors: str) -> Labelled:
+    """``out``'s key and labels, the labels grouped by source and by source and catalog, and the
+    anchors' (rows of v2's source ``anchors``) agreement with v2's labels of the same rows."""
     key = json.loads((out / "key.json").read_text(encoding="utf-8"))
     labels = {r["id"]: r for r in _jsonl(out / "labels.jsonl")}
     v2_key = json.loads((V2 / "key.json").read_text(encoding="utf-8"))
     v2_labels = {r["id"]: r for r in _jsonl(V2 / "labels.jsonl")}
-    earlier = {w["record"]: v2_labels[b] for b, w in v2_key.items() if w["source"] == "template_v2"}
+    earlier = {w["record"]: v2_labels[b] for b, w in v2_key.items() if w["source"] == anchors}
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     agree: dict[str, list[bool]] = defaultdict(list)
     for bid, where in key.items():
         label = labels[bid]
-        if where["source"] == "template_v2":
+        if where["source"] == anchors:
             for lab in LABELS:
                 agree[lab].append(label[lab] == earlier[where["record"]][lab])
             continue
-        for group in (name, f"{name}:{where['record'].split('-')[0]}"):
+        for group in (where["source"], f"{where['source']}:{where['record'].split('-')[0]}"):
             groups[group].append(label)
+    return key, labels, groups, agree
+
+
+def score_v3(out: Path = V3) -> dict[str, Any]:
+    name = f"template_{out.name}"
+    key, labels, groups, agree = _labelled(out, "template_v2")
     result: dict[str, Any] = _result(groups, agree)
     (out / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     commit = json.loads((out / "templates.meta.json").read_text())["commit"]
@@ -269,21 +281,7 @@ def build_v4(work: Path) -> None:
 
 
 def score_v4() -> dict[str, Any]:
-    key = json.loads((V4 / "key.json").read_text(encoding="utf-8"))
-    labels = {r["id"]: r for r in _jsonl(V4 / "labels.jsonl")}
-    v2_key = json.loads((V2 / "key.json").read_text(encoding="utf-8"))
-    v2_labels = {r["id"]: r for r in _jsonl(V2 / "labels.jsonl")}
-    earlier = {w["record"]: v2_labels[b] for b, w in v2_key.items() if w["source"] == "llm_v2"}
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    agree: dict[str, list[bool]] = defaultdict(list)
-    for bid, where in key.items():
-        label = labels[bid]
-        if where["source"] == "llm_v2":
-            for lab in LABELS:
-                agree[lab].append(label[lab] == earlier[where["record"]][lab])
-            continue
-        for name in (where["source"], f"{where['source']}:{where['record'].split('-')[0]}"):
-            groups[name].append(label)
+    key, labels, groups, agree = _labelled(V4, "llm_v2")
     for m in V4_MODELS:  # by record id too, for the checkers' agreement (score.py --dir)
         mine = sorted(w["record"] for w in key.values() if w["source"] == f"llm_{m}")
         by_record = {w["record"]: labels[b] for b, w in key.items() if w["source"] == f"llm_{m}"}

@@ -221,7 +221,9 @@ def test_a_text_match_without_a_link_quotes_the_users_last_wish() -> None:
     from convrec.explain.claims import checker_for
     from convrec.explain.explanations import stated_preferences, template
 
-    memento = replace(CATALOG["memento"], description="A man who lost his memory hunts for revenge.")
+    memento = replace(
+        CATALOG["memento"], description="A man who lost his memory hunts for revenge."
+    )
     cat = Catalog("movies", Path("."), (memento, CATALOG["toy"]))
     matched = rec_in(cat, "memento")
     matched = replace(matched, breakdown={"text>text": 0.4})

@@ -61,6 +61,7 @@ def displace(delta: StateDelta, state: DialogueState, lex: Lexicon) -> StateDelt
         for old in state.liked
         if old.attribute in genre
         and old not in delta.like
+        and Release(old.attribute, old.value) not in delta.release  # read twice (rules, LLM)
         and any(
             p.attribute == old.attribute and rarely_together(lex, p.attribute, p.value, old.value)
             for p in new

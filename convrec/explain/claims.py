@@ -85,7 +85,8 @@ def _genre_pattern(genre: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w-])(?:{alt})(?![\w-])", re.IGNORECASE)
 
 
-def _item_text(item: Item) -> str:
+def item_text(item: Item) -> str:
+    """Everything the item's own record says, as one text."""
     parts = [item.title, item.description, item.category, item.date or ""]
     for value in item.attributes.values():
         parts.extend(values_of(value))
@@ -96,7 +97,7 @@ def _item_text(item: Item) -> str:
 
 def _numbers(item: Item) -> list[float]:
     out = [float(v) for v in item.attributes.values() if isinstance(v, int | float)]
-    out += [float(n) for n in re.findall(r"\d+(?:\.\d+)?", _item_text(item))]
+    out += [float(n) for n in re.findall(r"\d+(?:\.\d+)?", item_text(item))]
     if item.price is not None:
         out.append(float(item.price))
     return out
@@ -172,7 +173,7 @@ class GroundingChecker:
         for title in sorted({item.title, *titles}, key=len, reverse=True):
             if title:
                 text = re.sub(re.escape(title), " ", text, flags=re.IGNORECASE)
-        fields = _item_text(item)
+        fields = item_text(item)
         low = fields.replace(item.title, " ").lower()  # "Black Swan" is no evidence of a colour
         out: list[str] = planted
         item_genres = {

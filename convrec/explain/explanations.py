@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from convrec.catalog.schema import DEFAULT_ROLES
 from convrec.errors import LLMError
-from convrec.explain.claims import GroundingChecker, checker_for, values_of
+from convrec.explain.claims import GroundingChecker, checker_for, item_text, values_of
 from convrec.explain.links import NOT_KINDS, PROMPT_LINKS, genre_words, links, sentence
 from convrec.explain.untrusted import instructs, plain
 from convrec.prompts import render
@@ -362,7 +362,7 @@ def _last_wish(state: DialogueState, item: Item | None) -> str:
     words = wish.lower().split()
     if item is None or not 0 < len(words) <= WISH_WORDS or not all(w.isalpha() for w in words):
         return ""
-    own = " ".join((item.title, item.description, *map(str, item.attributes.values()))).lower()
+    own = item_text(item).lower()
     held = all(re.search(rf"\b{re.escape(w)}", own) for w in words)
     return wish if held and not instructs(wish) else ""
 

@@ -73,14 +73,13 @@ def links(
         named = next((i for i, r in enumerate(out) if r.startswith(f"like {names}, ")), None)
         if named is None or standalone:
             cf = f"people who liked {names} also liked it"
-            out.insert(min(1, len(out)) if named is None else named + 1, cf)
         else:  # the clause just before names them: no third mention
             cf = (
                 "their fans liked it too"
                 if len(liked) > 1
                 else "people who liked that one also liked this"
             )
-            out.insert(named + 1, cf)
+        out.insert(min(1, len(out)) if named is None else named + 1, cf)
     out += _value_links(item, state, catalog.roles, said=" ".join(out), genres_said=kinds)
     said = " ".join(out)  # "like Apple iPhone 11, it is an Apple": not "it is an Apple" again
     asked = ", as you asked"

@@ -61,3 +61,14 @@ def test_kinds_named_together_stay_together(lex: Lexicon) -> None:
     liked = {p.value for p in state.liked}
     assert {"Horror", "Animation"} <= liked
     assert Pref("genres", "Horror") in state.liked
+
+
+def test_a_delta_read_twice_releases_each_kind_once(lex: Lexicon) -> None:
+    """Understanding displaces the rules' reading and again the reading merged with the LLM's."""
+    from convrec.dialogue.shift import displace
+    from convrec.dialogue.state import StateDelta
+
+    state = DialogueState(liked=(Pref("genres", "Children"), Pref("genres", "Animation")))
+    once = displace(StateDelta(like=(Pref("genres", "Horror"),)), state, lex)
+    assert len(once.release) == 2
+    assert displace(once, state, lex).release == once.release

@@ -4,8 +4,9 @@ first explanation, all five.
     HF_HUB_OFFLINE=1 .venv/bin/python eval/bench_turn.py [--out eval/reports/turn]
         [--configs 0.5b:facts:needed:4,0.5b:facts:always:4,...]
 
-Each configuration is ``model:explain_mode:read_when:prefix_cache`` (model ``0.5b`` / ``1.5b``
-stands for ``qwen2.5-coder-0.5b`` / ``-1.5b``). For each, the movies catalog is opened as the app
+Each configuration is ``model:explain_mode:read_when:prefix_cache[:decode]`` (model ``0.5b`` /
+``1.5b`` stands for ``qwen2.5-coder-0.5b`` / ``-1.5b``; ``decode`` is ``int8``, the default, for
+``llm.int8_decode``, or ``dense``). For each, the movies catalog is opened as the app
 opens it (:meth:`ConvRec.warm_up`, then one throwaway dialogue in another session), and a
 five-message dialogue typed as a person would is sent through :meth:`ConvRec.chat_stream`, the
 path the app streams into its cards. Per turn: seconds from sending to the cards (the
@@ -53,8 +54,10 @@ WARM = ("a good war film", "something more recent")
 DEFAULT_CONFIGS = (
     "0.5b:facts:needed:4",  # the shipped default
     "0.5b:facts:always:4",  # the LLM reads every message, with the prefix cache
-    "0.5b:facts:always:0",  # ... without it
+    "0.5b:facts:always:4:dense",  # ... decoding with the original weights
+    "0.5b:facts:always:0",  # ... without the prefix cache
     "0.5b:items:always:4",  # the LLM also writes the explanations
+    "0.5b:items:always:4:dense",
     "1.5b:facts:always:4",
     "1.5b:items:always:4",
 )
@@ -67,25 +70,32 @@ class Config:
     mode: str
     read_when: str
     prefix_cache: int
+    int8_decode: bool = True
 
     @classmethod
     def parse(cls, text: str) -> Config:
-        model, mode, read_when, cache = text.split(":")
-        return cls(MODELS.get(model, model), mode, read_when, int(cache))
+        model, mode, read_when, cache, *decode = text.split(":")
+        if decode not in ([], ["int8"], ["dense"]):
+            raise SystemExit(f"{text!r}: the fifth field is int8 or dense.")
+        return cls(MODELS.get(model, model), mode, read_when, int(cache), decode != ["dense"])
 
     @property
     def label(self) -> str:
         short = {v: k for k, v in MODELS.items()}.get(self.model, self.model)
-        return f"{short} {self.mode} read:{self.read_when} cache:{self.prefix_cache}"
+        decode = "int8" if self.int8_decode else "dense"
+        return f"{short} {self.mode} read:{self.read_when} cache:{self.prefix_cache} {decode}"
 
 
-def run_config(cfg: Config, llms: dict[str, TransformersLLM]) -> dict[str, Any]:
+def run_config(cfg: Config, llms: dict[tuple[str, bool], TransformersLLM]) -> dict[str, Any]:
     settings = load_settings(
-        llm={"model": cfg.model, "explain_mode": cfg.mode, "read_when": cfg.read_when}
-    )
-    if cfg.model not in llms:
-        llms[cfg.model] = TransformersLLM(cfg.model, settings)
-    llm = llms[cfg.model]
+        llm={"model": cfg.model, "explain_mode": cfg.mode, "read_when": cfg.read_when,
+             "int8_decode": cfg.int8_decode}
+    )  # fmt: skip
+    key = (cfg.model, cfg.int8_decode)
+    if key not in llms:
+        llms.clear()  # one model in memory at a time
+        llms[key] = TransformersLLM(cfg.model, settings)
+    llm = llms[key]
     llm.prefixes = None  # a fresh cache per configuration, or none
     if cfg.prefix_cache:
         from convrec.backends.transformers_llm import PrefixCache
@@ -235,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     configs = [Config.parse(c) for c in args.configs.split(",") if c]
-    llms: dict[str, TransformersLLM] = {}
+    llms: dict[tuple[str, bool], TransformersLLM] = {}
     results = []
     for cfg in configs:
         results.append(run_config(cfg, llms))

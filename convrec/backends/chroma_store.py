@@ -231,7 +231,18 @@ class ChromaStore:
     def _member_ids(self, collection: str) -> set[str]:
         """Every id in ``collection`` (remembered; kept current by this store's writes)."""
         if collection not in self._members:
-            self._members[collection] = set(self.get(collection))
+            if not self.exists(collection):
+                return set()
+            col, offset = self._collection(collection), 0
+            ids: set[str] = set()
+            with self._calls(f"list the ids of {collection!r}"):
+                while True:  # ids only: with metadata this took 1.5 s for 9,000 movies
+                    r = col.get(limit=self.max_batch, offset=offset, include=[])
+                    ids.update(r["ids"])
+                    if len(r["ids"]) < self.max_batch:
+                        break
+                    offset += self.max_batch
+            self._members[collection] = ids
         return self._members[collection]
 
     def count(self, collection: str) -> int:

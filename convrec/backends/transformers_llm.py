@@ -34,7 +34,7 @@ MIN_SHARED = 16  # a shorter shared beginning is not worth a cache copy
 
 
 class PrefixCache:
-    """The key/value caches of the last ``size`` prompts (with their answers), by token ids.
+    """The key/value caches of the last ``size`` prompts, by token ids.
 
     :meth:`take` hands out the cache that shares the longest beginning with a new prompt, cut to
     that beginning, and forgets it (generation extends it in place); :meth:`keep` stores the
@@ -49,15 +49,16 @@ class PrefixCache:
         self.reused_tokens = 0
 
     def take(self, ids: Sequence[int]) -> tuple[int, Any]:
-        """``(n, cache)``: the cache of the first ``n`` tokens of ``ids`` (``n < len(ids)``, so
-        the model has a token to read), or ``(0, None)`` when none shares ``MIN_SHARED``."""
+        """``(n, cache)``: the cache of the first ``n`` tokens of ``ids``, or ``(0, None)`` when
+        none shares ``MIN_SHARED``. At least two tokens are left to read, so the rest of the
+        prompt is read as a prompt (with the original weights when decoding uses int8 copies)."""
         best, best_n = None, 0
         with self._lock:
             for key, (cached, _) in self._entries.items():
                 n = _shared(cached, ids)
                 if n > best_n:
                     best, best_n = key, n
-            best_n = min(best_n, len(ids) - 1)
+            best_n = min(best_n, len(ids) - 2)
             if best is None or best_n < MIN_SHARED:
                 return 0, None
             _, cache = self._entries.pop(best)
@@ -121,6 +122,11 @@ class TransformersLLM:
         dtype = getattr(torch, settings.llm.dtype)
         self.model: Any = AutoModelForCausalLM.from_pretrained(location, dtype=dtype)
         self.model.eval()
+        if settings.llm.int8_decode:
+            from convrec.backends import int8_decode
+
+            if int8_decode.supported(self.model):
+                int8_decode.add_int8_decode(self.model)
         self.load_seconds = time.perf_counter() - start
         size = settings.llm.prefix_cache if prefix_cache is None else prefix_cache
         self.prefixes: PrefixCache | None = PrefixCache(size) if size > 0 else None
@@ -154,11 +160,16 @@ class TransformersLLM:
             kwargs["cache"] = cache
             log.debug("prompt of %d tokens starts from %d cached", len(ids), shared)
 
-    def _keep(self, out: Any) -> None:
-        """Remember the cache a generation left (prompt and answer) for the next prompt."""
+    def _keep(self, out: Any, prompt_length: int) -> None:
+        """Remember the cache of the prompt a generation read, for the next prompt. The answer's
+        keys and values are left out: decoding may have used the int8 copies, and a later prompt
+        that repeats the answer must read it as a model without the cache would."""
         cache = getattr(out, "cache", None)
         if self.prefixes is not None and cache is not None and hasattr(cache, "crop"):
-            self.prefixes.keep([int(t) for t in out.sequences[0]], cache)
+            extra = cache.get_seq_length() - prompt_length
+            if extra > 0:
+                cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
+            self.prefixes.keep([int(t) for t in out.sequences[0, :prompt_length]], cache)
 
     def _gen_kwargs(self, inputs: Any, max_new_tokens: int | None) -> dict[str, Any]:
         return {
@@ -210,7 +221,7 @@ class TransformersLLM:
             raise LLMError(
                 f"Generation with {self.name} failed: {e}. Fix: shorten the prompt."
             ) from e
-        self._keep(out)
+        self._keep(out, inputs["input_ids"].shape[1])
         new = out.sequences[0, inputs["input_ids"].shape[1] :]
         return str(self.tokenizer.decode(new, skip_special_tokens=True))
 
@@ -265,7 +276,7 @@ class TransformersLLM:
         def run() -> None:
             try:
                 with torch.inference_mode():
-                    self._keep(self.model.generate(**kwargs))
+                    self._keep(self.model.generate(**kwargs), inputs["input_ids"].shape[1])
             except BaseException as e:  # surfaced to the consumer below
                 errors.append(e)
                 streamer.end()

@@ -113,9 +113,14 @@ LONG_SYSTEM = Message(
 def test_a_shared_beginning_is_read_once_and_answers_do_not_change(settings: Settings) -> None:
     """A later prompt that starts like an earlier one reuses its cached keys and values, and
     greedy answers are those of a model that keeps no cache (the same prompts, in the same order,
-    also through stream and the JSON constraint)."""
-    cached = TransformersLLM(settings.llm.model, settings, max_new_tokens=64)
-    plain = TransformersLLM(settings.llm.model, settings, max_new_tokens=64, prefix_cache=0)
+    also through stream and the JSON constraint). Without the int8 decoding copies: a prompt read
+    in two pieces differs from one read whole by about 1e-5, which the copies' bfloat16 rounding
+    can turn into a different greedy token where two are nearly tied."""
+    exact = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"int8_decode": False})}
+    )
+    cached = TransformersLLM(exact.llm.model, exact, max_new_tokens=64)
+    plain = TransformersLLM(exact.llm.model, exact, max_new_tokens=64, prefix_cache=0)
     assert cached.prefixes is not None and plain.prefixes is None
     first = [LONG_SYSTEM, Message("user", "A film about space?")]
     second = [*first, Message("assistant", "Apollo 13."), Message("user", "Another one?")]
@@ -125,7 +130,7 @@ def test_a_shared_beginning_is_read_once_and_answers_do_not_change(settings: Set
     assert cached.generate(second) == plain.generate(second)
     assert cached.prefixes.hits == 1
     shared = len(cached._inputs(first)["input_ids"][0])
-    assert cached.prefixes.reused_tokens >= shared  # the whole first prompt, and its answer
+    assert cached.prefixes.reused_tokens >= shared  # the whole first prompt
     assert "".join(cached.stream(third)) == plain.generate(third)
     assert cached.prefixes.hits == 2
     answer = cached.generate(third, json_schema=PREFS_SCHEMA)
@@ -155,14 +160,43 @@ def test_prefix_cache_hands_out_the_longest_shared_beginning() -> None:
     pool.keep(a, Stub(40))
     pool.keep(b, Stub(40))
     pool.keep(list(range(5)), Stub(5))  # shorter than MIN_SHARED: not kept
-    n, cache = pool.take([*range(35), 7])
+    n, cache = pool.take([*range(35), 7, 8])
     assert n == 35 and cache.get_seq_length() == 35  # a's beginning, cut to what is shared
     assert pool.take(list(range(35)))[0] == 30  # a is taken; b shares 30
     assert pool.take(list(range(35))) == (0, None)  # nothing left
     pool.keep(a, Stub(40))
-    assert pool.take(a)[0] == len(a) - 1  # the model must still read one token
+    assert pool.take(a)[0] == len(a) - 2  # the rest is read as a prompt: two tokens at least
     pool.keep([1] * MIN_SHARED, Stub(MIN_SHARED))
     assert pool.take([1] * (MIN_SHARED - 1) + [2])[1] is None  # shares less than MIN_SHARED
     for k in range(3):
         pool.keep([k] * 20, Stub(20))
     assert len(pool._entries) == 2  # the oldest is dropped
+
+
+def test_int8_copies_decode_close_to_the_original_weights_and_prompts_read_exactly(
+    settings: Settings,
+) -> None:
+    """Decoding steps use the int8 copies; a prompt's logits are the unmodified model's, and a
+    step's are close to them (same top token on this prompt)."""
+    import torch
+
+    from convrec.backends.int8_decode import Int8DecodeLinear
+
+    plain_settings = settings.model_copy(
+        update={"llm": settings.llm.model_copy(update={"int8_decode": False})}
+    )
+    plain = TransformersLLM(settings.llm.model, plain_settings).model
+    int8 = TransformersLLM(settings.llm.model, settings).model
+    wrapped = [m for m in int8.modules() if isinstance(m, Int8DecodeLinear)]
+    assert wrapped and not any(isinstance(m, Int8DecodeLinear) for m in plain.modules())
+    assert int8.lm_head.linear.weight is int8.model.embed_tokens.weight  # still tied
+    ids = torch.tensor([[1, 504, 3485, 314, 260, 2379, 30, 378, 2379, 314]])
+    with torch.inference_mode():
+        a, b = plain(ids, use_cache=True), int8(ids, use_cache=True)
+        assert torch.equal(a.logits, b.logits)  # many positions: the original weights
+        step = ids[:, -1:]
+        a = plain(step, past_key_values=a.past_key_values).logits[0, -1]
+        b = int8(step, past_key_values=b.past_key_values).logits[0, -1]
+    assert not torch.equal(a, b)  # one position: the copies were used
+    assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.99
+    assert int(a.argmax()) == int(b.argmax())

@@ -341,11 +341,16 @@ class ConvRec:
         return state
 
     def warm_up(self) -> float:
-        """Load the LLM and the encoders and run one ranking under a hard constraint, so the
+        """Load the LLM and have it read the understanding prompt's instructions once (kept in
+        its prefix cache), load the encoders and run one ranking under a hard constraint, so the
         first user does not wait for them (Chroma's first id-restricted or filtered query pays
         a one-time warm-up of a second or more). Returns the seconds it took."""
         start = time.perf_counter()
-        _ = self.llm
+        if self.llm is not None:
+            from convrec.dialogue.understand import prime
+
+            with self._compute:
+                prime(self.llm, self.lexicon)
         anything = Constraint("category", "ne", "__no_such_category__")  # every item passes
         self.rank(DialogueState(constraints=(anything,), wishes=("anything",)), k=1)
         took = time.perf_counter() - start

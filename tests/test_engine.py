@@ -12,7 +12,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from kit import index_into, running_chroma
@@ -22,6 +22,9 @@ from convrec.config import SessionSettings, Settings
 from convrec.errors import CatalogError, ConfigError, ConvRecError, InputError
 from convrec.sessions import SessionStore
 from convrec.types import Message
+
+if TYPE_CHECKING:
+    from convrec.backends.transformers_llm import TransformersLLM
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -324,8 +327,19 @@ def test_catalog_access(rec: ConvRec) -> None:
     assert len(items) == len(rec.catalog) and rec.item(items[0].id) == items[0]
 
 
-def test_warm_up_ranks_once_under_a_constraint_every_item_passes(rec: ConvRec) -> None:
+def test_warm_up_ranks_once_under_a_constraint_every_item_passes(
+    rec: ConvRec, smollm: TransformersLLM
+) -> None:
+    from convrec.backends.transformers_llm import PrefixCache
+    from convrec.dialogue.state import DialogueState
+    from convrec.dialogue.understand import understand
+
+    smollm.prefixes = PrefixCache(4)
     assert rec.warm_up() >= 0
+    assert len(smollm.prefixes._entries) == 1  # the understanding prompt was read once
+    said = [Message("user", "a black phone with a big screen please")]
+    understand(said, DialogueState(), rec.lexicon, rec.llm, (), rec.settings, read_when="always")
+    assert smollm.prefixes.hits == 1 and smollm.prefixes.reused_tokens > 200  # instructions
     allowed = [ids for cs, ids in rec.catalog.memo["allowed_ids"].items()
                if cs and cs[0].value == "__no_such_category__"]  # fmt: skip
     assert allowed == [tuple(it.id for it in rec.catalog.items)]

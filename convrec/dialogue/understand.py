@@ -205,4 +205,15 @@ def understand(
     return Understanding(delta, "llm+rules", "", took, tuple(g.dropped), raw)
 
 
-__all__ = ["READ_BY_RULES", "Understanding", "attribute_lines", "summarize", "understand"]
+def prime(llm: LLM, lex: Lexicon) -> None:
+    """Have ``llm`` read the understanding prompt once (one new token), so that an in-process
+    model with a prefix cache already holds the instructions every later prompt starts with: the
+    first message it must read then costs only its own tokens."""
+    prompt = _prompt([], "hello", DialogueState(), lex, ())
+    try:
+        llm.generate(prompt, max_new_tokens=1, json_schema=SCHEMA)
+    except LLMError as e:  # the first real message will say what is wrong
+        log.warning("could not prime the LLM with the understanding prompt: %s", e)
+
+
+__all__ = ["READ_BY_RULES", "Understanding", "attribute_lines", "prime", "summarize", "understand"]

@@ -43,6 +43,17 @@ The two packaged LLMs side by side (``v4``: the model choice of issue 16), at on
 grounding checkers against labels they were never tuned on. ``build-v4`` shuffles (seed 13)
 both models' first answers with 20 of v2's LLM answers (the
 anchors, labelled in v2).
+
+``v7`` does the same for 20 new requests (``v7/requests.json``), so the checkers, changed after
+the v4 labels were read, are measured again out of sample:
+
+    HF_HUB_OFFLINE=1 .venv/bin/python eval/explanations/generate.py \
+        --requests eval/explanations/v7/requests.json --out eval/explanations/v7/0.5b
+    (the same with CONVREC_LLM__MODEL=qwen2.5-coder-1.5b and --out eval/explanations/v7/1.5b)
+    .venv/bin/python eval/explanations/blind.py build-models v7 --work /tmp/label7
+    (a new labeller writes /tmp/label7/labels.jsonl; copy it to eval/explanations/v7/labels.jsonl)
+    .venv/bin/python eval/explanations/blind.py score-models v7
+    .venv/bin/python eval/explanations/score.py --dir eval/explanations/v7/0.5b   # and 1.5b
 """
 
 from __future__ import annotations
@@ -58,8 +69,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 V2 = HERE / "v2"
 V3 = HERE / "v3"
-V4 = HERE / "v4"
 V4_MODELS = ("0.5b", "1.5b")
+# both packaged LLMs' answers labelled blind: folder → (seed, id prefix, which requests)
+MODEL_SETS = {
+    "v4": (13, "z", "The same 20 requests as v2 and v3"),
+    "v7": (
+        23,
+        "q",
+        "20 new requests (v7/requests.json, written before any of their answers "
+        "was read; no rule or checker was changed against them)",
+    ),
+}
 # the template writer labelled again at later commits, as v3: folder → (seed, id prefix)
 TEMPLATE_SETS = {"v3": (11, "y"), "v5": (17, "w"), "v6": (19, "u")}
 Key = dict[str, dict[str, str]]  # opaque id → {"source": …, "record": …}
@@ -271,35 +291,39 @@ def score_v3(out: Path = V3) -> dict[str, Any]:
     return result
 
 
-def build_v4(work: Path) -> None:
-    rng = random.Random(13)
-    rows = [(f"llm_{m}", r) for m in V4_MODELS for r in _jsonl(V4 / m / "explanations.jsonl")]
+def build_v4(work: Path, version: str = "v4") -> None:
+    seed, prefix, _ = MODEL_SETS[version]
+    out = HERE / version
+    rng = random.Random(seed)
+    rows = [(f"llm_{m}", r) for m in V4_MODELS for r in _jsonl(out / m / "explanations.jsonl")]
     rows += [("llm_v2", r) for r in rng.sample(_jsonl(V2 / "explanations.jsonl"), ANCHORS)]
     rng.shuffle(rows)
-    key = _write_blind(work, rows, "z")
-    (V4 / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
+    key = _write_blind(work, rows, prefix)
+    (out / "key.json").write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
 
 
-def score_v4() -> dict[str, Any]:
-    key, labels, groups, agree = _labelled(V4, "llm_v2")
+def score_v4(version: str = "v4") -> dict[str, Any]:
+    out, which = HERE / version, MODEL_SETS[version][2]
+    key, labels, groups, agree = _labelled(out, "llm_v2")
     for m in V4_MODELS:  # by record id too, for the checkers' agreement (score.py --dir)
         mine = sorted(w["record"] for w in key.values() if w["source"] == f"llm_{m}")
         by_record = {w["record"]: labels[b] for b, w in key.items() if w["source"] == f"llm_{m}"}
         text = "".join(
             json.dumps({**by_record[r], "id": r}, ensure_ascii=False) + "\n" for r in mine
         )
-        (V4 / m / "labels.jsonl").write_text(text, encoding="utf-8")
+        (out / m / "labels.jsonl").write_text(text, encoding="utf-8")
     result: dict[str, Any] = _result(groups, agree)
-    (V4 / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    metas = {m: json.loads((V4 / m / "explanations.meta.json").read_text()) for m in V4_MODELS}
+    (out / "report.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    metas = {m: json.loads((out / m / "explanations.meta.json").read_text()) for m in V4_MODELS}
+    command = "score-v4" if version == "v4" else f"score-models {version}"
     agreed = ", ".join(f"{k} {v:.2f}" for k, v in result["anchor_agreement"].items())
     lines = [
         "Commits: " + "; ".join(f"{m} answers at {meta['commit']}" for m, meta in metas.items()),
         "",
         "# The two packaged LLMs' explanations labelled blind (explain_mode items)",
         "",
-        "`.venv/bin/python eval/explanations/blind.py score-v4` (see its docstring for the set).",
-        "The same 20 requests as v2 and v3; each model's first answers, before any regeneration. "
+        f"`.venv/bin/python eval/explanations/blind.py {command}` (see its docstring for the set).",
+        f"{which}; each model's first answers, before any regeneration. "
         "Labelled by an assistant that saw only the request, the item's fields and the text, "
         "never the code or the source. Errors come in clusters: 20 requests, not ~100 "
         "independent cases. The default explanations (the template writer) were labelled 1.000 "
@@ -318,7 +342,7 @@ def score_v4() -> dict[str, Any]:
         if key[b]["source"] != "llm_v2" and not all(r[lab] for lab in LABELS)
     ]
     lines += ["", "## What the labeller found wrong", "", *sorted(notes)]
-    (V4 / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return result
 
 
@@ -339,6 +363,11 @@ def main() -> int:
     b4 = sub.add_parser("build-v4")
     b4.add_argument("--work", type=Path, default=Path("/tmp/label4"))
     sub.add_parser("score-v4")
+    bm = sub.add_parser("build-models", help="both LLMs' answers of a set, blind")
+    bm.add_argument("version", choices=sorted(MODEL_SETS))
+    bm.add_argument("--work", type=Path, required=True)
+    sm = sub.add_parser("score-models")
+    sm.add_argument("version", choices=sorted(MODEL_SETS))
     args = ap.parse_args()
     if args.cmd == "build":
         build(args.work)
@@ -355,6 +384,10 @@ def main() -> int:
         build_v4(args.work)
     elif args.cmd == "score-v4":
         print(json.dumps(score_v4(), indent=1))
+    elif args.cmd == "build-models":
+        build_v4(args.work, args.version)
+    elif args.cmd == "score-models":
+        print(json.dumps(score_v4(args.version), indent=1))
     else:
         print(json.dumps(score(), indent=1))
     return 0

@@ -1,6 +1,6 @@
 """Raw LLM explanations for realistic requests on both shipped catalogs, with claims.py's verdict.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python eval/explanations/generate.py [--out DIR]
+    HF_HUB_OFFLINE=1 .venv/bin/python eval/explanations/generate.py [--out DIR] [--requests FILE]
 
 For each request (one or two user messages) the system ranks as :meth:`ConvRec.recommend` does
 (no explanations), then the explanation stage runs as in a turn (``settings.llm.explain_mode``,
@@ -15,7 +15,9 @@ after ``convrec.explain.explanations.clean``), and the verdict. Greedy decoding:
 same text.
 
 Writes ``explanations.jsonl`` (one record per explanation) and ``explanations.meta.json`` (the
-code version, the LLM settings and the requests) to ``--out`` (default: this folder).
+code version, the LLM settings and the requests) to ``--out`` (default: this folder). The requests
+are :data:`REQUESTS` unless ``--requests`` names a JSON file of the same shape (a fresh set that
+no rule or checker was changed against, e.g. ``v7/requests.json``).
 """
 
 from __future__ import annotations
@@ -156,14 +158,18 @@ def explain_request(
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=HERE)
+    ap.add_argument("--requests", type=Path, help="JSON {catalog: [[message, ...], ...]}")
     args = ap.parse_args(argv)
+    requests_by_catalog = REQUESTS
+    if args.requests is not None:
+        requests_by_catalog = json.loads(args.requests.read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings(None)
     log.info("code %s, LLM %s (%s, %s)", code_version(), settings.llm.model,
              settings.llm.backend, settings.llm.dtype)  # fmt: skip
     llm = None
     records: list[dict[str, Any]] = []
-    for catalog, requests in REQUESTS.items():
+    for catalog, requests in requests_by_catalog.items():
         rec = ConvRec.from_config(catalog=catalog, settings=settings, llm=llm)
         llm = rec.llm
         for r, said in enumerate(requests, start=1):
@@ -181,7 +187,8 @@ def main(argv: list[str] | None = None) -> None:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
     meta = {"commit": code_version(), "llm": {"model": settings.llm.model,
             "backend": settings.llm.backend, "dtype": settings.llm.dtype},
-            "explain_mode": "items", "k": K, "n": len(records), "requests": REQUESTS}  # fmt: skip
+            "explain_mode": "items", "k": K, "n": len(records),
+            "requests": requests_by_catalog}  # fmt: skip
     (args.out / "explanations.meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     log.info("wrote %d explanations to %s", len(records), path)
 

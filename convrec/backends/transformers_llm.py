@@ -1,8 +1,9 @@
 """Local LLM backend: an in-process transformers LM; greedy, streaming, JSON-schema constrained.
 
 Constrained decoding uses xgrammar: the schema is compiled once per (model, schema) into a grammar
-and applied as a logits processor, so every token the model emits keeps the output a valid prefix
-of a document that matches the schema.
+that masks the model's choices, so every token it emits keeps the output a valid prefix of a
+document that matches the schema, and text the grammar forces is appended without asking it
+(:mod:`convrec.backends.json_decode`).
 
 Prompts share long beginnings: the understanding prompt's instructions on every turn, the
 explanation prompt's instructions and the user's preferences for every item of a list. `generate`
@@ -180,9 +181,9 @@ class TransformersLLM:
             "pad_token_id": self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
         }
 
-    def _json_processor(self, schema: Mapping[str, Any]) -> Any:
+    def _grammar(self, schema: Mapping[str, Any]) -> Any:
+        """The schema compiled into an xgrammar grammar for this tokenizer (once per schema)."""
         import xgrammar as xgr
-        from xgrammar.contrib.hf import LogitsProcessor
 
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
@@ -196,7 +197,7 @@ class TransformersLLM:
             self._grammars[key] = self._compiler.compile_json_schema(
                 key, any_whitespace=False, separators=(",", ":")
             )
-        return LogitsProcessor(self._grammars[key])  # stateful: one per generate() call
+        return self._grammars[key]
 
     def generate(
         self,
@@ -211,7 +212,7 @@ class TransformersLLM:
         inputs = self._inputs(messages)
         kwargs = self._gen_kwargs(inputs, max_new_tokens)
         if json_schema is not None:
-            kwargs["logits_processor"] = [self._json_processor(json_schema)]
+            return self._generate_json(inputs, json_schema, kwargs["max_new_tokens"])
         self._reuse(inputs, kwargs)
         kwargs.update(return_dict_in_generate=True, use_cache=True)
         try:
@@ -223,6 +224,32 @@ class TransformersLLM:
             ) from e
         self._keep(out, inputs["input_ids"].shape[1])
         new = out.sequences[0, inputs["input_ids"].shape[1] :]
+        return str(self.tokenizer.decode(new, skip_special_tokens=True))
+
+    def _generate_json(self, inputs: Any, schema: Mapping[str, Any], max_new_tokens: int) -> str:
+        """Greedy answer constrained to ``schema``, appending the text the grammar forces without
+        asking the model (:func:`convrec.backends.json_decode.decode_json`)."""
+        from transformers import DynamicCache
+
+        from convrec.backends.json_decode import decode_json
+
+        ids = [int(t) for t in inputs["input_ids"][0]]
+        start, cache = self.prefixes.take(ids) if self.prefixes is not None else (0, None)
+        if cache is None:
+            start, cache = 0, DynamicCache(config=self.model.config)
+        try:
+            new = decode_json(
+                self.model, self.tokenizer, self._grammar(schema), ids, cache, start, max_new_tokens
+            )
+        except RuntimeError as e:
+            raise LLMError(
+                f"Generation with {self.name} failed: {e}. Fix: shorten the prompt."
+            ) from e
+        if self.prefixes is not None:  # the prompt's keys and values, for the next prompt
+            extra = cache.get_seq_length() - len(ids)
+            if extra > 0:
+                cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
+            self.prefixes.keep(ids, cache)
         return str(self.tokenizer.decode(new, skip_special_tokens=True))
 
     def generate_batch(

@@ -58,6 +58,40 @@ def test_json_schema_constrains_the_output(smollm: TransformersLLM) -> None:
     assert text == compact  # no spaces after separators: a fifth fewer tokens to decode
 
 
+def test_json_opening_is_read_with_the_prompt_and_decoding_stops_at_the_closing_brace(
+    smollm: TransformersLLM,
+) -> None:
+    """The text the grammar forces first is appended as the tokenizer spells it and read in the
+    prompt's forward pass; the model then runs once per token it chooses, with no step for an
+    end-of-turn token once the document is complete."""
+    import xgrammar as xgr
+    from transformers import DynamicCache
+
+    from convrec.backends.json_decode import decode_json
+
+    messages = [Message("user", "I want a black or white phone under 300 dollars. Reply in JSON.")]
+    opening = xgr.GrammarMatcher(smollm._grammar(PREFS_SCHEMA)).find_jump_forward_string()
+    assert opening == '{"category":"'
+    opening_ids = smollm.tokenizer.encode(opening, add_special_tokens=False)
+    prompt = [int(t) for t in smollm._inputs(messages)["input_ids"][0]]
+    calls: list[int] = []
+    hook = smollm.model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        new = decode_json(
+            smollm.model, smollm.tokenizer, smollm._grammar(PREFS_SCHEMA), prompt,
+            DynamicCache(config=smollm.model.config), 0, 48,
+        )  # fmt: skip
+    finally:
+        hook.remove()
+    text = smollm.tokenizer.decode(new)
+    jsonschema.validate(json.loads(text), PREFS_SCHEMA)
+    assert new[: len(opening_ids)] == opening_ids and text.endswith("}")
+    # one forward pass for the prompt and the opening, then one per chosen token but the last:
+    # as many passes as chosen tokens, none for an end-of-turn token
+    assert len(calls) == len(new) - len(opening_ids) > 1
+    assert smollm.generate(messages, max_new_tokens=48, json_schema=PREFS_SCHEMA) == text
+
+
 def test_make_llm_defaults_to_the_local_backend(settings: Settings) -> None:
     from convrec.backends import make_llm
 
@@ -195,8 +229,8 @@ def test_int8_copies_decode_close_to_the_original_weights_and_prompts_read_exact
         a, b = plain(ids, use_cache=True), int8(ids, use_cache=True)
         assert torch.equal(a.logits, b.logits)  # many positions: the original weights
         step = ids[:, -1:]
-        a = plain(step, past_key_values=a.past_key_values).logits[0, -1]
-        b = int8(step, past_key_values=b.past_key_values).logits[0, -1]
+        a = plain(step, cache=a.past_key_values).logits[0, -1]
+        b = int8(step, cache=b.past_key_values).logits[0, -1]
     assert not torch.equal(a, b)  # one position: the copies were used
     assert torch.nn.functional.cosine_similarity(a, b, dim=0) > 0.99
     assert int(a.argmax()) == int(b.argmax())

@@ -9,8 +9,11 @@ constrained) are recorded. Each reader then answers the same prompts in the same
 warm-up prompt, keeping what it keeps between calls in the product:
 
 - ``transformers dense``: ``TransformersLLM`` with the prefix cache, decoding with the weights it
-  loaded (``llm.int8_decode = false``);
-- ``transformers int8``: the same with int8 decoding copies (the default);
+  loaded (``llm.int8_decode = false``), in its JSON decoding loop;
+- ``transformers int8, generate()``: the same with int8 decoding copies, through transformers'
+  ``generate`` with xgrammar's logits processor (the JSON path before 35a5bd7);
+- ``transformers int8``: int8 copies and ``TransformersLLM``'s own JSON decoding loop (the
+  default: the grammar's forced opening read with the prompt, no end-of-turn step);
 - ``llama.cpp``: llama-cpp-python in-process on the packaged Q4_K_M GGUF (the file the
   transformers weights were converted from), 2 threads, the schema as a llama.cpp grammar; it
   reuses the beginning its previous prompt shares with the next one.
@@ -88,14 +91,35 @@ def record(settings: Any) -> list[dict[str, Any]]:
 Reader = Callable[[dict[str, Any]], tuple[str, int]]
 
 
-def transformers_reader(int8: bool) -> Reader:
+def transformers_reader(int8: bool, loop: bool = True) -> Reader:
+    """``TransformersLLM.generate`` (its JSON decoding loop), or with ``loop=False`` transformers'
+    ``generate`` with xgrammar's logits processor (the path before 35a5bd7), same prefix cache."""
     llm = TransformersLLM(MODEL, load_settings(llm={"model": MODEL, "int8_decode": int8}))
+
+    def count(text: str) -> int:
+        return len(llm.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def read(p: dict[str, Any]) -> tuple[str, int]:
         out = llm.generate(p["messages"], max_new_tokens=p["max"], json_schema=p["schema"])
-        return out, len(llm.tokenizer(out, add_special_tokens=False)["input_ids"])
+        return out, count(out)
 
-    return read
+    def read_with_generate(p: dict[str, Any]) -> tuple[str, int]:
+        import torch
+        from xgrammar.contrib.hf import LogitsProcessor
+
+        inputs = llm._inputs(p["messages"])
+        kwargs = llm._gen_kwargs(inputs, p["max"])
+        kwargs["logits_processor"] = [LogitsProcessor(llm._grammar(p["schema"]))]
+        llm._reuse(inputs, kwargs)
+        kwargs.update(return_dict_in_generate=True, use_cache=True)
+        with torch.inference_mode():
+            out = llm.model.generate(**kwargs)
+        n = inputs["input_ids"].shape[1]
+        llm._keep(out, n)
+        text = str(llm.tokenizer.decode(out.sequences[0, n:], skip_special_tokens=True))
+        return text, count(text)
+
+    return read if loop else read_with_generate
 
 
 def llama_cpp_reader(gguf: Path) -> Reader:
@@ -143,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     assert isinstance(spec, registry.GGUFSpec)
     results: dict[str, list[dict[str, Any]]] = {}
     results["transformers dense"] = run(transformers_reader(False), prompts)
+    results["transformers int8, generate()"] = run(transformers_reader(True, False), prompts)
     results["transformers int8"] = run(transformers_reader(True), prompts)
     gguf = assemble_gguf(spec, settings)  # sha256-verified, in a temporary directory
     try:

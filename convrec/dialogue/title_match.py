@@ -163,6 +163,8 @@ def find_titles(
         span = set(range(m.first, m.last))
         if span & taken or _subtitled(lex, text, toks, m) or _everyday(text, toks, m):
             continue
+        if _audience(text, toks, m):
+            continue
         if (
             _qualifies(lex, text, toks, m)
             or _other_year(lex, m, words)
@@ -196,6 +198,23 @@ EVERYDAY = frozenset((
 def _everyday(text: str, toks: list[Token], m: TitleMatch) -> bool:
     span = text[toks[m.first].start : toks[m.last - 1].end]
     return span.islower() and all(toks[i].norm in EVERYDAY for i in range(m.first, m.last))
+
+
+# Verbs before "for" that seek something: "looking for toy story" may still name the film.
+SEEKING = frozenset((
+    "look", "looking", "search", "searching", "ask", "asking", "hunt", "hunting", "hope",
+    "hoping", "vote", "voted", "go", "going", "went",
+))  # fmt: skip
+
+
+def _audience(text: str, toks: list[Token], m: TitleMatch) -> bool:
+    """A title typed in lower case right after "for" names an audience or an occasion, not the
+    film: "like Toy Story but for grown-ups" (not "Grown Ups"), "something for halloween"."""
+    if m.first == 0 or toks[m.first - 1].norm != "for":
+        return False
+    if m.first >= 2 and toks[m.first - 2].norm in SEEKING:
+        return False
+    return text[toks[m.first].start : toks[m.last - 1].end].islower()
 
 
 def _qualifies(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:

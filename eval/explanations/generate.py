@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         requests_by_catalog = json.loads(args.requests.read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings(None)
-    log.info("code %s, LLM %s (%s, %s)", code_version(), settings.llm.model,
+    commit = code_version()  # the code this process imported (a commit made meanwhile is not)
+    log.info("code %s, LLM %s (%s, %s)", commit, settings.llm.model,
              settings.llm.backend, settings.llm.dtype)  # fmt: skip
     llm = None
     records: list[dict[str, Any]] = []
@@ -185,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     with path.open("w", encoding="utf-8") as f:
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    meta = {"commit": code_version(), "llm": {"model": settings.llm.model,
+    meta = {"commit": commit, "llm": {"model": settings.llm.model,
             "backend": settings.llm.backend, "dtype": settings.llm.dtype},
             "explain_mode": "items", "k": K, "n": len(records),
             "requests": requests_by_catalog}  # fmt: skip

@@ -38,6 +38,8 @@ CATALOG = Catalog("movies", Path("."), (
     movie("future", "The Future", 2011, pop=2),
     movie("night", "Last Night", 1998, pop=3),
     movie("notebook", "The Notebook", 2004, pop=40),
+    movie("grownups", "Grown Ups", 2010, pop=20),
+    movie("halloween", "Halloween", 1978, pop=60),
 ))  # fmt: skip
 
 
@@ -113,6 +115,14 @@ def test_an_opinion_after_the_title(lex: Lexicon, text: str, liked: set, dislike
 )
 def test_a_title_without_an_opinion_is_neither_liked_nor_disliked(lex: Lexicon, text: str) -> None:
     assert opinions(lex, text) == {"liked": set(), "disliked": set()}
+
+
+def test_an_audience_or_an_occasion_after_for_is_no_title(lex: Lexicon) -> None:
+    d = extract("Something like Toy Story but for grown-ups.", lex)
+    assert d.liked_items == ("toy",)  # not the film "Grown Ups"
+    assert not extract("a scary movie for halloween", lex).liked_items
+    assert extract("I'm looking for halloween, I loved it", lex).liked_items == ("halloween",)
+    assert extract("I loved Grown Ups", lex).liked_items == ("grownups",)
 
 
 def test_the_seen_and_the_time_phrase(lex: Lexicon) -> None:

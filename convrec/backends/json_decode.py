@@ -43,10 +43,14 @@ def decode_json(
     elif opening:  # the matcher refused its own forced text as tokenized: decode it instead
         matcher.reset()
     with torch.inference_mode():
-        while len(new) < max_new_tokens and not matcher.is_terminated():
+        read = False  # the prompt is read even when the opening already fills max_new_tokens
+        while not read or (len(new) < max_new_tokens and not matcher.is_terminated()):
             out = model(
                 input_ids=torch.tensor([feed]), cache=cache, use_cache=True, logits_to_keep=1
             )
+            read = True
+            if len(new) >= max_new_tokens:
+                break
             logits = out.logits[:, -1, :].float()
             matcher.fill_next_token_bitmask(bitmask)
             xgr.apply_token_bitmask_inplace(logits, bitmask)

@@ -81,7 +81,9 @@ MODEL_SETS = {
     ),
 }
 # the template writer labelled again at later commits, as v3: folder → (seed, id prefix)
-TEMPLATE_SETS = {"v3": (11, "y"), "v5": (17, "w"), "v6": (19, "u")}
+TEMPLATE_SETS = {"v3": (11, "y"), "v5": (17, "w"), "v6": (19, "u"), "v8": (29, "t")}
+# sets made for requests other than generate.py's: folder → requests file
+TEMPLATE_REQUESTS = {"v8": HERE / "v7" / "requests.json"}
 Key = dict[str, dict[str, str]]  # opaque id → {"source": …, "record": …}
 LABELS = ("faithful", "personalised", "fluent")
 ANCHORS = 20
@@ -92,9 +94,9 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def templates() -> list[dict[str, Any]]:
-    """The template explanation of each listed item, per request of generate.py, rules only, as
-    a list shows them (:func:`convrec.explain.explanations.templates`)."""
+def templates(requests: dict[str, list[list[str]]] | None = None) -> list[dict[str, Any]]:
+    """The template explanation of each listed item, per request (generate.py's unless given),
+    rules only, as a list shows them (:func:`convrec.explain.explanations.templates`)."""
     sys.path.insert(0, str(HERE))
     import generate as g
 
@@ -103,10 +105,10 @@ def templates() -> list[dict[str, Any]]:
     from convrec.types import Message
 
     out = []
-    for catalog, requests in g.REQUESTS.items():
+    for catalog, said_list in (requests or g.REQUESTS).items():
         settings = load_settings(llm={"backend": "none"})
         rec = ConvRec.from_config(settings=settings, catalog=catalog)
-        for r, said in enumerate(requests, start=1):
+        for r, said in enumerate(said_list, start=1):
             history = [Message("user", s) for s in said]
             state = g.state_for(rec, history)
             ranked = rec.rank(state, g.K, history)
@@ -215,7 +217,8 @@ def score() -> dict[str, Any]:
 def build_v3(work: Path, out: Path = V3, seed: int = 11, prefix: str = "y") -> None:
     from convrec.evaluation.provenance import code_version
 
-    made = templates()
+    asked = TEMPLATE_REQUESTS.get(out.name)
+    made = templates(json.loads(asked.read_text(encoding="utf-8")) if asked else None)
     out.mkdir(exist_ok=True)
     (out / "templates.jsonl").write_text(
         "".join(json.dumps(t, ensure_ascii=False) + "\n" for t in made), encoding="utf-8"
@@ -269,7 +272,13 @@ def score_v3(out: Path = V3) -> dict[str, Any]:
         "",
         f"`.venv/bin/python eval/explanations/blind.py score-templates {out.name}` (see its "
         "docstring for the set).",
-        "The same 20 requests as v2, ranked and explained at the commit above. Labelled by an "
+        (
+            "The 20 new requests of v7 (v7/requests.json), which no template rule was changed "
+            "against,"
+            if out.name in TEMPLATE_REQUESTS
+            else "The same 20 requests as v2,"
+        )
+        + " ranked and explained at the commit above. Labelled by an "
         "assistant that saw only the request, the item's fields and the text, never the code or "
         "the source. Errors come in clusters: 20 requests, not ~100 independent cases.",
         "",

@@ -38,6 +38,28 @@ _NUMBER_FORMS = {
     "release_year": "it is from {v:g}",
     "price": "it costs {v:g}",
 }
+# A bound the user set, and how a value beyond it compares ("more than the 32 GB you asked for").
+_UNITS = {
+    "ram_gb": "{v:g} GB",
+    "storage_gb": "{v:g} GB",
+    "screen_inches": "{v:g} inches",
+    "runtime_min": "{v:g} minutes",
+    "cores": "{v:g} cores",
+    "cpu_ghz": "{v:g} GHz",
+}
+_BEYOND = {
+    "runtime_min": ("longer", "shorter"),
+    "year": ("later", "earlier"),
+    "release_year": ("later", "earlier"),
+    "screen_inches": ("bigger", "smaller"),
+}
+
+
+def _meets(value: float, c: Constraint) -> bool:
+    bound = float(c.value)  # type: ignore[arg-type]
+    return {"gte": value >= bound, "lte": value <= bound}.get(c.op, value == bound)
+
+
 # How a wanted value of these attributes reads; others read "its <attribute> is <value>".
 _VALUE_FORMS = {
     "country": "it is from {v}",
@@ -178,9 +200,17 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
         if value is None or isinstance(value, bool):
             continue
         if isinstance(value, int | float):
+            if not isinstance(c.value, int | float) or not _meets(float(value), c):
+                continue  # a relaxed bound: the item is shown, but not as what was asked
             form = _NUMBER_FORMS.get(c.attribute, "its {attr} is {v:g}")
-            said = form.format(v=float(value), attr=c.attribute.replace("_", " "))
-            out.append(_an(said) + ", as you asked")
+            said = _an(form.format(v=float(value), attr=c.attribute.replace("_", " ")))
+            if float(value) == float(c.value) or c.op == "eq":
+                out.append(said + ", as you asked")
+            else:  # "it has 128 GB of storage, more than the 32 GB you asked for"
+                more, less = _BEYOND.get(c.attribute, ("more", "less"))
+                bound = _UNITS.get(c.attribute, "{v:g}").format(v=float(c.value))
+                word = more if c.op == "gte" else less
+                out.append(f"{said}, {word} than the {bound} you asked for")
         elif c.op in ("eq", "in"):
             held = [
                 v for v in values_of(value) if v.lower() in {str(w).lower() for w in c.values()}

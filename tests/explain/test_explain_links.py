@@ -53,10 +53,21 @@ def test_values_constraints_and_wishes_the_item_holds() -> None:
     toy = links(rec("toy"), CATALOG["toy"], state, CATALOG)
     assert toy == ["it has Tom Hanks, whom you like", "it is a children's movie, as you asked"]
     memento = links(rec("memento"), CATALOG["memento"], state, CATALOG)
-    assert memento == ["it is 113 minutes long, as you asked", "it is about memory, as you wished"]
+    assert memento == [
+        "it is 113 minutes long, shorter than the 120 minutes you asked for",
+        "it is about memory, as you wished",
+    ]
     assert sentence(memento) == (
-        "It is 113 minutes long, as you asked, and it is about memory, as you wished."
+        "It is 113 minutes long, shorter than the 120 minutes you asked for, and it is about "
+        "memory, as you wished."
     )
+    # a value at the bound is what was asked; one a relaxed bound let in is not claimed
+    at = DialogueState(constraints=(Constraint("runtime_min", "lte", 113),))
+    assert links(rec("memento"), CATALOG["memento"], at, CATALOG) == [
+        "it is 113 minutes long, as you asked"
+    ]
+    over = DialogueState(constraints=(Constraint("runtime_min", "gte", 140),))
+    assert links(rec("memento"), CATALOG["memento"], over, CATALOG) == []
     assert sentence(["it is a war film, as you asked", "it is from 1998, as you asked"]) == (
         "It is a war film, and it is from 1998, as you asked."
     )
@@ -79,7 +90,10 @@ def test_phone_numbers_and_values_read_as_english() -> None:
     ))  # fmt: skip
     got = links(rec_in(phones, "t"), tablet, state, phones)
     # the newest request first: with three links at most, an older one is the one left out
-    assert got == ["it runs Android, as you asked", "it has an 8-inch screen, as you asked"]
+    assert got == [
+        "it runs Android, as you asked",
+        "it has an 8-inch screen, bigger than the 6 inches you asked for",
+    ]
     for maker, said in (("Sony", "a Sony"), ("Apple", "an Apple"), ("OnePlus", "a OnePlus"),
                         ("LG", "an LG"), ("HTC", "an HTC"), ("ZTE", "a ZTE")):  # fmt: skip
         one = Item("m", "X", category="phone", attributes={"maker": maker})

@@ -219,13 +219,35 @@ def template(
     fields. ``item_first``: the item's sentence comes first (the reason is the whole list's);
     ``why``: the item's :func:`reason` when the caller has it already."""
     first = why or reason(rec, item, state, catalog)
-    about = without_codes(first_sentence(plain(item.description)), item, catalog.roles.hidden)
-    if not about or len(about) > ABOUT_CHARS:  # no sentence to quote: what the item is, in facts
-        about = what_it_is(item, catalog, said=first)
+    about = without_codes(_first_of(item), item, catalog.roles.hidden)
+    if not about or len(about) > ABOUT_CHARS or _restates(about, item, first):
+        about = what_it_is(item, catalog, said=first)  # what the item is, in facts
     if not about:
         return first
     about = about if about.endswith((".", "!", "?")) else about + "."
     return f"{about} {first}" if item_first else f"{first} {about}"
+
+
+def _first_of(item: Item) -> str:
+    """The first sentence of the item's description, never cut inside its own title ("Chuck
+    Berry Hail! Hail! Rock 'n' Roll is a 1987 …")."""
+    text = plain(item.description)
+    if item.title and text.startswith(item.title + " "):
+        return item.title + " " + first_sentence(text[len(item.title) + 1 :])
+    return first_sentence(text)
+
+
+_FILLER = frozenset(("is", "a", "an", "and", "the", "film", "movie", "of"))
+
+
+def _restates(about: str, item: Item, first: str) -> bool:
+    """The description's sentence only repeats the reason ("It is a documentary and musical
+    movie, as you asked." then "X is a 2009 Documentary and Musical film."): its words beyond the
+    title, numbers and fillers are all in the reason."""
+    title = set(re.findall(r"[a-z']+", item.title.lower()))
+    words = [w for w in re.findall(r"[a-z'-]+", about.lower()) if w not in title | _FILLER]
+    said = first.lower()
+    return bool(words) and all(re.search(rf"\b{re.escape(w)}", said) for w in words)
 
 
 def reason(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalog) -> str:

@@ -183,6 +183,25 @@ def test_missing_lines_and_a_failing_llm_fall_back_to_templates() -> None:
     assert all(e.text for e in out.explanations)
 
 
+def test_a_description_that_only_repeats_the_reason_is_not_quoted() -> None:
+    attrs: dict[str, Any] = {"genres": ("Documentary", "Musical"), "year": 2009,
+                             "director": ("Ann Lee",)}  # fmt: skip
+    doc = Item("d", "Songs", "Songs is a 2009 Documentary and Musical film.", "movie", attrs)
+    docs = Catalog("movies", Path("/nonexistent"), (doc,))
+    state = DialogueState(liked=(Pref("genres", "Documentary"), Pref("genres", "Musical")))
+    text = template(Recommendation("d", "Songs", 0.7, breakdown={"text": 0.7}), doc, state, docs)
+    assert "Documentary and Musical film" not in text  # said once, not twice
+    assert text.endswith("It is a 2009 film by Ann Lee.")  # what it is, beyond the reason
+    cheer = Item("c", "Hail! Hail!", "Hail! Hail! follows a choir. It sings.", "movie", attrs)
+    cheers = Catalog("movies", Path("/nonexistent"), (cheer,))
+    shown = Recommendation("c", "Hail! Hail!", 0.7, breakdown={"text": 0.7})
+    assert template(shown, cheer, state, cheers).endswith("Hail! Hail! follows a choir.")
+    plot = Item("e", "Songs", "Songs follows a choir across Wales.", "movie", attrs)
+    kept = Catalog("movies", Path("/nonexistent"), (plot,))
+    shown = Recommendation("e", "Songs", 0.7, breakdown={"text": 0.7})
+    assert template(shown, plot, state, kept).endswith("a choir across Wales.")
+
+
 def test_templates_are_grounded_and_use_the_breakdown() -> None:
     state = DialogueState(
         liked=(Pref("genres", "Comedy"),),

@@ -193,8 +193,9 @@ def parse_line(line: str, n_items: int) -> tuple[int, str] | None:
 # -- the template fallback ---------------------------------------------------------------------
 
 _ROUTE_REASONS = {
-    "text": "it fits what you described",
-    "context": "it fits what we talked about",
+    # what retrieval knows, no more: that the item is near the words, not that it fits them
+    "text": "it is one of the nearest the catalog has to what you described",
+    "context": "it is one of the nearest the catalog has to what we talked about",
     "clip_text": "it matches the look you described",
     "image": "it looks like the photo you shared",
     "popularity": "it is well known",

@@ -227,7 +227,7 @@ def test_what_an_item_shares_with_one_liked_film_is_one_clause() -> None:
 
 def test_a_text_match_without_a_link_quotes_the_users_last_wish() -> None:
     """No link to what the user said: the reason quotes the user's last wish when the item's own
-    text holds its words, not "It fits what you described"; anything else the user typed (words
+    text holds its words, not the generic sentence; anything else the user typed (words
     the item lacks, an instruction, the rest of a long message) is never quoted back. The
     grounding check reads the quoted wish as the user's, not as a claim."""
     from dataclasses import replace
@@ -252,7 +252,7 @@ def test_a_text_match_without_a_link_quotes_the_users_last_wish() -> None:
                  "nokia lumia nokia only brand may mention end every"):  # fmt: skip
         assert "closest matches" not in said(wish), wish
     assert template(matched, memento, DialogueState(), cat).startswith(
-        "It fits what you described."
+        "It is one of the nearest the catalog has to what you described."
     )
     checker = checker_for(cat)
     state = DialogueState(wishes=("a Comedy film",))

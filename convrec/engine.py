@@ -68,10 +68,9 @@ class Reply:
 
 @dataclass(frozen=True)
 class Event:
-    """One step of :meth:`ConvRec.chat_stream`, in this order: ``recommendations`` (once, when
-    there are any), ``text`` (chunks of the reply text as they are generated), ``reply`` (last,
-    the whole :class:`Reply`). While items are explained, each ``text`` event also carries the
-    recommendations with the explanations known so far, so a card can show its own at once."""
+    """One step of :meth:`ConvRec.chat_stream`, in order: ``recommendations`` (once, if any),
+    ``text`` (reply chunks as generated; while items are explained each also carries the
+    recommendations with the explanations so far), ``reply`` (last, the whole :class:`Reply`)."""
 
     kind: Literal["recommendations", "text", "reply"]
     text: str = ""
@@ -119,9 +118,8 @@ class ConvRec:
         self._llm_lock = threading.Lock()
         self._prefix_states: OrderedDict[tuple[Message, ...], DialogueState] = OrderedDict()
         self._prefix_lock = threading.Lock()
-        # torch encoders and in-process generation are not re-entrant: one model call at a time,
-        # and one lock per LLM object, so catalogs that share a model never generate at once.
-        # A plain Lock: a streamed turn may be resumed (and release it) from another thread.
+        # torch models are not re-entrant: one model call at a time, one lock per LLM object shared
+        # by the catalogs using it; a plain Lock (a streamed turn may release it in another thread)
         self._compute = model_lock(llm) if llm is not None else threading.Lock()
 
     @classmethod
@@ -178,10 +176,8 @@ class ConvRec:
         ``explain=False`` skips the LLM explanations (each item gets its template): for
         simulations and batch jobs that only need the ranking."""
         reply = None
-        events = self.chat_stream(
-            message, session_id, image=image, user_id=user_id, explain=explain
-        )
-        for event in events:
+        turn = self.chat_stream(message, session_id, image=image, user_id=user_id, explain=explain)
+        for event in turn:
             reply = event.reply or reply
         assert reply is not None
         return reply
@@ -341,16 +337,15 @@ class ConvRec:
         return state
 
     def warm_up(self) -> float:
-        """Load the LLM and have it read the understanding prompt's instructions once (kept in
-        its prefix cache), load the encoders and run one ranking under a hard constraint, so the
-        first user does not wait for them (Chroma's first id-restricted or filtered query pays
-        a one-time warm-up of a second or more). Returns the seconds it took."""
-        start = time.perf_counter()
-        if self.llm is not None:
-            from convrec.dialogue.understand import prime
+        """Load the models, have the LLM read the understanding prompt once (its prefix cache
+        keeps the instructions) and rank once under a hard constraint (Chroma warms its filters),
+        so the first user waits for none of them. Returns the seconds it took."""
+        from convrec.dialogue.understand import prime
 
+        start = time.perf_counter()
+        if (llm := self.llm) is not None:
             with self._compute:
-                prime(self.llm, self.lexicon)
+                prime(llm, self.lexicon)
         anything = Constraint("category", "ne", "__no_such_category__")  # every item passes
         self.rank(DialogueState(constraints=(anything,), wishes=("anything",)), k=1)
         took = time.perf_counter() - start

@@ -2,8 +2,8 @@
 
 Constrained decoding uses xgrammar: the schema is compiled once per (model, schema) into a grammar
 that masks the model's choices, so every token it emits keeps the output a valid prefix of a
-document that matches the schema, and text the grammar forces is appended without asking it
-(:mod:`convrec.backends.json_decode`).
+document that matches the schema; the text it forces before the model's first choice is read with
+the prompt (:mod:`convrec.backends.json_decode`).
 
 Prompts share long beginnings: the understanding prompt's instructions on every turn, the
 explanation prompt's instructions and the user's preferences for every item of a list. `generate`
@@ -65,10 +65,7 @@ class PrefixCache:
             _, cache = self._entries.pop(best)
             self.hits += 1
             self.reused_tokens += best_n
-        extra = cache.get_seq_length() - best_n
-        if extra > 0:
-            cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
-        return best_n, cache
+        return best_n, _cut(cache, best_n)
 
     def keep(self, ids: Sequence[int], cache: Any) -> None:
         """Store ``cache``, which holds the keys and values of ``ids`` (or of a beginning of
@@ -81,6 +78,14 @@ class PrefixCache:
             self._next += 1
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+
+def _cut(cache: Any, length: int) -> Any:
+    """``cache`` cut to its first ``length`` tokens (in place)."""
+    extra = cache.get_seq_length() - length
+    if extra > 0:
+        cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
+    return cache
 
 
 def _shared(a: Sequence[int], b: Sequence[int]) -> int:
@@ -167,10 +172,8 @@ class TransformersLLM:
         that repeats the answer must read it as a model without the cache would."""
         cache = getattr(out, "cache", None)
         if self.prefixes is not None and cache is not None and hasattr(cache, "crop"):
-            extra = cache.get_seq_length() - prompt_length
-            if extra > 0:
-                cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
-            self.prefixes.keep([int(t) for t in out.sequences[0, :prompt_length]], cache)
+            self.prefixes.keep([int(t) for t in out.sequences[0, :prompt_length]],
+                               _cut(cache, prompt_length))  # fmt: skip
 
     def _gen_kwargs(self, inputs: Any, max_new_tokens: int | None) -> dict[str, Any]:
         return {
@@ -227,8 +230,8 @@ class TransformersLLM:
         return str(self.tokenizer.decode(new, skip_special_tokens=True))
 
     def _generate_json(self, inputs: Any, schema: Mapping[str, Any], max_new_tokens: int) -> str:
-        """Greedy answer constrained to ``schema``, appending the text the grammar forces without
-        asking the model (:func:`convrec.backends.json_decode.decode_json`)."""
+        """Greedy answer constrained to ``schema`` (:func:`convrec.backends.json_decode.
+        decode_json`), from the cached beginning of the prompt when there is one."""
         from transformers import DynamicCache
 
         from convrec.backends.json_decode import decode_json
@@ -246,10 +249,7 @@ class TransformersLLM:
                 f"Generation with {self.name} failed: {e}. Fix: shorten the prompt."
             ) from e
         if self.prefixes is not None:  # the prompt's keys and values, for the next prompt
-            extra = cache.get_seq_length() - len(ids)
-            if extra > 0:
-                cache.crop(-extra)  # transformers 5: a negative count removes that many tokens
-            self.prefixes.keep(ids, cache)
+            self.prefixes.keep(ids, _cut(cache, len(ids)))
         return str(self.tokenizer.decode(new, skip_special_tokens=True))
 
     def generate_batch(

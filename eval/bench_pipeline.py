@@ -60,7 +60,7 @@ class Recording:
     ) -> str:
         t = time.perf_counter()
         out = self.llm.generate(messages, max_new_tokens=max_new_tokens, json_schema=json_schema)
-        self._add(messages, out, time.perf_counter() - t)
+        self._add(messages, out, time.perf_counter() - t, max=max_new_tokens, schema=json_schema)
         return out
 
     def stream(
@@ -86,9 +86,12 @@ class Recording:
                            "s": seconds})  # fmt: skip
         return outs
 
-    def _add(self, messages: Sequence[Message], out: str, seconds: float) -> None:
+    def _add(self, messages: Sequence[Message], out: str, seconds: float, **asked: Any) -> None:
+        """One call: the prompt, the answer, its tokens and seconds, and what else was asked
+        (``max``, ``schema``: a replay can repeat the call)."""
         n = len(self.llm.tokenizer(out, add_special_tokens=False)["input_ids"])
-        self.calls.append({"messages": list(messages), "output": out, "tokens": n, "s": seconds})
+        self.calls.append({"messages": list(messages), "output": out, "tokens": n, "s": seconds}
+                          | asked)  # fmt: skip
 
 
 def bare_seconds(llm: TransformersLLM, call: Mapping[str, Any]) -> float:

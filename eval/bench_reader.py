@@ -34,58 +34,32 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_pipeline import Recording
 from bench_turn import DIALOGUE, WARM
 
 from convrec import ConvRec, load_settings
 from convrec.backends.transformers_llm import TransformersLLM
 from convrec.evaluation.provenance import code_version
 from convrec.sessions import SessionStore
-from convrec.types import Message
 
 log = logging.getLogger("eval.bench_reader")
 MODEL = "qwen2.5-coder-0.5b"
 
 
-class Recorder:
-    """Wraps an LLM and keeps every JSON-constrained prompt it answers."""
-
-    def __init__(self, llm: TransformersLLM) -> None:
-        self.llm = llm
-        self.prompts: list[dict[str, Any]] = []
-
-    def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_new_tokens: int | None = None,
-        json_schema: Mapping[str, Any] | None = None,
-    ) -> str:
-        if json_schema is not None:
-            self.prompts.append(
-                {"messages": list(messages), "max": max_new_tokens, "schema": json_schema}
-            )
-        return self.llm.generate(messages, max_new_tokens=max_new_tokens, json_schema=json_schema)
-
-    def stream(
-        self, messages: Sequence[Message], *, max_new_tokens: int | None = None
-    ) -> Iterator[str]:
-        return self.llm.stream(messages, max_new_tokens=max_new_tokens)
-
-
 def record(settings: Any) -> list[dict[str, Any]]:
     """The understanding prompts of the warm-up and the typed dialogue (warm-up first)."""
-    recorder = Recorder(TransformersLLM(MODEL, settings))
+    recorder = Recording(TransformersLLM(MODEL, settings))
     sessions = SessionStore(Path(tempfile.mkdtemp(prefix="convrec-bench-reader-")) / "s.db")
     rec = ConvRec.from_config(settings=settings, catalog="movies", llm=recorder, sessions=sessions)
     sid = f"bench-{uuid.uuid4().hex[:8]}"
     for message in (*WARM[:1], *DIALOGUE):
         rec.chat(message, sid)
-    return recorder.prompts
+    return [c for c in recorder.calls if c.get("schema") is not None]
 
 
 Reader = Callable[[dict[str, Any]], tuple[str, int]]

@@ -200,15 +200,18 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
         if value is None or isinstance(value, bool):
             continue
         if isinstance(value, int | float):
-            if not isinstance(c.value, int | float) or not _meets(float(value), c):
+            wanted = [float(w) for w in c.values() if isinstance(w, int | float)]
+            if float(value) not in wanted and (
+                not isinstance(c.value, int | float) or not _meets(float(value), c)
+            ):
                 continue  # a relaxed bound: the item is shown, but not as what was asked
             form = _NUMBER_FORMS.get(c.attribute, "its {attr} is {v:g}")
             said = _an(form.format(v=float(value), attr=c.attribute.replace("_", " ")))
-            if float(value) == float(c.value) or c.op == "eq":
+            if float(value) in wanted or c.op in ("eq", "in"):
                 out.append(said + ", as you asked")
             else:  # "it has 128 GB of storage, more than the 32 GB you asked for"
                 more, less = _BEYOND.get(c.attribute, ("more", "less"))
-                bound = _UNITS.get(c.attribute, "{v:g}").format(v=float(c.value))
+                bound = _UNITS.get(c.attribute, "{v:g}").format(v=wanted[0])
                 word = more if c.op == "gte" else less
                 out.append(f"{said}, {word} than the {bound} you asked for")
         elif c.op in ("eq", "in"):

@@ -68,6 +68,10 @@ def test_values_constraints_and_wishes_the_item_holds() -> None:
     ]
     over = DialogueState(constraints=(Constraint("runtime_min", "gte", 140),))
     assert links(rec("memento"), CATALOG["memento"], over, CATALOG) == []
+    among = DialogueState(constraints=(Constraint("runtime_min", "in", (90, 113)),))
+    assert links(rec("memento"), CATALOG["memento"], among, CATALOG) == [
+        "it is 113 minutes long, as you asked"
+    ]
     assert sentence(["it is a war film, as you asked", "it is from 1998, as you asked"]) == (
         "It is a war film, and it is from 1998, as you asked."
     )

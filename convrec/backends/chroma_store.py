@@ -184,13 +184,19 @@ class ChromaStore:
                     r = col.get(ids=list(ids[i : i + self.max_batch]), include=["metadatas"])
                     out.update(zip(r["ids"], (dict(m or {}) for m in r["metadatas"]), strict=True))
                 return out
-            offset = 0
-            while True:
-                r = col.get(limit=self.max_batch, offset=offset, include=["metadatas"])
+            for r in self._pages(col, ["metadatas"]):
                 out.update(zip(r["ids"], (dict(m or {}) for m in r["metadatas"]), strict=True))
-                if len(r["ids"]) < self.max_batch:
-                    return out
-                offset += self.max_batch
+            return out
+
+    def _pages(self, col: Any, include: list[Any]) -> Iterator[Any]:
+        """The whole collection, one ``get`` of ``max_batch`` records at a time."""
+        offset = 0
+        while True:
+            r = col.get(limit=self.max_batch, offset=offset, include=include)
+            yield r
+            if len(r["ids"]) < self.max_batch:
+                return
+            offset += self.max_batch
 
     def vectors(self, collection: str, ids: Sequence[str]) -> np.ndarray:
         """The stored vectors of ``ids``, in that order (item-to-item retrieval, re-tagging)."""
@@ -233,15 +239,11 @@ class ChromaStore:
         if collection not in self._members:
             if not self.exists(collection):
                 return set()
-            col, offset = self._collection(collection), 0
             ids: set[str] = set()
             with self._calls(f"list the ids of {collection!r}"):
-                while True:  # ids only: with metadata this took 1.5 s for 9,000 movies
-                    r = col.get(limit=self.max_batch, offset=offset, include=[])
+                # ids only: with their metadata this took 1.5 s for 9,000 movies
+                for r in self._pages(self._collection(collection), []):
                     ids.update(r["ids"])
-                    if len(r["ids"]) < self.max_batch:
-                        break
-                    offset += self.max_batch
             self._members[collection] = ids
         return self._members[collection]
 

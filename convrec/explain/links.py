@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from convrec.dialogue.state import holds
 from convrec.explain.claims import values_of
 from convrec.ranking.quality import catalog_quality
 from convrec.ranking.rerank import holds_pref
@@ -53,11 +54,6 @@ _BEYOND = {
     "release_year": ("later", "earlier"),
     "screen_inches": ("bigger", "smaller"),
 }
-
-
-def _meets(value: float, c: Constraint) -> bool:
-    bound = float(c.value)  # type: ignore[arg-type]
-    return {"gte": value >= bound, "lte": value <= bound}.get(c.op, value == bound)
 
 
 # How a wanted value of these attributes reads; others read "its <attribute> is <value>".
@@ -200,18 +196,16 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
         if value is None or isinstance(value, bool):
             continue
         if isinstance(value, int | float):
-            wanted = [float(w) for w in c.values() if isinstance(w, int | float)]
-            if float(value) not in wanted and (
-                not isinstance(c.value, int | float) or not _meets(float(value), c)
-            ):
+            if not holds(c, value):
                 continue  # a relaxed bound: the item is shown, but not as what was asked
             form = _NUMBER_FORMS.get(c.attribute, "its {attr} is {v:g}")
             said = _an(form.format(v=float(value), attr=c.attribute.replace("_", " ")))
-            if float(value) in wanted or c.op in ("eq", "in"):
+            limit = float(c.values()[0])
+            if c.op in ("eq", "in") or float(value) == limit:
                 out.append(said + ", as you asked")
             else:  # "it has 128 GB of storage, more than the 32 GB you asked for"
                 more, less = _BEYOND.get(c.attribute, ("more", "less"))
-                bound = _UNITS.get(c.attribute, "{v:g}").format(v=wanted[0])
+                bound = _UNITS.get(c.attribute, "{v:g}").format(v=limit)
                 word = more if c.op == "gte" else less
                 out.append(f"{said}, {word} than the {bound} you asked for")
         elif c.op in ("eq", "in"):

@@ -68,6 +68,8 @@ def test_values_constraints_and_wishes_the_item_holds() -> None:
     ]
     over = DialogueState(constraints=(Constraint("runtime_min", "gte", 140),))
     assert links(rec("memento"), CATALOG["memento"], over, CATALOG) == []
+    under = DialogueState(constraints=(Constraint("runtime_min", "lte", 113, strict=True),))
+    assert links(rec("memento"), CATALOG["memento"], under, CATALOG) == []  # "under 113 min"
     among = DialogueState(constraints=(Constraint("runtime_min", "in", (90, 113)),))
     assert links(rec("memento"), CATALOG["memento"], among, CATALOG) == [
         "it is 113 minutes long, as you asked"

@@ -26,7 +26,9 @@ after the fixes the v2 labels asked for):
 of v2's template rows (the anchors, labelled in v2), so the new labeller's agreement with the
 earlier one is measured on the same kind of text. Later labellings of the template writer do the
 same into their own folder (``v5``, ``v6``): ``blind.py build-templates v6 --work /tmp/label6``,
-then ``blind.py score-templates v6``.
+then ``blind.py score-templates v6``. ``v8`` and ``v9`` rank and explain new requests instead
+(``TEMPLATE_REQUESTS``): v8 the 20 of v7, v9 20 more (``v9/requests.json``, written by an
+assistant who saw neither the code nor the catalogs, committed before any answer was made).
 
 The two packaged LLMs side by side (``v4``: the model choice of issue 16), at one commit, in
 ``explain_mode = "items"``:
@@ -81,9 +83,15 @@ MODEL_SETS = {
     ),
 }
 # the template writer labelled again at later commits, as v3: folder → (seed, id prefix)
-TEMPLATE_SETS = {"v3": (11, "y"), "v5": (17, "w"), "v6": (19, "u"), "v8": (29, "t")}
+TEMPLATE_SETS = {
+    "v3": (11, "y"),
+    "v5": (17, "w"),
+    "v6": (19, "u"),
+    "v8": (29, "t"),
+    "v9": (31, "s"),
+}
 # sets made for requests other than generate.py's: folder → requests file
-TEMPLATE_REQUESTS = {"v8": HERE / "v7" / "requests.json"}
+TEMPLATE_REQUESTS = {"v8": HERE / "v7" / "requests.json", "v9": HERE / "v9" / "requests.json"}
 Key = dict[str, dict[str, str]]  # opaque id → {"source": …, "record": …}
 LABELS = ("faithful", "personalised", "fluent")
 ANCHORS = 20
@@ -273,8 +281,8 @@ def score_v3(out: Path = V3) -> dict[str, Any]:
         f"`.venv/bin/python eval/explanations/blind.py score-templates {out.name}` (see its "
         "docstring for the set).",
         (
-            "The 20 new requests of v7 (v7/requests.json), which no template rule was changed "
-            "against,"
+            f"The 20 new requests of {TEMPLATE_REQUESTS[out.name].relative_to(HERE)}, which no "
+            "template rule was changed against,"
             if out.name in TEMPLATE_REQUESTS
             else "The same 20 requests as v2,"
         )

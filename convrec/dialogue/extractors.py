@@ -533,12 +533,25 @@ def _relative(t: _Text, lex: Lexicon, shown: Sequence[str], bound: set[str]) -> 
     out: list[Relative] = []
     for pattern, kind, direction in RELATIVE:
         attr = attribute_for(lex, kind)
-        if not shown or attr is None or attr in bound or not t.find(pattern):
+        if not shown or attr is None or attr in bound:
+            continue
+        # "Android 5 or newer": the word completes a bound on a number, it compares nothing
+        if not [a for a, _ in t.find(pattern) if not _or_after_number(t, a)]:
             continue
         ref = _reference(lex, shown[0], attr)
         if ref is not None:
             out.append(Relative(attr, "below" if direction == "below" else "above", ref))
     return out
+
+
+def _or_after_number(t: _Text, at: int) -> bool:
+    """The token at ``at`` follows "<number> or" ("5 or newer", "64 GB or more")."""
+    before = [k.norm for k in t.toks[max(0, at - 3) : at]]
+    return (
+        len(before) >= 2
+        and before[-1] == "or"
+        and any(re.fullmatch(r"\d+(?:[.,]\d+)?\w*", w) for w in before[:-1])
+    )
 
 
 def asked_role(asked: str) -> str | None:

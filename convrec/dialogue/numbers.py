@@ -28,6 +28,7 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "ghz": ("cpu_ghz",),
     "cores": ("cores",),
     "battery": ("battery_mah", "battery"),
+    "os": ("os_version",),
 }
 _NUM = r"(?<![\w.])(?P<cur>[$€£])?\s?(?P<num>\d+(?:[.,]\d+)?)\s?(?P<k>k\b)?"
 _UNIT = (
@@ -71,6 +72,8 @@ _INCLUSIVE = re.compile(r"\bno[t]?\s+(?:less|more|fewer|greater|older|newer)\s+t
 # in 1995") is a memory, not a wish about the items: it bounds nothing.
 MEMORY = re.compile(r"\b(used to|grew up|growing up|when i was|as a (kid|child|teen)|i remember)\b",
                     re.I)  # fmt: skip
+# The words a system version follows: "Android 5 or newer", "iOS 12", "version 9 at least".
+_OS_BEFORE = re.compile(r"\b(?:android|ios|version)\s*$", re.I)
 # A negation a few words before a bound word turns the bound around: "nothing older than 1995"
 # is 1995 or newer, "no phones over $500" at most 500 ("not too" is a hedge, not a negation).
 NEGATED = re.compile(
@@ -127,6 +130,8 @@ def _kind(m: re.Match[str], text: str, prefix: str = "", value: float = 0.0) -> 
         return "runtime"
     if not unit and 1900 <= value <= 2099 and float(value).is_integer():
         return "year"
+    if not unit and _OS_BEFORE.search(text[: m.start()]):  # "Android 5 or newer", "iOS 12"
+        return "os"
     if not unit and re.search(r"(price|cost|budget|spend|cheaper|pay)", near):
         return "price"
     return None
@@ -141,6 +146,19 @@ def _scale(kind: str, unit: str, value: float) -> float:
     if kind == "runtime" and unit.startswith("h"):
         return value * 60
     return value
+
+
+def _joined_decade(found: list[Bound], text: str, at: int) -> Bound | None:
+    """The lower bound of a decade range that ends just before ``at`` with "or", "and", "to"
+    or a dash between ("the 90s or 2000s", "70s and 80s"), so both read as one range."""
+    for b in found:
+        if (
+            b.kind == "year"
+            and b.op == "gte"
+            and re.fullmatch(r"\s*(?:or|and|to|-|–)\s*(?:the\s+)?", text[b.end : at], re.I)
+        ):
+            return b
+    return None
 
 
 def find_bounds(text: str) -> list[Bound]:
@@ -194,6 +212,11 @@ def find_bounds(text: str) -> list[Bound]:
                 bound = Bound("year", "gte", lo if strict else hi + 1, m.start(), m.end())
             out.append(bound)
         else:
+            joined = _joined_decade(out, text, m.start())  # "the 90s or 2000s": one range
+            if joined is not None:
+                pair = [b for b in out if b.start == joined.start]
+                lo, hi = min(lo, *(b.value for b in pair)), max(hi, *(b.value for b in pair))
+                out = [b for b in out if b.start != joined.start]
             out += [Bound("year", "gte", lo, m.start(), m.end()),
                     Bound("year", "lte", hi, m.start(), m.end())]  # fmt: skip
         used.append((m.start(), m.end()))

@@ -38,6 +38,7 @@ _NUMBER_FORMS = {
     "year": "it is from {v:g}",
     "release_year": "it is from {v:g}",
     "price": "it costs {v:g}",
+    "os_version": "its system is version {v:g}",
 }
 # A bound the user set, and how a value beyond it compares ("more than the 32 GB you asked for").
 _UNITS = {
@@ -47,8 +48,10 @@ _UNITS = {
     "runtime_min": "{v:g} minutes",
     "cores": "{v:g} cores",
     "cpu_ghz": "{v:g} GHz",
+    "os_version": "version {v:g}",
 }
 _BEYOND = {
+    "os_version": ("later", "earlier"),
     "runtime_min": ("longer", "shorter"),
     "year": ("later", "earlier"),
     "release_year": ("later", "earlier"),
@@ -187,8 +190,11 @@ def _value_links(
 
 
 def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str]:
-    """The constraints the item meets, with its own value ("3 GB of RAM, as you asked")."""
+    """The constraints the item meets, with its own value ("3 GB of RAM, as you asked"). The
+    two bounds of a range on one attribute make one link ("it is from 1954, in the 1950s you
+    asked for"), never two about the same value."""
     out = []
+    ranges = _ranges(item, constraints)
     for c in constraints:
         if c.op not in ("eq", "in", "gte", "lte") or isinstance(c.value, bool):
             continue
@@ -201,7 +207,9 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
             form = _NUMBER_FORMS.get(c.attribute, "its {attr} is {v:g}")
             said = _an(form.format(v=float(value), attr=c.attribute.replace("_", " ")))
             limit = float(c.values()[0])
-            if c.op in ("eq", "in") or float(value) == limit:
+            if c.attribute in ranges and c.op in ("gte", "lte"):
+                out.append(f"{said}, {ranges[c.attribute]}")
+            elif c.op in ("eq", "in") or float(value) == limit:
                 out.append(said + ", as you asked")
             else:  # "it has 128 GB of storage, more than the 32 GB you asked for"
                 more, less = _BEYOND.get(c.attribute, ("more", "less"))
@@ -218,6 +226,34 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
                 )
                 said = _joined(held)
                 out.append(form.format(v=said, a=_article(said)) + ", as you asked")
+    return list(dict.fromkeys(out))
+
+
+def _ranges(item: Item, constraints: Sequence[Constraint]) -> dict[str, str]:
+    """How the item's value sits in each range the user set (a lower and an upper bound on one
+    attribute, both met): "in the 1950s you asked for", "close to the 10 inches you asked for"
+    (a bare size reads as a small range around it), "between the 5 and 6 inches you asked for"."""
+    lows: dict[str, float] = {}
+    highs: dict[str, float] = {}
+    for c in constraints:
+        value = item.price if c.attribute == "price" else item.attributes.get(c.attribute)
+        if c.op not in ("gte", "lte") or not isinstance(value, int | float):
+            continue
+        if isinstance(value, bool) or not holds(c, value):
+            continue
+        (lows if c.op == "gte" else highs)[c.attribute] = float(c.values()[0])
+    out = {}
+    for attribute in lows.keys() & highs.keys():
+        lo, hi = lows[attribute], highs[attribute]
+        unit = _UNITS.get(attribute, "{v:g}")
+        if lo == hi:
+            out[attribute] = "as you asked"
+        elif attribute in ("year", "release_year") and lo % 10 == 0 and hi == lo + 9:
+            out[attribute] = f"in the {lo:g}s you asked for"
+        elif attribute == "screen_inches" and round(hi - lo, 3) <= 0.4:
+            out[attribute] = f"close to the {unit.format(v=(lo + hi) / 2)} you asked for"
+        else:
+            out[attribute] = f"between the {lo:g} and {unit.format(v=hi)} you asked for"
     return out
 
 

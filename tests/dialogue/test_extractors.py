@@ -106,6 +106,10 @@ def test_phone_numbers(phones: Lexicon, text: str, expected: set[Constraint]) ->
         ("no later than 2005", None, 2005),
         ("a comedy, nothing from before the 80s", 1980, None),
         ("Recommend 'Avengers: Secret Wars (2027)'", None, None),  # a title's year, not a wish
+        # two decades joined by "or", "and", "to" are one range
+        ("Preferably from the 90s or 2000s.", 1990, 2009),
+        ("from the 60s to the 80s", 1960, 1989),
+        ("late 80s or early 90s", 1985, 1994),
     ],
 )
 def test_year_bounds(movies: Lexicon, text: str, lo: int | None, hi: int | None) -> None:
@@ -592,3 +596,20 @@ def test_a_year_right_after_a_name_is_that_titles_year_not_a_wanted_one() -> Non
     assert set(extract("movies from 2027", lex).add) == in_2027
     assert extract("movies from 2027 on", lex).add == (Constraint("year", "gte", 2027),)
     assert extract("Films of 1980 please", lex).add  # sentence-initial word: still a year
+
+
+def test_a_system_version_is_a_bound_and_its_or_newer_compares_nothing() -> None:
+    """ "Android 5 or newer" bounds the system version; its "newer" completes that bound and
+    is not "newer than the phones shown" (which bounded the release year instead)."""
+    versions = tuple(
+        Item(f"v{i}", f"Phone {i}", category="phone",
+             attributes={"os": "Android", "os_version": v, "release_year": 2010 + i})
+        for i, v in enumerate((4.0, 4.4, 5.0, 7.1))
+    )  # fmt: skip
+    lex = Lexicon.from_catalog(Catalog("phones", Path("."), versions))
+    d = extract("it should run Android 5 or newer", lex, ("v0",))
+    assert Constraint("os_version", "gte", 5.0) in d.add and d.relative == ()
+    assert extract("an iOS 12 phone", lex).add == (Constraint("os_version", "gte", 12.0),)
+    assert extract("something newer", lex, ("v0",)).relative == (
+        Relative("release_year", "above", 2010.0),
+    )

@@ -288,3 +288,33 @@ def test_a_maker_shared_with_a_liked_phone_is_not_said_again_as_asked() -> None:
     state = DialogueState(liked_items=("p11",), constraints=(Constraint("maker", "eq", "Apple"),))
     text = sentence(links(rec_in(phones, "pxr"), xr, state, phones))
     assert text.count("an Apple") == 1, text
+
+
+def test_a_range_is_one_link_in_the_users_own_terms() -> None:
+    """Both bounds of a range make one clause about the value, never two ("from 1954, earlier
+    than the 1959 ...; from 1954, later than the 1950 ..."); a decade reads as the decade and
+    a bare size (read as a small range around it) as that size."""
+
+    def said(attrs: dict[str, AttrValue], *bounds: Constraint) -> list[str]:
+        item = Item("i", "X", category="phone", attributes=attrs)
+        one = Catalog("phones", Path("."), (item,))
+        return links(rec_in(one, "i"), item, DialogueState(constraints=bounds), one)
+
+    fifties = (Constraint("year", "gte", 1950), Constraint("year", "lte", 1959))
+    assert said({"year": 1954}, *fifties) == ["it is from 1954, in the 1950s you asked for"]
+    around = (Constraint("screen_inches", "gte", 9.8), Constraint("screen_inches", "lte", 10.2))
+    assert said({"screen_inches": 10.1}, *around) == [
+        "it has a 10.1-inch screen, close to the 10 inches you asked for"
+    ]
+    between = (Constraint("screen_inches", "gte", 5.0), Constraint("screen_inches", "lte", 6.0))
+    assert said({"screen_inches": 5.8}, *between) == [
+        "it has a 5.8-inch screen, between the 5 and 6 inches you asked for"
+    ]
+    # an item outside the range: one bound met is said alone, the unmet one is not claimed
+    assert said({"screen_inches": 6.3}, *between) == [
+        "it has a 6.3-inch screen, bigger than the 5 inches you asked for"
+    ]
+    version = (Constraint("os_version", "gte", 5.0),)
+    assert said({"os_version": 7.0}, *version) == [
+        "its system is version 7, later than the version 5 you asked for"
+    ]

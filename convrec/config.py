@@ -144,9 +144,11 @@ class FusionSettings(_Section):
     context_channel: Literal["content", "text"] = "content"
     # Item-to-item routes: a liked item's own stored vector queries the same channel. The weight
     # per channel is shared by the liked items (each of n items gets weight/n), so liking more
-    # items refines the pull instead of drowning the other routes.
+    # items refines the pull instead of drowning the other routes. "content" (falling back to
+    # "text" in an index without it): on the titled text a liked film finds its look-alike
+    # titles (Alien → Monsters vs Aliens), on the content the films told like it (Prometheus).
     item_weights: dict[str, float] = Field(
-        default_factory=lambda: {"text": 1.0, "clip_text": 0.5, "image": 0.5}
+        default_factory=lambda: {"content": 1.0, "clip_text": 0.5, "image": 0.5}
     )
     # How many recent user messages become "context" queries (one each), the newest weighing
     # weights.context and each earlier one context_decay times the next; when the newest

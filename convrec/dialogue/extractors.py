@@ -74,7 +74,8 @@ RELEASE_AFTER = _cues(
     "dont matter", "(?:is|are) not a problem", "isnt a problem",
 )  # fmt: skip
 STRONG_NEG = _cues(
-    "no", "not", "without", "except", "excluding", "exclude", "anything but", "nothing",
+    "no", "not", "isnt", "arent", "without", "except", "excluding", "exclude", "anything but",
+    "nothing",
     "avoid", "dont want", "do not want", "never", "hate", "non", "nor", "neither", "sin",
     "nada de", "no quiero", "pas de", "sans", "kein", "keine", "keinen", "keiner", "ohne", "nicht",
 )  # fmt: skip
@@ -107,8 +108,8 @@ suggestions like liked likes love loved enjoy enjoyed fan fits pocket old new br
 please maybe perhaps also still even again more most much many lot lots good great nice best
 movie movies film films flick flicks show shows series phone phones watch watching see seen
 tonight today now new other another else same different who what which when where how why
-hi hello hey thanks thank ok okay yes yeah no not dont nothing none without never nor
-forget instead actually mind nevermind rather scrap drop
+hi hello hey thanks thank ok okay yes yeah no not dont isnt arent nothing none without never nor
+forget instead actually mind nevermind rather scrap drop ideally preferably vein
 bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.

@@ -69,7 +69,12 @@ _VALUE_FORMS = {
 }
 NOT_KINDS = frozenset({"IMAX", "(no genres listed)"})  # genre values that say no kind of film
 # Genre names as they read inside a sentence ("a children's comedy", not "a Children Comedy").
-_GENRE_WORDS = {"Children": "children's", "Film-Noir": "noir", "Sci-Fi": "sci-fi"}
+_GENRE_WORDS = {
+    "Animation": "animated",
+    "Children": "children's",
+    "Film-Noir": "noir",
+    "Sci-Fi": "sci-fi",
+}
 
 
 def links(
@@ -250,6 +255,8 @@ def _ranges(item: Item, constraints: Sequence[Constraint]) -> dict[str, str]:
             out[attribute] = "as you asked"
         elif attribute in ("year", "release_year") and lo % 10 == 0 and hi == lo + 9:
             out[attribute] = f"in the {lo:g}s you asked for"
+        elif attribute in ("year", "release_year"):
+            out[attribute] = f"between {lo:g} and {hi:g}, as you asked"
         elif attribute == "screen_inches" and round(hi - lo, 3) <= 0.4:
             out[attribute] = f"close to the {unit.format(v=(lo + hi) / 2)} you asked for"
         else:
@@ -274,8 +281,12 @@ def _noun(item: Item) -> str:
 
 
 def genre_words(values: Sequence[str]) -> str:
-    """Genre values as they read in a sentence: "children's and comedy"."""
-    return _joined([_GENRE_WORDS.get(v, v.lower()) for v in values])
+    """Genre values as they read in a sentence: "children's and comedy"; animation leads as
+    the adjective it is ("animated children's", not "animation and children's")."""
+    words = [_GENRE_WORDS.get(v, v.lower()) for v in values]
+    if "animated" in words and len(words) > 1:
+        return "animated " + _joined([w for w in words if w != "animated"])
+    return _joined(words)
 
 
 def _joined(values: Sequence[str]) -> str:

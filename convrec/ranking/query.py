@@ -177,7 +177,8 @@ def queries_from_state(
             if channel in channels and weights.get(name, 1.0) > 0:
                 w = _w(weights, name)
                 out.append(Query(name, channel, text=visual, where=where_, weight=w, ids=ids))
-    for channel, w in settings.item_weights.items():
+    for wanted, w in settings.item_weights.items():
+        channel = _channel(wanted, channels) if wanted == "content" else wanted
         if channel not in channels or w <= 0:
             continue
         for item_id in liked:
@@ -209,7 +210,8 @@ _FILLER_WORDS = """a an the and or but not no nor yes yeah yep ok okay sure than
     does did don't can could would should will have has had got gonna wanna let
     let's good great nice cool fine well right ah oh hmm hi hello hey there here
     now then than movie movies film films phone phones one item items thing
-    things"""
+    things same similar vein else ideally preferably made released after before
+    under over since older newer later earlier least most"""
 _FILLER = frozenset(_FILLER_WORDS.split())
 
 
@@ -242,7 +244,7 @@ def context_parts(
     weight = 1.0
     for age, message in enumerate(reversed(user_messages)):
         text = title_re.sub(" ", message) if title_re else message
-        text = re.sub(r"\s+", " ", _REFERENCE.sub(" ", text)).strip(" ,.;:!?")
+        text = re.sub(r"\s+", " ", _REFERENCE.sub(" ", _unbound(text))).strip(" ,.;:!?")
         if topic_words(text) < settings.context_min_words:
             continue
         shifted = fresh is not None and age >= fresh
@@ -287,6 +289,16 @@ def dialogue_context(
     parts = context_parts(said, titles, settings, fresh=fresh)
     obscure = any(wants_obscure(m) for m in said)
     return DialogueContext(tuple(parts), obscure, frozenset(state.stale))
+
+
+def _unbound(text: str) -> str:
+    """``text`` without its numeric bounds ("after 2000", "under 90 minutes"): the constraints
+    carry them, and a number matches no topic (it found documentaries that name a year)."""
+    from convrec.dialogue.numbers import find_bounds
+
+    for b in sorted(find_bounds(text), key=lambda b: b.start, reverse=True):
+        text = text[: b.start] + " " + text[b.end :]
+    return text
 
 
 def topic_words(text: str) -> int:

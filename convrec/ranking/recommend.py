@@ -87,6 +87,12 @@ def rank(
         flagged=catalog.flagged, where=settings.store.filter_by == "where", context=ctx.parts,
         derived=catalog.roles.derived,
     )  # fmt: skip
+    if allowed is None and state.constraints:
+        # the collaborative model knows no ``where``: give it the items that meet every
+        # constraint, so it finds the liked items' nearest among them (a year bound would
+        # otherwise drop most of its top neighbours after the fact)
+        every = allowed_ids(catalog, state.constraints, positive_only=False)
+        queries = tuple(replace(q, ids=every) if q.channel == CF_CHANNEL else q for q in queries)
     hidden = state.hidden_items() | set(state.liked_items)
     fetch = min(settings.limits.candidates_per_channel + len(hidden), MAX_FETCH)
     times["queries"] = time.perf_counter() - clock

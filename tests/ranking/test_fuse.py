@@ -105,7 +105,11 @@ def test_queries_from_state_route_each_source_with_the_constraints() -> None:
     movies = queries_from_state(
         DialogueState(liked_items=("m",)), "movies", {"text", "clip_text"}, FusionSettings()
     )
-    assert [q.name for q in movies] == ["like:m>text", "like:m>clip_text"]
+    assert [q.name for q in movies] == ["like:m>text", "like:m>clip_text"]  # no content: text
+    untitled = queries_from_state(
+        DialogueState(liked_items=("m",)), "movies", {"text", "content"}, FusionSettings()
+    )  # a liked film's untitled text finds films told like it, not its look-alike titles
+    assert [q.name for q in untitled if q.item_id] == ["like:m>content"]
     cold = queries_from_state(DialogueState(), "movies", {"text"}, FusionSettings())
     assert [(q.name, q.text, q.where) for q in cold] == [("text", "movies", None)]
     photo = queries_from_state(DialogueState(), "phones", {"image"}, FusionSettings(), "/x.png")

@@ -30,6 +30,14 @@ def test_a_change_of_subject_pushes_the_earlier_turns_aside() -> None:
     assert len(context_parts(said, ["Inception"], dropped, fresh=1)) == 1
 
 
+def test_numeric_bounds_and_same_vein_words_are_no_topic() -> None:
+    """The constraints carry "after 2000"; as text a year found documentaries naming it."""
+    said = ["I loved Alien. Anything in the same vein?", "Ideally made after 2000."]
+    assert context_parts(said, ["Alien"], FUSION) == []
+    kept = context_parts(["a heist film under 100 minutes"], [], FUSION)
+    assert kept == [("a heist film under", 1.0)]
+
+
 def test_references_and_titles_never_reach_a_text_route() -> None:
     said = ["a funny animated movie for the family", "not the first one"]
     parts = context_parts(said, [], FUSION)

@@ -274,3 +274,35 @@ def test_out_of_catalog_rate_is_zero_whatever_the_llm_says(movies: Setup) -> Non
     assert ids == [r.item_id for r in recs]
     assert sum(i not in movies.catalog for i in ids) == 0
     assert all(r.explanation for r in out.recommendations)
+
+
+def test_the_collaborative_route_finds_neighbours_that_meet_the_constraints(movies: Setup) -> None:
+    """The collaborative model knows no metadata: under a year bound filtered by a ``where``
+    it is still asked for the liked film's nearest among the films that meet it, not for its
+    nearest overall (of which the bound would leave none when they are all older)."""
+    from convrec.backends.cf_model import NeighbourModel
+
+    items = sorted(movies.catalog.items, key=lambda it: int(it.attributes["year"]))  # type: ignore[call-overload]
+    liked, rest = items[0], items[1:]
+    ids = [it.id for it in items]
+    row = np.array([[ids.index(it.id) for it in rest]])  # the oldest are its nearest
+    score = np.linspace(1.0, 0.1, len(rest))[None, :]
+    pad = np.full((len(items) - 1, len(rest)), -1)
+    model = NeighbourModel(ids, np.vstack([row, pad]), np.vstack([score, np.zeros_like(pad)]),
+                           "test")  # fmt: skip
+    settings = movies.settings.model_copy(update={
+        "limits": movies.settings.limits.model_copy(update={"candidates_per_channel": 5}),
+        "store": movies.settings.store.model_copy(update={"filter_by": "where"}),
+    })  # fmt: skip
+    setup = Setup(movies.catalog, replace_collaborative(movies.retriever, model), settings)
+    newest = int(items[-1].attributes["year"])  # type: ignore[call-overload]
+    bound = Constraint("year", "gte", newest - 3)
+    recs = run(setup, DialogueState(liked_items=(liked.id,), constraints=(bound,)))
+    from_cf = [r for r in recs if r.breakdown.get("cf", 0.0) > 0]
+    assert from_cf, [r.title for r in recs]
+    assert all(int(movies.catalog[r.item_id].attributes["year"]) >= newest - 3 for r in recs)  # type: ignore[call-overload]
+
+
+def replace_collaborative(retriever: Retriever, model: Any) -> Retriever:
+    return Retriever(retriever.store, retriever.catalog, retriever.text, retriever.image_text,
+                     collaborative=model)  # fmt: skip

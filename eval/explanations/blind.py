@@ -27,8 +27,9 @@ of v2's template rows (the anchors, labelled in v2), so the new labeller's agree
 earlier one is measured on the same kind of text. Later labellings of the template writer do the
 same into their own folder (``v5``, ``v6``): ``blind.py build-templates v6 --work /tmp/label6``,
 then ``blind.py score-templates v6``. ``v8`` and ``v9`` rank and explain new requests instead
-(``TEMPLATE_REQUESTS``): v8 the 20 of v7, v9 20 more (``v9/requests.json``, written by an
-assistant who saw neither the code nor the catalogs, committed before any answer was made).
+(``TEMPLATE_REQUESTS``): v8 the 20 of v7, v9 and v10 20 more each (``v9/requests.json``,
+``v10/requests.json``, each written by an assistant who saw neither the code nor the catalogs
+and committed before any answer to it was made).
 
 The two packaged LLMs side by side (``v4``: the model choice of issue 16), at one commit, in
 ``explain_mode = "items"``:
@@ -89,9 +90,14 @@ TEMPLATE_SETS = {
     "v6": (19, "u"),
     "v8": (29, "t"),
     "v9": (31, "s"),
+    "v10": (37, "r"),
 }
 # sets made for requests other than generate.py's: folder → requests file
-TEMPLATE_REQUESTS = {"v8": HERE / "v7" / "requests.json", "v9": HERE / "v9" / "requests.json"}
+TEMPLATE_REQUESTS = {
+    "v8": HERE / "v7" / "requests.json",
+    "v9": HERE / "v9" / "requests.json",
+    "v10": HERE / "v10" / "requests.json",
+}
 Key = dict[str, dict[str, str]]  # opaque id → {"source": …, "record": …}
 LABELS = ("faithful", "personalised", "fluent")
 ANCHORS = 20

@@ -71,7 +71,10 @@ def main() -> int:
         for knob, value in changes.items():
             settings = with_value(settings, knob, value)
         rows.append({"variant": name, "changes": changes, **score(settings)})
+    from convrec.evaluation.provenance import code_version
+
     result = {
+        "commit": code_version(),
         "command": "python eval/ablation_inspired.py",
         "turns": len(turns),
         "stats": stats,
@@ -82,6 +85,8 @@ def main() -> int:
     (args.out / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     full = rows[0]
     lines = [
+        f"Commit: {result['commit']}",
+        "",
         "# Ablation on INSPIRED dev (ranking stage, deterministic parser)",
         "",
         f"Command: `{result['command']}` ({result['seconds']:.0f} s), {len(turns)} covered turns.",

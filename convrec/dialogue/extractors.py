@@ -471,7 +471,7 @@ def _sized(t: _Text, lex: Lexicon) -> tuple[list[Constraint], set[int]]:
         value = {"low": q25, "high": q75, "top": q90}[side]
         value = int(value) if lex.numeric.get(attr) is int else round(value, 2)
         if not any(c.attribute == attr for c in out):
-            out.append(Constraint(attr, "lte" if side == "low" else "gte", value))
+            out.append(Constraint(attr, "lte" if side == "low" else "gte", value, said=False))
         used.update(range(a, b))
     return out, used
 

@@ -362,14 +362,23 @@ class Lexicon:
         best = max(self.people[toks[i].norm], key=lambda p: fuzz.ratio(said, p[0]))
         return best[1] if fuzz.ratio(said, best[0]) >= NAME_RATIO else ()
 
-    @staticmethod
-    def _someone_else(toks: list[Token], i: int, text: str) -> bool:
+    def _someone_else(self, toks: list[Token], i: int, text: str) -> bool:
         """A bare surname at token ``i`` that names someone the catalog does not know: a first
-        name before another capitalised word ("Seth Rogan", "Leonardo Decaprio") or a surname
-        after an honorific ("Mr. Rogers")."""
+        name before another capitalised word ("Seth Rogan", "Leonardo Decaprio"), a surname
+        after an honorific ("Mr. Rogers") or after another first name ("an Agatha Christie
+        mystery" is no Julie Christie: her full name would have matched first)."""
         if i > 0 and toks[i - 1].norm in HONORIFICS:
             return True
-        if not text or i + 1 >= len(toks):
+        if not text:
+            return False
+        if i > 0 and toks[i - 1].norm not in STOPWORDS:
+            before = text[toks[i - 1].start : toks[i - 1].end]
+            opening = not text[: toks[i - 1].start].strip() or re.search(
+                r"[.!?:;\"(]\s*$", text[: toks[i - 1].start]
+            )
+            if before[:1].isupper() and (not opening or toks[i - 1].norm in self.people):
+                return True
+        if i + 1 >= len(toks):
             return False
         nxt = text[toks[i + 1].start : toks[i + 1].end]
         return nxt[:1].isupper() and nxt != "I" and toks[i + 1].norm not in STOPWORDS

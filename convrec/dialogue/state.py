@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 from convrec.catalog.schema import flag_key, norm_value
@@ -44,6 +44,11 @@ class Constraint:
     ``multi`` marks a list attribute (genres, cast): its values live in per-value flags
     (``genres_horror = True``), so ``eq``/``ne``/``in``/``nin`` become filters on those flags.
     ``strict`` makes a bound leave its own value out: "under 90 minutes" is ``lte 90, strict``.
+    ``said`` is false for a bound the user never typed as a number (a size word's quartile,
+    "a big screen"; a comparison with a shown item, "cheaper than that"): an explanation
+    then never quotes it as what was asked. ``relaxed`` marks a bound moved because nothing
+    met the one asked for (:mod:`convrec.ranking.relax`): no explanation calls it asked for.
+    Neither takes part in equality.
     """
 
     attribute: str
@@ -51,6 +56,8 @@ class Constraint:
     value: Value
     multi: bool = False
     strict: bool = False
+    said: bool = field(default=True, compare=False)
+    relaxed: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
@@ -213,9 +220,9 @@ def _bound(rel: Relative) -> Constraint:
     below = rel.direction == "below"
     op: Op = "lte" if below else "gte"
     if isinstance(rel.reference, int) and not isinstance(rel.reference, bool):
-        return Constraint(rel.attribute, op, rel.reference + (-1 if below else 1))
+        return Constraint(rel.attribute, op, rel.reference + (-1 if below else 1), said=False)
     factor = 1 - rel.margin if below else 1 + rel.margin
-    return Constraint(rel.attribute, op, round(rel.reference * factor, 4))
+    return Constraint(rel.attribute, op, round(rel.reference * factor, 4), said=False)
 
 
 def _tighter(old: Constraint, new: Constraint) -> Constraint:
@@ -425,7 +432,8 @@ def to_json(state: DialogueState) -> str:
 def _constraint(d: dict[str, Any]) -> Constraint:
     value = d["value"]
     return Constraint(d["attribute"], d["op"], tuple(value) if isinstance(value, list) else value,
-                      bool(d.get("multi", False)), bool(d.get("strict", False)))  # fmt: skip
+                      bool(d.get("multi", False)), bool(d.get("strict", False)),
+                      bool(d.get("said", True)), bool(d.get("relaxed", False)))  # fmt: skip
 
 
 def from_json(text: str) -> DialogueState:

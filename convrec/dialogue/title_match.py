@@ -186,12 +186,12 @@ def _subtitled(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> boo
     return not any(":" in lex.items[i].title for i in m.ids)
 
 
-# Words of everyday time phrases: a title made only of them and typed in lower case is the
-# phrase ("I watched it last night"), not the film "Last Night".
+# Words of everyday time and look phrases: a title made only of them and typed in lower case is
+# the phrase ("I watched it last night", "black and white"), not the film "Last Night".
 EVERYDAY = frozenset((
     "last", "night", "next", "week", "weekend", "today", "tonight", "yesterday", "morning",
     "year", "day", "days", "time", "this", "that", "the", "a", "home", "again", "first", "other",
-    "one", "all", "good", "new", "now", "here", "there",
+    "one", "all", "good", "new", "now", "here", "there", "black", "white", "and", "colour", "color",
 ))  # fmt: skip
 
 

@@ -221,7 +221,8 @@ def template(
     ``why``: the item's :func:`reason` when the caller has it already."""
     first = why or reason(rec, item, state, catalog)
     about = without_codes(_first_of(item), item, catalog.roles.hidden)
-    if not about or len(about) > ABOUT_CHARS or _restates(about, item, first):
+    if (not about or len(about) > ABOUT_CHARS or _restates(about, item, first)
+            or _repeats_fields(about, item, first)):  # fmt: skip
         about = what_it_is(item, catalog, said=first)  # what the item is, in facts
     if not about:
         return first
@@ -251,6 +252,32 @@ def _restates(about: str, item: Item, first: str) -> bool:
     return bool(words) and all(re.search(rf"\b{re.escape(w)}", said) for w in words)
 
 
+# Words of a sentence made of an item's fields ("X is a 1955 Drama film directed by Y", "X is an
+# Android 7 phone, released in July 2017 for au") beyond the field values themselves.
+_FIELD_WORDS = frozenset((
+    "directed", "by", "with", "released", "in", "for", "on", "phone", "tablet", "watch", "item",
+    "starring", "it", "has", "won", "nominated", "oscar", "oscars", "january", "february",
+    "march", "april", "may", "june", "july", "august", "september", "october", "november",
+    "december",
+))  # fmt: skip
+
+
+def _repeats_fields(about: str, item: Item, first: str) -> bool:
+    """The description's sentence is made of the item's fields only (a catalog's generated
+    sentence, not a plot) and repeats a fact the reason just gave ("it is from 1955 …" then
+    "X is a 1955 Drama film …"; "it runs Android …" then "X is an Android 7 phone …"): the
+    item's facts the reason leaves out say it better (:func:`what_it_is`)."""
+    title = set(re.findall(r"[a-z0-9']+", item.title.lower()))
+    fields = " ".join(" ".join(values_of(v)) if not isinstance(v, int | float) else f"{v:g}"
+                      for v in item.attributes.values()).lower()  # fmt: skip
+    known = set(re.findall(r"[a-z0-9']+", fields + " " + (item.date or "").replace("-", " ")))
+    words = [w for w in re.findall(r"[a-z0-9']+", about.lower()) if w not in title | _FILLER]
+    if not words or not all(w in known or w in _FIELD_WORDS or w.isdigit() for w in words):
+        return False
+    said = set(re.findall(r"[a-z0-9']+", first.lower()))
+    return any(w in said for w in words if w not in _FIELD_WORDS)
+
+
 def reason(rec: Recommendation, item: Item, state: DialogueState, catalog: Catalog) -> str:
     """Why ``item`` is shown, as one sentence: its links to what the user said, else the top
     reason of its score."""
@@ -270,7 +297,8 @@ def templates(recs: Sequence[Recommendation], state: DialogueState, catalog: Cat
 
 def what_it_is(item: Item, catalog: Catalog, said: str = "") -> str:
     """One sentence of the item's own fields, for when its description has none to quote:
-    "It is a 2000 mystery and thriller film with Guy Pearce." Leaves out what ``said`` names."""
+    "It is a 2000 mystery and thriller film by Christopher Nolan." Leaves out what ``said``
+    names."""
     roles = catalog.roles
     year = next(
         (item.attributes[a] for a in ("year", "release_year") if a in item.attributes), None
@@ -288,11 +316,8 @@ def what_it_is(item: Item, catalog: Catalog, said: str = "") -> str:
     an = head[0][:1] in "aeiou8" or head[0][:2] in ("11", "18")  # "an 1895 film", "an 8-inch"
     text = "It is " + ("an " if an else "a ") + " ".join(head)
     directors = [d for d in values_of(item.attributes.get("director"))[:1] if d.lower() not in low]
-    cast = [c for c in values_of(item.attributes.get("cast"))[:2] if c.lower() not in low]
-    if directors:
+    if directors:  # no cast: its order is no billing (Vertigo's first two are extras)
         text += f" by {directors[0]}"
-    if cast:
-        text += " with " + " and ".join(cast)
     return text + "."
 
 

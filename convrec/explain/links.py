@@ -53,8 +53,6 @@ _UNITS = {
 _BEYOND = {
     "os_version": ("later", "earlier"),
     "runtime_min": ("longer", "shorter"),
-    "year": ("later", "earlier"),
-    "release_year": ("later", "earlier"),
     "screen_inches": ("bigger", "smaller"),
 }
 
@@ -180,6 +178,8 @@ def _value_links(
     for attribute, values in ((a, held[a]) for a in order):
         if attribute == "director":
             out.append(f"it is directed by {_joined(values)}, as you asked")
+        elif attribute in ("writer", "screenwriter"):  # "it has John Hughes" reads as cast
+            out.append(f"it is written by {_joined(values)}, as you asked")
         elif attribute in roles.person:
             out.append(f"it has {_joined(values)}, whom you like")
         elif attribute in roles.genre:
@@ -190,7 +190,9 @@ def _value_links(
             out.append(f"it is {look} in its photo, as you asked" if attribute == "colour"
                        else f"its photo shows {_article(look)} {look}, as you asked")  # fmt: skip
         else:
-            out.append(f"its {attribute.replace('_', ' ')} is {_joined(values)}, as you asked")
+            form = _VALUE_FORMS.get(attribute, "its " + attribute.replace("_", " ") + " is {v}")
+            said = _joined(values)
+            out.append(form.format(v=said, a=_article(said)) + ", as you asked")
     return out
 
 
@@ -201,8 +203,8 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
     out = []
     ranges = _ranges(item, constraints)
     for c in constraints:
-        if c.op not in ("eq", "in", "gte", "lte") or isinstance(c.value, bool):
-            continue
+        if c.op not in ("eq", "in", "gte", "lte") or isinstance(c.value, bool) or c.relaxed:
+            continue  # a relaxed bound is not what the user asked for
         value = item.price if c.attribute == "price" else item.attributes.get(c.attribute)
         if value is None or isinstance(value, bool):
             continue
@@ -214,8 +216,12 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
             limit = float(c.values()[0])
             if c.attribute in ranges and c.op in ("gte", "lte"):
                 out.append(f"{said}, {ranges[c.attribute]}")
-            elif c.op in ("eq", "in") or float(value) == limit:
-                out.append(said + ", as you asked")
+            elif c.op in ("eq", "in") or float(value) == limit or not c.said:
+                out.append(said + ", as you asked")  # a size word's bound is no number asked
+            elif c.attribute in ("year", "release_year"):
+                # "after 2000" is stored as 2001 on: say the side, never a shifted number
+                out.append(said + (f", after {limit - 1:g} as you asked" if c.op == "gte"
+                                   else f", before {limit + 1:g} as you asked"))  # fmt: skip
             else:  # "it has 128 GB of storage, more than the 32 GB you asked for"
                 more, less = _BEYOND.get(c.attribute, ("more", "less"))
                 bound = _UNITS.get(c.attribute, "{v:g}").format(v=limit)
@@ -246,7 +252,8 @@ def _ranges(item: Item, constraints: Sequence[Constraint]) -> dict[str, str]:
             continue
         if isinstance(value, bool) or not holds(c, value):
             continue
-        (lows if c.op == "gte" else highs)[c.attribute] = float(c.values()[0])
+        if c.said and not c.relaxed:
+            (lows if c.op == "gte" else highs)[c.attribute] = float(c.values()[0])
     out = {}
     for attribute in lows.keys() & highs.keys():
         lo, hi = lows[attribute], highs[attribute]

@@ -65,7 +65,7 @@ def _nearest(c: Constraint, fits: Sequence[Item]) -> Constraint | None:
     if not values:
         return None
     edge = max(values) if c.op == "gte" else min(values)
-    return Constraint(c.attribute, c.op, edge)
+    return Constraint(c.attribute, c.op, edge, said=False, relaxed=True)  # asked: c.value
 
 
 def _note(c: Constraint, nearest: Constraint | None) -> str:

@@ -613,3 +613,20 @@ def test_a_system_version_is_a_bound_and_its_or_newer_compares_nothing() -> None
     assert extract("something newer", lex, ("v0",)).relative == (
         Relative("release_year", "above", 2010.0),
     )
+
+
+def test_another_first_name_before_a_surname_is_someone_else() -> None:
+    """ "an Agatha Christie mystery" is no Julie Christie film; "Christie" alone still is, and a
+    lower-case "black and white" is the look, not the film "Black and White"."""
+    films = (
+        *(Item(f"c{i}", f"Film {i}", category="movie",
+               attributes={"cast": ("Julie Christie",), "genres": ("Drama",), "year": 1965 + i})
+          for i in range(4)),
+        Item("bw", "Black and White", category="movie",
+             attributes={"genres": ("Drama",), "year": 1999}),
+    )  # fmt: skip
+    lex = Lexicon.from_catalog(Catalog("movies", Path("."), films))
+    assert extract("in the mood for an Agatha Christie style whodunit", lex).like == ()
+    assert Pref("cast", "Julie Christie") in extract("a film with Christie please", lex).like
+    d = extract("a good drama, black and white, from the 50s", lex)
+    assert d.liked_items == () and "bw" not in d.mentioned

@@ -195,25 +195,67 @@ def test_an_item_whose_description_cannot_be_quoted_is_said_in_its_own_fields() 
     cat = Catalog("movies", Path("."), (memento,))
     state = DialogueState(liked=(Pref("director", "Christopher Nolan"),))
     got = template(rec_in(cat, "memento"), memento, state, cat)
+    assert (
+        got
+        == "It is directed by Christopher Nolan, as you asked. It is a mystery and thriller film."
+    )
+    # the director is not said twice; no year in this test item; no cast (its order is no
+    # billing: the first two names may be extras)
+
+
+def test_a_sentence_of_fields_that_repeats_the_reason_gives_way_to_the_rest() -> None:
+    """A catalog's generated sentence ("X is a 1955 Drama film directed by Y") after a reason
+    that named its year says the item's other facts instead, never the year twice."""
+    from dataclasses import replace
+
+    from convrec.explain.explanations import template
+
+    said = "Memento is a 2000 Mystery and Thriller film directed by Christopher Nolan."
+    memento = replace(CATALOG["memento"], description=said,
+                      attributes={**CATALOG["memento"].attributes, "year": 2000})  # fmt: skip
+    cat = Catalog("movies", Path("."), (memento,))
+    state = DialogueState(constraints=(Constraint("year", "gte", 1990),
+                                       Constraint("year", "lte", 2009)))  # fmt: skip
+    got = template(rec_in(cat, "memento"), memento, state, cat)
     assert got == (
-        "It is directed by Christopher Nolan, as you asked. It is a mystery and thriller film "
-        "with Guy Pearce."
-    )  # the director is not said twice; no year in this test item
+        "It is from 2000, between 1990 and 2009, as you asked. "
+        "It is a mystery and thriller film by Christopher Nolan."
+    )
+
+
+def test_a_bound_the_user_never_typed_is_not_quoted() -> None:
+    """A size word's bound ("a big screen": the catalog's upper quartile) and a relaxed one are
+    never "the 5.1 inches you asked for"; a year bound says its side, not a shifted number."""
+    phone = Item(
+        "p", "P", category="phone", attributes={"screen_inches": 6.0, "release_year": 2010}
+    )
+    cat = Catalog("phones", Path("."), (phone,))
+
+    def said(*cs: Constraint) -> list[str]:
+        return links(rec_in(cat, "p"), phone, DialogueState(constraints=cs), cat)
+
+    assert said(Constraint("screen_inches", "gte", 5.1, said=False)) == [
+        "it has a 6-inch screen, as you asked"
+    ]
+    assert said(Constraint("screen_inches", "gte", 5.5, said=False, relaxed=True)) == []
+    assert said(Constraint("release_year", "gte", 2001)) == [
+        "it is from 2010, after 2000 as you asked"
+    ]
+    assert said(Constraint("release_year", "lte", 2011)) == [
+        "it is from 2010, before 2012 as you asked"
+    ]
 
 
 def test_a_reason_the_whole_list_shares_does_not_open_every_explanation() -> None:
     from convrec.explain.explanations import templates
 
     state = DialogueState(liked=(Pref("director", "Christopher Nolan"),))
-    nolan = [film(f"n{i}", f"N{i}", "Christopher Nolan", (f"Actor {i}",), ("Drama",), 10.0)
-             for i in range(3)]  # fmt: skip
+    nolan = [film(f"n{i}", f"N{i}", "Christopher Nolan", (f"Actor {i}",), ("Drama",), 10.0,
+                  year=2000 + i) for i in range(3)]  # fmt: skip
     cat = Catalog("movies", Path("."), (*nolan, CATALOG["toy"]))
     recs = [rec_in(cat, i) for i in ("n0", "n1", "n2", "toy")]
     got = templates(recs, state, cat)
-    assert (
-        got[0]
-        == "It is a drama film with Actor 0. It is directed by Christopher Nolan, as you asked."
-    )
+    assert got[0] == "It is a 2000 drama film. It is directed by Christopher Nolan, as you asked."
     assert len({g.split(". ")[0] for g in got[:3]}) == 3  # each opens with its own sentence
     assert got[3].startswith("It is one of the best known here.")  # its own reason first
 

@@ -112,7 +112,18 @@ def stated_preferences(state: DialogueState, catalog: Catalog) -> list[str]:
         form = ops[c.op]
         if c.strict:
             form = form.replace("at least", "more than").replace("at most", "under")
-        out.append(form.format(a=c.attribute.replace("_", " "), v=value))
+        line = form.format(a=c.attribute.replace("_", " "), v=value)
+        if c.attribute in ("year", "release_year") and isinstance(c.value, int):
+            # "before 1950" is stored as 1949 at most: the user's own number, said back
+            line += f" (after {c.value - 1})" if c.op == "gte" else ""
+            line += f" (before {c.value + 1})" if c.op == "lte" else ""
+        out.append(line)
+    lows = {c.attribute: c.value for c in state.constraints if c.op == "gte"}
+    for c in state.constraints:  # a bare size is a small range around it: "close to 5 inches"
+        lo, hi = lows.get(c.attribute), c.value
+        if (c.op == "lte" and isinstance(lo, int | float) and isinstance(hi, int | float)
+                and 0 < round(hi - lo, 6) <= 0.4):  # fmt: skip
+            out.append(f"wants {c.attribute.replace('_', ' ')} close to {(lo + hi) / 2:g}")
     out += [f"wants: {w}" for w in state.wishes]
     for label, ids in (("liked", state.liked_items), ("disliked", state.disliked_items)):
         titles = [catalog[i].title for i in ids if i in catalog]

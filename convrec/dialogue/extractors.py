@@ -109,7 +109,7 @@ please maybe perhaps also still even again more most much many lot lots good gre
 movie movies film films flick flicks show shows series phone phones watch watching see seen
 tonight today now new other another else same different who what which when where how why
 hi hello hey thanks thank ok okay yes yeah no not dont isnt arent nothing none without never nor
-forget instead actually mind nevermind rather scrap drop ideally preferably vein
+forget instead actually mind nevermind rather scrap drop ideally preferably vein year years
 bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
@@ -467,6 +467,8 @@ def _sized(t: _Text, lex: Lexicon) -> tuple[list[Constraint], set[int]]:
             continue
         if a > 0 and t.toks[a - 1].norm in POSSESSIVE:
             continue
+        if kind == "year" and a > 0 and t.toks[a - 1].norm in ("year", "years", "yr", "yrs"):
+            continue  # "my 13 year old": an age, not an old film
         q25, q75, q90 = lex.spread[attr]
         value = {"low": q25, "high": q75, "top": q90}[side]
         value = int(value) if lex.numeric.get(attr) is int else round(value, 2)
@@ -630,12 +632,39 @@ def _nearest_cue(t: _Text, first: int) -> tuple[str, int, int] | None:
     return role, -minus_a, b
 
 
+# Words right before a title that keep it out of the list: "not Back to the Future", "but NOT
+# Twilight", "skip Titanic" (seen: left out, no opinion); "nothing like Twilight", "I don't want
+# Titanic" (disliked: its neighbours count against an item too).
+_EXCLUDED_BEFORE = (
+    (("not",), "seen"), (("no",), "seen"), (("skip",), "seen"), (("except",), "seen"),
+    (("besides",), "seen"), (("other", "than"), "seen"), (("apart", "from"), "seen"),
+    (("nothing", "like"), "disliked"), (("anything", "but"), "disliked"),
+    (("dont", "want"), "disliked"), (("do", "not", "want"), "disliked"),
+    (("avoid",), "disliked"),
+)  # fmt: skip
+
+
+def _negated_title(t: _Text, m: TitleMatch) -> str | None:
+    """The role of a title a negation stands right before (an article may come between), or
+    None: "not X" is no liking of X."""
+    first = m.first - (m.first > 0 and t.toks[m.first - 1].norm in ("the", "a", "an"))
+    before = [k.norm for k in t.toks[max(0, first - 3) : first]]
+    for words, role in _EXCLUDED_BEFORE:
+        inside = range(first - len(words) + 1, first + 1)  # no comma between cue and title
+        if tuple(before[-len(words) :]) == words and not any(i in t.breaks for i in inside):
+            return role
+    return None
+
+
 def _role(t: _Text, m: TitleMatch, stop: int, asked: str | None, only_titles: bool) -> str:
     """liked / disliked / seen / neutral / bare (no cue: liked unless asking or comparing) /
     plain (a one-word title in running text with no cue: neutral unless in a list)."""
     words = [k.norm for k in t.toks]
     if m.last < len(t.toks) and words[m.last] in SERIES_WORDS and not names_series(words, m):
         return "neutral"  # "monster movies": a kind, not the film "Monster"
+    negated = _negated_title(t, m)
+    if negated:
+        return negated
     near = _nearest_cue(t, m.first)
     if near is not None and near[0] != "liked":
         return near[0]

@@ -316,6 +316,8 @@ class Lexicon:
                 forms |= {a[len(m) + 1 :] for m in makers if a.startswith(m + " ")}
                 for f in forms:
                     words = f.split()  # one word: guarded by capitalisation at match time
+                    if title is not main and all(w in STOPWORDS for w in words):
+                        continue  # "Evangelion: 3.0 You Can Redo (Not)": "NOT" is no title
                     if len(words) == 1 or any(w not in STOPWORDS for w in words):
                         aliases[len(words)].add((f, it.id, penalty))
         self.aliases = {n: sorted(v) for n, v in aliases.items()}

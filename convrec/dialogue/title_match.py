@@ -187,11 +187,13 @@ def _subtitled(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> boo
 
 
 # Words of everyday time and look phrases: a title made only of them and typed in lower case is
-# the phrase ("I watched it last night", "black and white"), not the film "Last Night".
+# the phrase ("I watched it last night", "black and white", "a date night movie"), not the film
+# "Last Night".
 EVERYDAY = frozenset((
     "last", "night", "next", "week", "weekend", "today", "tonight", "yesterday", "morning",
     "year", "day", "days", "time", "this", "that", "the", "a", "home", "again", "first", "other",
     "one", "all", "good", "new", "now", "here", "there", "black", "white", "and", "colour", "color",
+    "date",
 ))  # fmt: skip
 
 

@@ -630,3 +630,26 @@ def test_another_first_name_before_a_surname_is_someone_else() -> None:
     assert Pref("cast", "Julie Christie") in extract("a film with Christie please", lex).like
     d = extract("a good drama, black and white, from the 50s", lex)
     assert d.liked_items == () and "bw" not in d.mentioned
+
+
+def test_a_title_right_after_a_negation_is_left_out_not_liked() -> None:
+    films = Catalog("movies", Path("."), (
+        movie("bttf", "Back to the Future", 1985, ("Comedy", "Sci-Fi"), "Robert Zemeckis"),
+        movie("ti", "Titanic", 1997, ("Drama", "Romance"), "James Cameron"),
+        movie("in", "Inception", 2010, ("Sci-Fi",), "Christopher Nolan"),
+        movie("dn", "Date Night", 2010, ("Comedy",), "Shawn Levy"),
+        movie("ev", "Evangelion: 3.0 You Can Redo (Not)", 2012, ("Animation",), "Hideaki Anno"),
+        movie("lo", "Logan's Run", 1976, ("Sci-Fi",), "Michael Anderson"),
+        movie("ol", "Oliver!", 1968, ("Musical",), "Carol Reed"),
+    ))  # fmt: skip
+    lex = Lexicon.from_catalog(films)
+    d = extract("time travel, not Back to the Future, seen it a million times", lex)
+    assert d.liked_items == () and d.seen_items == ("bttf",)
+    d = extract("I loved Inception, not Titanic", lex)
+    assert d.liked_items == ("in",) and d.seen_items == ("ti",)
+    assert extract("I don't want Titanic", lex).disliked_items == ("ti",)
+    # a stopword in brackets is no alternate title; a lower-case "date night" is the occasion
+    assert extract("vampire movies but NOT Twilight", lex).liked_items == ()
+    assert extract("Need a date night movie.", lex).liked_items == ()
+    # "my 13 year old" is an age: no bound on the year
+    assert extract("Something for my 13 year old, a coming of age story", lex).add == ()

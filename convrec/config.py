@@ -134,6 +134,7 @@ class FusionSettings(_Section):
             "context>text": 0.0,
             "cf": 0.5,
             "match": 1.0,
+            "wish": 0.5,
         }
     )
     # The channel the "text" route (stated preferences and wishes) and the "context" routes

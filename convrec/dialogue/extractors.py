@@ -415,6 +415,15 @@ class _Values:
     release: list[Release] = field(default_factory=list)
 
 
+def _compared_away(t: _Text, first: int) -> bool:
+    """The value at token ``first`` follows "than" (an article may come between): what the user
+    prefers something else to, not what they want."""
+    i = first - 1
+    if i >= 0 and t.toks[i].norm in ("a", "an", "the"):
+        i -= 1
+    return i >= 0 and t.toks[i].norm == "than" and i + 1 not in t.breaks
+
+
 def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
     """Sort every value span by its cue: add (hard), like, dislike, release."""
     out = _Values()
@@ -422,6 +431,8 @@ def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
     for span in lex.find_values(t.toks, t.raw):
         if skip & set(range(span.first, span.last)):
             continue
+        if _compared_away(t, span.first):
+            continue  # "more horror than romance", "an iPhone rather than a Samsung"
         refs = span.refs
         role = next((a for a, cue in ROLE_CUES.items() if t.cue_before(cue, span.first, 2)), None)
         if role and any(r.attribute == role for r in refs):
@@ -469,6 +480,8 @@ def _sized(t: _Text, lex: Lexicon) -> tuple[list[Constraint], set[int]]:
             continue
         if kind == "year" and a > 0 and t.toks[a - 1].norm in ("year", "years", "yr", "yrs"):
             continue  # "my 13 year old": an age, not an old film
+        if t.cue_after(RELEASE_AFTER, b, 2):
+            continue  # "older ones are fine": allowed, not asked for
         q25, q75, q90 = lex.spread[attr]
         value = {"low": q25, "high": q75, "top": q90}[side]
         value = int(value) if lex.numeric.get(attr) is int else round(value, 2)

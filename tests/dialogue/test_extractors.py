@@ -653,3 +653,12 @@ def test_a_title_right_after_a_negation_is_left_out_not_liked() -> None:
     assert extract("Need a date night movie.", lex).liked_items == ()
     # "my 13 year old" is an age: no bound on the year
     assert extract("Something for my 13 year old, a coming of age story", lex).add == ()
+
+
+def test_what_a_preference_is_compared_with_and_what_is_only_allowed_are_not_asked(
+    movies: Lexicon,
+) -> None:
+    d = extract("more horror than romance, older ones are fine", movies)
+    assert d.like == (Pref("genres", "Horror"),) and d.add == ()
+    assert extract("funny rather than scary", movies).like == (Pref("genres", "Comedy"),)
+    assert [c.attribute for c in extract("older ones please", movies).add] == ["year"]

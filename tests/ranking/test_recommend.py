@@ -306,3 +306,21 @@ def test_the_collaborative_route_finds_neighbours_that_meet_the_constraints(movi
 def replace_collaborative(retriever: Retriever, model: Any) -> Retriever:
     return Retriever(retriever.store, retriever.catalog, retriever.text, retriever.image_text,
                      collaborative=model)  # fmt: skip
+
+
+def test_a_wish_word_among_keywords_brings_those_items_forward(movies: Setup) -> None:
+    """ "vampire movies, more horror than romance": beside the horror films the match route
+    finds, those whose keywords hold "vampire" come first (the wish route)."""
+    from convrec.ranking.recommend import WISH_ROUTE, wish_hits
+
+    tagged = [it for it in movies.catalog.items if it.attributes.get("keywords")]
+    word = next(k.split()[-1] for it in tagged for k in it.attributes["keywords"]  # type: ignore[union-attr]
+                if len(k.split()[-1]) > 3)  # fmt: skip
+    state = DialogueState(wishes=(word,))
+    hits = wish_hits(movies.catalog, state, 50)
+    assert hits and all(h.channel == WISH_ROUTE for h in hits)
+    assert all(word in " ".join(movies.catalog[h.item_id].attributes["keywords"]).lower()  # type: ignore[arg-type]
+               for h in hits)  # fmt: skip
+    genre = next(iter(movies.catalog[hits[0].item_id].attributes["genres"]))  # type: ignore[call-overload]
+    recs = run(movies, DialogueState(wishes=(word,), liked=(Pref("genres", genre),)))
+    assert recs[0].breakdown.get(WISH_ROUTE, 0.0) > 0, [r.title for r in recs]

@@ -93,7 +93,8 @@ SIZED: dict[tuple[str, str], re.Pattern[str]] = {
 POSSESSIVE = frozenset(("my", "our", "his", "her", "their", "your"))
 # A message asks for something when it holds one of these (see _topic).
 TOPIC_REQUEST = _cues(
-    "movie", "movies", "film", "films", "flick", "flicks", "show", "shows", "series", "phone",
+    "movie", "movies", "film", "films", "flick", "flicks", "show", "shows", "series", "story",
+    "stories", "phone",
     "phones", "tablet", "something", "anything", "stuff", "recommend", "suggest", "looking for",
     "want", "need", "show me", "give me",
 )  # fmt: skip
@@ -110,6 +111,7 @@ movie movies film films flick flicks show shows series phone phones watch watchi
 tonight today now new other another else same different who what which when where how why
 hi hello hey thanks thank ok okay yes yeah no not dont isnt arent nothing none without never nor
 forget instead actually mind nevermind rather scrap drop ideally preferably vein year years
+thats whats outright
 bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
@@ -416,12 +418,23 @@ class _Values:
 
 
 def _compared_away(t: _Text, first: int) -> bool:
-    """The value at token ``first`` follows "than" (an article may come between): what the user
-    prefers something else to, not what they want."""
+    """The value at token ``first`` follows "than" (an article or a degree word may come
+    between: "than outright scary", "than a really sad one"): what the user prefers something
+    else to, not what they want."""
     i = first - 1
-    if i >= 0 and t.toks[i].norm in ("a", "an", "the"):
+    while i >= 0 and first - i <= 3 and t.toks[i].norm in _BETWEEN_THAN:
         i -= 1
-    return i >= 0 and t.toks[i].norm == "than" and i + 1 not in t.breaks
+    return (
+        i >= 0
+        and t.toks[i].norm == "than"
+        and not any(k in t.breaks for k in range(i + 1, first + 1))
+    )
+
+
+_BETWEEN_THAN = frozenset((
+    "a", "an", "the", "outright", "really", "very", "too", "so", "just", "pure", "purely",
+    "plain", "straight", "full", "all", "out",
+))  # fmt: skip
 
 
 def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
@@ -936,10 +949,17 @@ def extract(
         tok.norm for i, tok in enumerate(t.toks) if _negated(t, i) or t.cue_before(SOFT_NEG, i)
     }
     wishes = tuple(w for w in wishes if not set(w.split()) <= said)
-    # what a request asks for beyond the values read ("a space adventure": "space") is a wish,
-    # unless a mood cue already gave one (the rest may be a typo the LLM can still read)
+    # what a request asks for beyond the values read ("a space adventure": "space") is a wish;
+    # beside a mood cue's wish, its other words the catalog uses (in descriptions or keywords)
+    # are one more ("a sad ghost story": "ghost story"; no typo: the LLM may read "dark orror")
+    topic = _topic(t, lex, in_titles | in_spans | sized_at, bool(v.like))
     if not wishes:
-        wishes = _topic(t, lex, in_titles | in_spans | sized_at, bool(v.like))
+        wishes = topic
+    else:
+        moods = {w for wish in wishes for w in wish.split()}
+        known = lex.common | lex.keyword_words()
+        rest = [" ".join(w for w in x.split() if w not in moods and w in known) for x in topic]
+        wishes += tuple(x for x in rest if x)
     prefs = bool(v.add or v.like or v.dislike or v.release or bounds or relative)
     prefs = prefs or bool(wishes)
     refining = bool(shown) or (state is not None and state.turns > 0)

@@ -156,6 +156,7 @@ class Lexicon:
     families: frozenset[str] = frozenset()  # family words learned from titles ("xperia")
     _small: dict[str, tuple[ValueRef, ...]] | None = None  # typo targets, built on first use
     _kind_counts: Any = None  # convrec.dialogue.shift: how often kinds go together, on first use
+    _keyword_words: frozenset[str] | None = None  # words of the items' keywords, on first use
     _attribute_names: tuple[str, ...] | None = None
 
     @property
@@ -384,6 +385,17 @@ class Lexicon:
             return False
         nxt = text[toks[i + 1].start : toks[i + 1].end]
         return nxt[:1].isupper() and nxt != "I" and toks[i + 1].norm not in STOPWORDS
+
+    def keyword_words(self) -> frozenset[str]:
+        """Every word of the items' keywords ("ghost", "time", "travel"), folded."""
+        if self._keyword_words is None:
+            words: set[str] = set()
+            for item in self.items.values():
+                value = item.attributes.get("keywords")
+                for k in value if isinstance(value, tuple | list) else ():
+                    words.update(norm_phrase(str(k)).split())
+            self._keyword_words = frozenset(words)
+        return self._keyword_words
 
     def main_role(self, refs: tuple[ValueRef, ...]) -> tuple[ValueRef, ...]:
         """One person named in several roles ("Tom Hanks": cast, director, writer) → the role

@@ -661,4 +661,17 @@ def test_what_a_preference_is_compared_with_and_what_is_only_allowed_are_not_ask
     d = extract("more horror than romance, older ones are fine", movies)
     assert d.like == (Pref("genres", "Horror"),) and d.add == ()
     assert extract("funny rather than scary", movies).like == (Pref("genres", "Comedy"),)
+    ghost = "a ghost story that's more sad and haunting than outright scary"
+    assert extract(ghost, movies).like == ()
     assert [c.attribute for c in extract("older ones please", movies).add] == ["year"]
+
+
+def test_beside_a_mood_a_topic_the_catalog_knows_is_a_wish_too() -> None:
+    films = Catalog("movies", Path("."), tuple(
+        Item(f"g{i}", f"Film {i}", category="movie",
+             attributes={"genres": ("Drama",), "keywords": ("ghost", "grief"), "year": 2000 + i})
+        for i in range(3)
+    ))  # fmt: skip
+    lex = Lexicon.from_catalog(films)
+    assert extract("a sad ghost movie", lex).wishes == ("sad", "ghost")
+    assert extract("something sad and ghots", lex).wishes == ("sad",)  # a typo is the LLM's

@@ -802,6 +802,8 @@ def _items(
     got: list[str] = []
     for n, m in enumerate(titles):
         if m.ambiguous:
+            if left_out := _negated_title(t, m):  # "not Twilight": none of them, no question
+                out[left_out] += m.ids
             continue
         nxt = titles[n + 1].first if n + 1 < len(titles) else len(t.toks)
         stop = min(nxt, _sentence(t, m)[1])
@@ -964,7 +966,7 @@ def extract(
     prefs = prefs or bool(wishes)
     refining = bool(shown) or (state is not None and state.turns > 0)
     intent = _intent(t, titles, items, prefs, refining)
-    ambiguous = next((m.ids for m in titles if m.ambiguous), ())
+    ambiguous = next((m.ids for m in titles if m.ambiguous and not _negated_title(t, m)), ())
     if ambiguous:
         log.debug("ambiguous title in %r: %s", message, ambiguous)
     mentioned = items["men"] if intent in ("ask_item", "compare") else []

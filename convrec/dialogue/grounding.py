@@ -258,10 +258,18 @@ class Grounder:
         said = self._in_message(key, fuzzy=True)
         if said and " " not in key and len(key) < 6:  # "Up", "Heat": only when capitalised
             said = any(t.norm == key and self.message[t.start].isupper() for t in self.toks)
-        if said or item_id in self.shown:
-            return item_id
+        if said or (item_id in self.shown and _POINTS.search(self.message)):
+            return item_id  # a shown item only when the message points at one ("that one")
         self.drop(f"title not in the message: {text!r}")
         return None
 
+
+# Words that point at a shown item: without one, a reading that names a shown title ("disliked:
+# Aliens" after "Ideally made after 2000") puts words in the user's mouth.
+_POINTS = re.compile(
+    r"\b(?:first|second|third|fourth|fifth|last|that|this|these|those|it|them|one|ones|both|"
+    r"either|neither|top|bottom|previous|above|former|latter)\b",
+    re.IGNORECASE,
+)
 
 __all__ = ["SCHEMA", "Grounder", "ParseError", "Reading", "parse"]

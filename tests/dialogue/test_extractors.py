@@ -675,3 +675,13 @@ def test_beside_a_mood_a_topic_the_catalog_knows_is_a_wish_too() -> None:
     lex = Lexicon.from_catalog(films)
     assert extract("a sad ghost movie", lex).wishes == ("sad", "ghost")
     assert extract("something sad and ghots", lex).wishes == ("sad",)  # a typo is the LLM's
+
+
+def test_an_excluded_title_that_names_several_films_excludes_them_all_without_asking() -> None:
+    films = Catalog("movies", Path("."), (
+        movie("t1", "Twilight", 1998, ("Crime", "Drama"), "Robert Benton"),
+        movie("t2", "Twilight", 2008, ("Drama", "Fantasy", "Romance"), "Catherine Hardwicke"),
+        movie("dr", "Dracula", 1931, ("Horror",), "Tod Browning"),
+    ))  # fmt: skip
+    d = extract("vampire movies but NOT Twilight", Lexicon.from_catalog(films))
+    assert set(d.seen_items) == {"t1", "t2"} and d.ambiguous == ()

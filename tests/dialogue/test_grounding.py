@@ -49,5 +49,8 @@ def test_titles_go_through_the_catalog_matcher() -> None:
     g = Grounder(LEX, "I loved Aliens")
     assert g.title("Aliens") == "3"  # not "Alien": the longer, exact title wins
     assert g.title("Jurassic Park") is None  # a catalog title the user did not say
-    assert Grounder(LEX, "shown earlier", shown=("5",)).title("Jurassic Park") == "5"
+    # a shown item only when the message points at one: a reading that names a shown title
+    # after "ideally made after 2000" puts words in the user's mouth
+    assert Grounder(LEX, "I liked that one", shown=("5",)).title("Jurassic Park") == "5"
+    assert Grounder(LEX, "ideally made after 2000", shown=("5",)).title("Jurassic Park") is None
     assert Grounder(LEX, "hi").title("Casablanca") is None  # not in the catalog

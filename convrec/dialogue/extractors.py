@@ -959,8 +959,11 @@ def extract(
         wishes = topic
     else:
         moods = {w for wish in wishes for w in wish.split()}
-        known = lex.common | lex.keyword_words()
-        rest = [" ".join(w for w in x.split() if w not in moods and w in known) for x in topic]
+        keywords = lex.keyword_words()
+        rest = [
+            " ".join(w for w in x.split() if w not in moods and (w in lex.common or w in keywords))
+            for x in topic
+        ]
         wishes += tuple(x for x in rest if x)
     prefs = bool(v.add or v.like or v.dislike or v.release or bounds or relative)
     prefs = prefs or bool(wishes)

@@ -72,6 +72,8 @@ _INCLUSIVE = re.compile(r"\bno[t]?\s+(?:less|more|fewer|greater|older|newer)\s+t
 # in 1995") is a memory, not a wish about the items: it bounds nothing.
 MEMORY = re.compile(r"\b(used to|grew up|growing up|when i was|as a (kid|child|teen)|i remember)\b",
                     re.I)  # fmt: skip
+# A bare screen size is a range this far either side of it ("a 10-inch tablet": 9.8 to 10.2).
+SCREEN_MARGIN = 0.2
 # The words a system version follows: "Android 5 or newer", "iOS 12", "version 9 at least".
 _OS_BEFORE = re.compile(r"\b(?:android|ios|version)\s*$", re.I)
 # A negation a few words before a bound word turns the bound around: "nothing older than 1995"
@@ -309,7 +311,8 @@ def _single(kind: str, value: float, before: str, after: str, a: int, b: int) ->
     if kind == "year":
         return [Bound(kind, "gte", value, a, b), Bound(kind, "lte", value, a, b)]
     if kind == "screen":
-        return [Bound(kind, "gte", value - 0.2, a, b), Bound(kind, "lte", value + 0.2, a, b)]
+        lo, hi = value - SCREEN_MARGIN, value + SCREEN_MARGIN
+        return [Bound(kind, "gte", lo, a, b), Bound(kind, "lte", hi, a, b)]
     return [Bound(kind, "gte", value, a, b)]
 
 
@@ -347,4 +350,11 @@ def bound_constraints(
     return out, spans, named
 
 
-__all__ = ["ATTRIBUTES", "Bound", "attribute_for", "bound_constraints", "find_bounds"]
+__all__ = [
+    "ATTRIBUTES",
+    "SCREEN_MARGIN",
+    "Bound",
+    "attribute_for",
+    "bound_constraints",
+    "find_bounds",
+]

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any, Literal
 from convrec.catalog.schema import DEFAULT_ROLES
 from convrec.errors import LLMError
 from convrec.explain.claims import GroundingChecker, checker_for, item_text, values_of
-from convrec.explain.links import NOT_KINDS, PROMPT_LINKS, genre_words, links, sentence
+from convrec.explain.links import (
+    AROUND_WIDTH,
+    NOT_KINDS,
+    PROMPT_LINKS,
+    genre_words,
+    links,
+    sentence,
+)
 from convrec.explain.untrusted import instructs, plain
 from convrec.prompts import render
 from convrec.protocols import BatchLLM
@@ -122,7 +129,7 @@ def stated_preferences(state: DialogueState, catalog: Catalog) -> list[str]:
     for c in state.constraints:  # a bare size is a small range around it: "close to 5 inches"
         lo, hi = lows.get(c.attribute), c.value
         if (c.op == "lte" and isinstance(lo, int | float) and isinstance(hi, int | float)
-                and 0 < round(hi - lo, 6) <= 0.4):  # fmt: skip
+                and 0 < round(hi - lo, 6) <= AROUND_WIDTH):  # fmt: skip
             out.append(f"wants {c.attribute.replace('_', ' ')} close to {(lo + hi) / 2:g}")
     out += [f"wants: {w}" for w in state.wishes]
     for label, ids in (("liked", state.liked_items), ("disliked", state.disliked_items)):

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from convrec.dialogue.numbers import SCREEN_MARGIN
 from convrec.dialogue.state import holds
 from convrec.explain.claims import values_of
 from convrec.ranking.quality import catalog_quality
@@ -50,6 +51,9 @@ _UNITS = {
     "cpu_ghz": "{v:g} GHz",
     "os_version": "version {v:g}",
 }
+# A bare size is read as a range this wide around it (convrec.dialogue.numbers), which an
+# explanation says back as "close to the 10 inches you asked for".
+AROUND_WIDTH = 2 * SCREEN_MARGIN
 _BEYOND = {
     "os_version": ("later", "earlier"),
     "runtime_min": ("longer", "shorter"),
@@ -264,7 +268,7 @@ def _ranges(item: Item, constraints: Sequence[Constraint]) -> dict[str, str]:
             out[attribute] = f"in the {lo:g}s you asked for"
         elif attribute in ("year", "release_year"):
             out[attribute] = f"between {lo:g} and {hi:g}, as you asked"
-        elif attribute == "screen_inches" and round(hi - lo, 3) <= 0.4:
+        elif attribute == "screen_inches" and round(hi - lo, 3) <= AROUND_WIDTH:
             out[attribute] = f"close to the {unit.format(v=(lo + hi) / 2)} you asked for"
         else:
             out[attribute] = f"between the {lo:g} and {unit.format(v=hi)} you asked for"
@@ -333,4 +337,4 @@ def sentence(reasons: Sequence[str]) -> str:
     return text[0].upper() + text[1:] + "."
 
 
-__all__ = ["genre_words", "links", "sentence", "short_title"]
+__all__ = ["AROUND_WIDTH", "genre_words", "links", "sentence", "short_title"]

@@ -231,15 +231,15 @@ def wish_words(state: DialogueState) -> frozenset[str]:
     return frozenset(w for wish in state.wishes for w in wish.lower().split() if len(w) > 3)
 
 
-def keyword_share(item: Item, words: frozenset[str], wishes: Sequence[str] = ()) -> float:
-    """The share of the wish ``words`` that the item's keywords cover, a keyword counting only
-    whole: "time travel" covers "time" and "travel" when a wish says "time travel"; "space
-    travel" covers nothing of it (``wishes``: the wish texts, for the phrases)."""
+def keyword_share(item: Item, words: frozenset[str], wishes: Sequence[str]) -> float:
+    """The share of the wish ``words`` (:func:`wish_words` of ``wishes``) that the item's
+    keywords cover, a keyword counting only whole: "time travel" covers "time" and "travel"
+    when a wish says "time travel"; "space travel" covers nothing of it."""
     if not words:
         return 0.0
     from convrec.explain.claims import values_of
 
-    said = [f" {w.lower()} " for w in wishes] or [f" {' '.join(sorted(words))} "]
+    said = [f" {w.lower()} " for w in wishes]
     covered: set[str] = set()
     for keyword in values_of(item.attributes.get("keywords")):
         k = keyword.lower().split()

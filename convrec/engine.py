@@ -461,13 +461,32 @@ class ConvRec:
 
     def _relax(self, state: DialogueState, delta: StateDelta, history: Sequence[Message]) -> _Turn:
         """Nothing meets every constraint: the least certain one relaxed, and the reply says so."""
+        relaxed, recs, note = self.relax(state, self.settings.limits.recommendations, history,
+                                         delta.add)  # fmt: skip
+        if not recs:
+            return _Turn(state, "recommend", text=_NOTHING)
+        return _Turn(relaxed, "recommend", recs=recs, text=note or "")
+
+    def relax(
+        self,
+        state: DialogueState,
+        k: int,
+        messages: Sequence[Mapping[str, str] | Message] = (),
+        fresh: Sequence[Constraint] = (),
+    ) -> tuple[DialogueState, list[Recommendation], str | None]:
+        """What a turn shows when nothing meets every constraint of ``state``: the state with the
+        least certain constraint relaxed (``fresh``: those the last message stated, relaxed
+        last), its ranking and the note that says so; ``state``, no items and None when no
+        relaxation leaves anything."""
         from convrec.ranking.relax import relaxations
 
-        for relaxed in relaxations(state, delta.add, self.catalog):
-            recs = self._rank(relaxed.state, self.settings.limits.recommendations, None, history)
+        _check_k(k)
+        history = [_message(m) for m in messages]
+        for relaxed in relaxations(state, fresh, self.catalog):
+            recs = self._rank(relaxed.state, k, None, history)
             if recs:
-                return _Turn(relaxed.state, "recommend", recs=recs, text=relaxed.note)
-        return _Turn(state, "recommend", text=_NOTHING)
+                return relaxed.state, recs, relaxed.note
+        return state, [], None
 
     def _understand(
         self, history: Sequence[Message], state: DialogueState, shown: Sequence[str]

@@ -192,6 +192,28 @@ def test_rank_of_a_known_state_matches_recommend_without_reading_again(
         rec.rank(state, k=0)
 
 
+def test_relax_ranks_what_the_app_shows_when_nothing_meets_every_constraint(rec: ConvRec) -> None:
+    from convrec.dialogue.state import Constraint, DialogueState
+
+    brand = maker(rec, next(iter(rec.items())).id)
+    most = max(float(it.attributes.get("ram_gb") or 0) for it in rec.items()
+               if it.attributes.get("maker") == brand)  # fmt: skip
+    wanted = (Constraint("maker", "eq", brand), Constraint("ram_gb", "gte", most + 64))
+    state = DialogueState(constraints=wanted)
+    assert rec.rank(state, k=5) == []
+    relaxed, ranked, note = rec.relax(state, 5, fresh=wanted)
+    assert ranked and note and "RAM" in note
+    assert Constraint("maker", "eq", brand) in relaxed.constraints  # the number moved, not maker
+    assert all(maker(rec, r.item_id) == brand for r in ranked)
+    assert all(float(rec.item(r.item_id).attributes["ram_gb"]) == most for r in ranked)
+    # a lone constraint nothing meets is dropped; two of them: the state back, nothing shown
+    nowhere = Constraint("maker", "eq", "No Such Maker")
+    dropped, _, note = rec.relax(DialogueState(constraints=(wanted[0], nowhere)), 5)
+    assert note and len(dropped.constraints) == 1
+    nothing = DialogueState(constraints=(nowhere, Constraint("category", "eq", "no such kind")))
+    assert rec.relax(nothing, 5) == (nothing, [], None)
+
+
 def test_image_query_finds_the_pictured_phone(rec: ConvRec) -> None:
     item = next(it for it in rec.items() if maker(rec, it.id) != "Sony")
     photo = rec.catalog.image_path(item)

@@ -118,7 +118,8 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 
 def templates(requests: dict[str, list[list[str]]] | None = None) -> list[dict[str, Any]]:
     """The template explanation of each listed item, per request (generate.py's unless given),
-    rules only, as a list shows them (:func:`convrec.explain.explanations.templates`)."""
+    rules only, as a list shows them (:func:`convrec.explain.explanations.templates`); where
+    nothing meets every constraint, the relaxed list the app would show (from v14 on)."""
     sys.path.insert(0, str(HERE))
     import generate as g
 
@@ -132,8 +133,12 @@ def templates(requests: dict[str, list[list[str]]] | None = None) -> list[dict[s
         rec = ConvRec.from_config(settings=settings, catalog=catalog)
         for r, said in enumerate(said_list, start=1):
             history = [Message("user", s) for s in said]
+            before = g.state_for(rec, history[:-1])
             state = g.state_for(rec, history)
             ranked = rec.rank(state, g.K, history)
+            if not ranked:  # as the app does: the least certain constraint relaxed
+                fresh = [c for c in state.constraints if c not in before.constraints]
+                state, ranked, _ = rec.relax(state, g.K, history, fresh)
             for i, (one, text) in enumerate(zip(ranked, written(ranked, state, rec.catalog),
                                                 strict=True)):  # fmt: skip
                 item = rec.catalog[one.item_id]

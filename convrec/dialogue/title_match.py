@@ -163,7 +163,7 @@ def find_titles(
         span = set(range(m.first, m.last))
         if span & taken or _subtitled(lex, text, toks, m) or _everyday(text, toks, m):
             continue
-        if _audience(text, toks, m):
+        if _audience(text, toks, m) or _described(lex, text, toks, m):
             continue
         if (
             _qualifies(lex, text, toks, m)
@@ -217,6 +217,29 @@ def _audience(text: str, toks: list[Token], m: TitleMatch) -> bool:
     if m.first >= 2 and toks[m.first - 2].norm in SEEKING:
         return False
     return text[toks[m.first].start : toks[m.last - 1].end].islower()
+
+
+_INDEFINITE = frozenset(("a", "an", "another", "any", "some"))
+
+
+def _described(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:
+    """Everyday words typed in lower case after "a", "an", "some" (and at most three lower-case
+    words) describe a kind of film unless a matched title starts with the article: "based on a
+    true story" (not "True Story"), "a fun swashbuckling pirate movie" (not "The Pirate Movie");
+    "a quiet place" may still be "A Quiet Place"."""
+    before = m.first - 1  # back over up to three lower-case words: "a fun swashbuckling …"
+    while before >= max(0, m.first - 4) and toks[before].norm not in _INDEFINITE:
+        word = text[toks[before].start : toks[before].end]
+        if not word.islower() or toks[before].norm in STOPWORDS:
+            return False
+        before -= 1
+    if before < 0 or toks[before].norm not in _INDEFINITE:
+        return False
+    if any(lex.items[i].title.lower().startswith(("a ", "an ")) for i in m.ids):
+        return False
+    typed = text[toks[m.first].start : toks[m.last - 1].end]
+    kind = typed.islower() and toks[m.last - 1].norm in ("movie", "movies", "film", "films")
+    return kind or _common_lower(lex, text, toks, m)  # "a scary movie": a kind, whatever words
 
 
 def _qualifies(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:

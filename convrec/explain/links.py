@@ -18,6 +18,7 @@ from convrec.dialogue.state import holds
 from convrec.explain.claims import values_of
 from convrec.ranking.quality import catalog_quality
 from convrec.ranking.rerank import holds_pref
+from convrec.ranking.wishes import wished_keywords
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import AttributeRoles, Catalog
@@ -276,14 +277,10 @@ def _ranges(item: Item, constraints: Sequence[Constraint]) -> dict[str, str]:
 
 
 def _wish_links(item: Item, wishes: Sequence[str]) -> list[str]:
-    """A wish word among the item's keywords ("a space adventure": keyword "space")."""
-    keywords = {k.lower() for k in values_of(item.attributes.get("keywords"))}
-    out = []
-    for wish in wishes:
-        hit = next((w for w in wish.lower().split() if len(w) > 3 and w in keywords), None)
-        if hit:
-            out.append(f"it is about {hit}, as you wished")
-    return out
+    """The longest of the item's keywords a wish says ("a space adventure": keyword "space"),
+    matched as the wish route matches them (:func:`convrec.ranking.wishes.wished_keywords`)."""
+    hits = wished_keywords(item, wishes)
+    return [f"it has the {hits[0]} theme you wished for"] if hits else []
 
 
 def _noun(item: Item) -> str:

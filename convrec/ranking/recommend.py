@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ from convrec.ranking.quality import catalog_quality
 from convrec.ranking.query import DialogueContext, queries_from_state
 from convrec.ranking.rerank import rerank
 from convrec.ranking.retrieve import CF_CHANNEL
+from convrec.ranking.wishes import WISH_ROUTE, wish_hits
 
 if TYPE_CHECKING:
     import numpy as np
@@ -177,7 +178,6 @@ def confirmed_stale(catalog: Catalog, state: DialogueState, stale: Iterable[Pref
 
 
 MATCH_ROUTE = "match"  # the catalog items that hold the user's liked values (no embedding)
-WISH_ROUTE = "wish"  # the catalog items whose keywords hold the user's wish words
 
 
 def match_hits(
@@ -204,48 +204,6 @@ def match_hits(
     prior = quality.rated if obscure else quality.known
     scored.sort(key=lambda t: (-t[0], -prior.get(t[1], 0.0), t[1]))
     return [Hit(i, share, MATCH_ROUTE) for share, i in scored[:k]]
-
-
-def wish_hits(
-    catalog: Catalog, state: DialogueState, k: int, allowed: tuple[str, ...] | None = None
-) -> list[Hit]:
-    """The ``k`` items whose keywords hold the most of the user's wish words ("vampire movies,
-    more horror than romance": the films about vampires), the better known first among equals:
-    beside the match route, a horror film about vampires leads the horror films."""
-    from convrec.types import Hit
-
-    words = wish_words(state)
-    if not words:
-        return []
-    known = catalog_quality(catalog).known
-    pool = catalog.items if allowed is None else [catalog[i] for i in allowed if i in catalog]
-    scored = [
-        (share, it.id) for it in pool if (share := keyword_share(it, words, state.wishes)) > 0
-    ]
-    scored.sort(key=lambda t: (-t[0], -known.get(t[1], 0.0), t[1]))
-    return [Hit(i, share, WISH_ROUTE) for share, i in scored[:k]]
-
-
-def wish_words(state: DialogueState) -> frozenset[str]:
-    """The words of the user's wishes that can name a keyword (longer than three letters)."""
-    return frozenset(w for wish in state.wishes for w in wish.lower().split() if len(w) > 3)
-
-
-def keyword_share(item: Item, words: frozenset[str], wishes: Sequence[str]) -> float:
-    """The share of the wish ``words`` (:func:`wish_words` of ``wishes``) that the item's
-    keywords cover, a keyword counting only whole: "time travel" covers "time" and "travel"
-    when a wish says "time travel"; "space travel" covers nothing of it."""
-    if not words:
-        return 0.0
-    from convrec.explain.claims import values_of
-
-    said = [f" {w.lower()} " for w in wishes]
-    covered: set[str] = set()
-    for keyword in values_of(item.attributes.get("keywords")):
-        k = keyword.lower().split()
-        if k and any(f" {' '.join(k)} " in s for s in said):
-            covered.update(w for w in k if w in words)
-    return len(covered) / len(words)
 
 
 _ALLOWED_MAX = 256  # constraint sets whose allowed ids a catalog remembers

@@ -263,3 +263,37 @@ def test_a_loose_match_of_everyday_words_is_no_title() -> None:
     lex = Lexicon.from_catalog(EVERYDAY_CATALOG)
     text = "Saving Private Ryan was the best of the whole bunch"  # "the whole" is no "The Hole"
     assert [m.ids for m in find_titles(lex, text, tokenize(text))] == [("ryan",)]
+
+
+def told(id_: str, title: str, year: int = 2000) -> Item:
+    return Item(id_, title, description="A true story of a quiet place.", category="movie",
+                attributes={"year": year}, date=str(year), popularity=10.0)  # fmt: skip
+
+
+# Twenty descriptions use "true", "story", "quiet" and "place" in lower case.
+DESCRIBED_CATALOG = Catalog("movies", Path("."), (
+    told("true", "True Story", 2015),
+    told("pirate", "The Pirate Movie", 1982),
+    told("quiet", "A Quiet Place", 2018),
+    told("scary", "Scary Movie", 2000),
+    *(told(f"f{n}", f"Filler {n}") for n in range(20)),
+))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "liked"),
+    [
+        # lower-case words after "a" (and adjectives) describe a kind of film
+        ("a survival movie, ideally based on a true story", set()),
+        ("I'm in the mood for a fun swashbuckling pirate movie", set()),
+        ("something like a scary movie for halloween night", set()),
+        # ... unless the title starts with the article, or is typed as a title
+        ("I loved a quiet place", {"quiet"}),
+        ("I loved True Story with Jonah Hill", {"true"}),
+        ("I liked The Pirate Movie", {"pirate"}),
+        ("my favourite is scary movie", {"scary"}),
+    ],
+)
+def test_a_described_kind_of_film_is_no_title(text: str, liked: set) -> None:
+    lex = Lexicon.from_catalog(DESCRIBED_CATALOG)
+    assert set(extract(text, lex).liked_items) == liked

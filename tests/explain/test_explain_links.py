@@ -55,11 +55,11 @@ def test_values_constraints_and_wishes_the_item_holds() -> None:
     memento = links(rec("memento"), CATALOG["memento"], state, CATALOG)
     assert memento == [
         "it is 113 minutes long, shorter than the 120 minutes you asked for",
-        "it is about memory, as you wished",
+        "it has the memory theme you wished for",
     ]
     assert sentence(memento) == (
-        "It is 113 minutes long, shorter than the 120 minutes you asked for, and it is about "
-        "memory, as you wished."
+        "It is 113 minutes long, shorter than the 120 minutes you asked for, and it has the "
+        "memory theme you wished for."
     )
     # a value at the bound is what was asked; one a relaxed bound let in is not claimed
     at = DialogueState(constraints=(Constraint("runtime_min", "lte", 113),))

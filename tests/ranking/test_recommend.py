@@ -311,7 +311,7 @@ def replace_collaborative(retriever: Retriever, model: Any) -> Retriever:
 def test_a_wish_word_among_keywords_brings_those_items_forward(movies: Setup) -> None:
     """ "vampire movies, more horror than romance": beside the horror films the match route
     finds, those whose keywords hold "vampire" come first (the wish route)."""
-    from convrec.ranking.recommend import WISH_ROUTE, wish_hits
+    from convrec.ranking.wishes import WISH_ROUTE, wish_hits
 
     tagged = [it for it in movies.catalog.items if it.attributes.get("keywords")]
     word = next(k.split()[-1] for it in tagged for k in it.attributes["keywords"]  # type: ignore[union-attr]

@@ -103,6 +103,7 @@ FILLER = word_set("""
 a an the and or but of in on at to for with from by about as into like than then so too very
 just really quite pretty some any something anything stuff thing things one ones kind sort type
 i im ive id me my we us our you your it its this that these those there here he she they them
+him his her hers their theirs
 is are was were be been being am do does did have has had get got can could would should will
 want wanted need needed looking look find show give make makes recommend suggest suggestion
 suggestions like liked likes love loved enjoy enjoyed fan fits pocket old new broke broken
@@ -111,7 +112,7 @@ movie movies film films flick flicks show shows series phone phones watch watchi
 tonight today now new other another else same different who what which when where how why
 hi hello hey thanks thank ok okay yes yeah no not dont isnt arent nothing none without never nor
 forget instead actually mind nevermind rather scrap drop ideally preferably vein year years
-thats whats outright
+thats whats outright later earlier onwards onward skip
 bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
@@ -417,6 +418,27 @@ class _Values:
     release: list[Release] = field(default_factory=list)
 
 
+# "a Wes Anderson feel, but not actually by him": the person liked before leaves their own films
+_NOT_BY_PRONOUN = re.compile(
+    r"\b(?:not|nothing|none)(?: (?:actually|really|directly))?(?: one)?(?: of)?"
+    r" (?:(?:by|from|with|starring|directed by|made by) (?:him|her|them)"
+    r"|(?:his|her|their)(?: own)?(?: films| movies| work| ones| stuff)?"
+    r"|(?:his|hers|theirs))"
+    r"(?=\s*(?:[,.;:!?)]|$|and\b|but\b|though\b|please\b))"
+)
+
+
+def _excluded_by_pronoun(t: _Text, v: _Values, lex: Lexicon) -> list[Constraint]:
+    """A person the message likes, then rules out by a pronoun ("with a Wes Anderson feel, but
+    not by him", "like Tarantino but none of his films"): their own items left out, the like
+    kept as the style wanted."""
+    people = [p for p in v.like if p.attribute in lex.person_attrs]
+    if not people or not _NOT_BY_PRONOUN.search(t.raw.lower().replace("’", "'")):
+        return []
+    last = people[-1]
+    return [Constraint(last.attribute, "ne", last.value, multi=True)]
+
+
 def _compared_away(t: _Text, first: int) -> bool:
     """The value at token ``first`` follows "than" (an article or a degree word may come
     between: "than outright scary", "than a really sad one"): what the user prefers something
@@ -437,13 +459,27 @@ _BETWEEN_THAN = frozenset((
 ))  # fmt: skip
 
 
+def _topics(t: _Text, lex: Lexicon) -> list[tuple[int, int]]:
+    """Token ranges of the catalog's topic phrases in the message ("a Cold War spy film"; see
+    :meth:`Lexicon.topic_phrases`)."""
+    phrases = lex.topic_phrases()
+    if not phrases or not any(w in t.joined for w in set(phrases.values())):
+        return []
+    return t.find(_cues(*(re.escape(p) for p in sorted(phrases, key=len, reverse=True))))
+
+
 def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
     """Sort every value span by its cue: add (hard), like, dislike, release."""
     out = _Values()
     wanted: dict[str, list[str]] = {}
+    topical = {i for a, b in _topics(t, lex) for i in range(a, b)}
     for span in lex.find_values(t.toks, t.raw):
         if skip & set(range(span.first, span.last)):
             continue
+        if topical & set(range(span.first, span.last)) and all(
+            r.attribute in ("genres", "genre") for r in span.refs
+        ):
+            continue  # "Cold War atmosphere": a topic, not war films
         if _compared_away(t, span.first):
             continue  # "more horror than romance", "an iPhone rather than a Samsung"
         refs = span.refs
@@ -679,6 +715,31 @@ def _negated_title(t: _Text, m: TitleMatch) -> str | None:
         inside = range(first - len(words) + 1, first + 1)  # no comma between cue and title
         if tuple(before[-len(words) :]) == words and not any(i in t.breaks for i in inside):
             return role
+    return _avoided_example(t, first, before)
+
+
+# "skip the big franchise stuff like Lord of the Rings": a title given as an example of what the
+# clause rules out is disliked (its neighbours count against an item)
+_EXAMPLE = (("like",), ("such", "as"), ("including",))
+_AVOID = frozenset(("skip", "avoid", "no", "not", "nothing", "without", "except", "none", "dont"))
+_EXAMPLE_REACH = 8  # words back from the example word to the cue
+_LIKE_VERB_BEFORE = frozenset((
+    "i", "we", "you", "they", "he", "she", "dont", "didnt", "doesnt", "not", "do", "did", "would",
+    "really", "also", "just", "to", "still", "never",
+))  # fmt: skip
+
+
+def _avoided_example(t: _Text, first: int, before: list[str]) -> str | None:
+    words = next((w for w in _EXAMPLE if tuple(before[-len(w) :]) == w), None)
+    if words is None:
+        return None
+    i = first - len(words)
+    if i > 0 and t.toks[i - 1].norm in _LIKE_VERB_BEFORE:
+        return None  # "I don't like Paranormal Activity": the verb, not an example
+    while i > 0 and i not in t.breaks and first - i <= _EXAMPLE_REACH:
+        i -= 1
+        if t.toks[i].norm in _AVOID:
+            return "disliked"
     return None
 
 
@@ -792,10 +853,13 @@ def _items(
     shown: Sequence[str],
     asked: str | None = None,
     pointed: Sequence[str] = (),
+    lex: Lexicon | None = None,
 ) -> dict[str, list[str]]:
     """Liked / disliked / seen / rejected / mentioned item ids from titles and ``shown``;
     ``asked``: the role a reply of titles alone gives them (from the assistant's question);
-    ``pointed``: what "both of them" means (the items just compared, else the first shown)."""
+    ``pointed``: what "both of them" means (the items just compared, else the first shown);
+    ``lex``: the catalog whose series a title ruled out brings along ("skip Lord of the
+    Rings": the three films subtitled after it too)."""
     roles = ("liked", "disliked", "seen", "rejected", "bare", "men", "neutral")
     out: dict[str, list[str]] = {k: [] for k in roles}
     only = _only_titles(t, titles)
@@ -820,7 +884,10 @@ def _items(
         if got[n] in ("bare", "plain") and _listed(t, resolved[n], resolved[n + 1]):
             got[n] = "bare" if got[n + 1] == "plain" else got[n + 1]
     for m, role in zip(resolved, got, strict=True):
-        out["neutral" if role == "plain" else role] += m.ids
+        ids = m.ids
+        if lex is not None and role in ("seen", "disliked") and _negated_title(t, m):
+            ids = (*ids, *_series(lex, ids))
+        out["neutral" if role == "plain" else role] += ids
         out["men"] += m.ids
     if (pointed or shown) and t.find(BOTH):  # "like both of them": the two compared or shown
         role = "rejected" if t.find(STRONG_NEG) and not t.find(LIKE_BOTH) else "liked"
@@ -854,6 +921,14 @@ def _items(
             elif t.find(LIKE_FOCUS):
                 out["liked"].append(shown[0])
     return out
+
+
+def _series(lex: Lexicon, ids: Sequence[str]) -> list[str]:
+    """The items titled after one of ``ids`` with a subtitle ("The Lord of the Rings: The Two
+    Towers" after "The Lord of the Rings")."""
+    heads = {lex.items[i].title.lower() + ":" for i in ids if i in lex.items}
+    return [it for it, item in lex.items.items() if it not in ids
+            and item.title.lower().startswith(tuple(heads))]  # fmt: skip
 
 
 def _intent(
@@ -931,7 +1006,7 @@ def extract(
     }
     sized, sized_at = _sized(t, lex)
     taken = {c.attribute for c in bounds}  # a number says more than a size word
-    items = _items(t, titles, shown, asked_role(asked), pointed)
+    items = _items(t, titles, shown, asked_role(asked), pointed, lex)
     # "more like the second but newer": newer than the second, not than the first shown, and
     # "older" then compares with it rather than meaning old for this catalog
     focus = [*(i for i in items["liked"] if i in shown), *shown]
@@ -940,6 +1015,7 @@ def extract(
     sized = [c for c in sized if c.attribute not in taken]
     bounds = [*bounds, *sized]
     v = _values(t, lex, in_titles | in_spans | sized_at)
+    v.add += _excluded_by_pronoun(t, v, lex)
     v.release += _replaced(t, v, state)
     wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
     # a mood or look word that is a catalog value ("red" for a phone whose photo is red) is read
@@ -965,6 +1041,10 @@ def extract(
             for x in topic
         ]
         wishes += tuple(x for x in rest if x)
+    if topics := [" ".join(k.norm for k in t.toks[a:b]) for a, b in _topics(t, lex)]:
+        inside = {w for x in topics for w in x.split()}
+        unsaid = [" ".join(w for w in x.split() if w not in inside) for x in wishes]
+        wishes = (*(x for x in unsaid if x), *topics)
     prefs = bool(v.add or v.like or v.dislike or v.release or bounds or relative)
     prefs = prefs or bool(wishes)
     refining = bool(shown) or (state is not None and state.turns > 0)

@@ -157,6 +157,7 @@ class Lexicon:
     _small: dict[str, tuple[ValueRef, ...]] | None = None  # typo targets, built on first use
     _kind_counts: Any = None  # convrec.dialogue.shift: how often kinds go together, on first use
     _keyword_words: frozenset[str] | None = None  # words of the items' keywords, on first use
+    _topics: dict[str, str] | None = None  # see topic_phrases, on first use
     _attribute_names: tuple[str, ...] | None = None
 
     @property
@@ -331,6 +332,8 @@ class Lexicon:
         while i < len(toks):
             for n in range(min(self.max_len, len(toks) - i), 0, -1):
                 key = " ".join(t.norm for t in toks[i : i + n])
+                if key not in self.values and _possessive(text, toks[i + n - 1]):
+                    key = key[:-1]  # "Tarantino's films", "Wes Anderson’s style"
                 if key in self.cased and not (text and text[toks[i].start].isupper()):
                     continue
                 if n == 1:
@@ -397,6 +400,29 @@ class Lexicon:
             self._keyword_words = frozenset(words)
         return self._keyword_words
 
+    def topic_phrases(self) -> dict[str, str]:
+        """Keywords of several words holding a genre word whose items mostly lack that genre,
+        folded → the genre word: "cold war" (spy films, not war films), "war on drugs", "gang
+        war". Such a phrase in a message names the topic, not the genre."""
+        if self._topics is None:
+            genres = {k: str(r.value) for k, rs in self.values.items() for r in rs
+                      if r.attribute in ("genres", "genre") and " " not in k}  # fmt: skip
+            held: dict[str, list[Item]] = defaultdict(list)
+            for item in self.items.values():
+                value = item.attributes.get("keywords")
+                for k in value if isinstance(value, tuple | list) else ():
+                    phrase = norm_phrase(str(k))
+                    if " " in phrase and any(w in genres for w in phrase.split()):
+                        held[phrase].append(item)
+            topics: dict[str, str] = {}
+            for phrase, items in held.items():
+                word = next(w for w in phrase.split() if w in genres)
+                share = sum(_holds(it, genres[word]) for it in items) / len(items)
+                if len(items) >= TOPIC_MIN_ITEMS and share < TOPIC_GENRE_SHARE:
+                    topics[phrase] = word
+            self._topics = topics
+        return self._topics
+
     def main_role(self, refs: tuple[ValueRef, ...]) -> tuple[ValueRef, ...]:
         """One person named in several roles ("Tom Hanks": cast, director, writer) → the role
         they hold most often, directing counting half again (a writer-director is named for
@@ -460,6 +486,21 @@ class Lexicon:
     def find_names(self, toks: list[Token]) -> list[tuple[int, tuple[str, ...]]]:
         """(token index, attributes) for each word that names an attribute ("price", "genre")."""
         return [(i, self.names[t.norm]) for i, t in enumerate(toks) if t.norm in self.names]
+
+
+TOPIC_MIN_ITEMS = 3  # items a keyword needs to count as a topic phrase
+TOPIC_GENRE_SHARE = 0.5  # a topic phrase's items hold the genre it names less often than this
+
+
+def _holds(item: Item, genre: str) -> bool:
+    value = item.attributes.get("genres", item.attributes.get("genre"))
+    values = value if isinstance(value, tuple | list) else (value,)
+    return any(str(v).lower() == genre.lower() for v in values)
+
+
+def _possessive(text: str, tok: Token) -> bool:
+    """The token ends in a possessive "'s" in ``text`` ("Nolan's", "Nolan’s")."""
+    return bool(text) and text[tok.end - 2 : tok.end - 1] in ("'", "’") and tok.norm[-1:] == "s"
 
 
 def _spellings(name: str) -> set[str]:

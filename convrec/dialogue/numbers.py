@@ -213,6 +213,10 @@ def find_bounds(text: str) -> list[Bound]:
             if negated:
                 bound = Bound("year", "gte", lo if strict else hi + 1, m.start(), m.end())
             out.append(bound)
+        elif GTE_AFTER.match(rest := text[m.end() :]) or _ONWARDS.match(rest):
+            out.append(Bound("year", "gte", lo, m.start(), m.end()))  # "the 2000s or later"
+        elif LTE_AFTER.match(rest):
+            out.append(Bound("year", "lte", hi, m.start(), m.end()))  # "the 80s or earlier"
         else:
             joined = _joined_decade(out, text, m.start())  # "the 90s or 2000s": one range
             if joined is not None:

@@ -307,8 +307,12 @@ def apply(state: DialogueState, delta: StateDelta) -> DialogueState:
                 disliked = _drop_prefs(disliked, c.attribute, str(v))
     for rel in delta.relative:
         cs = _merge_constraints(cs, _bound(rel), tighten_only=True)
+    excluded = {(c.attribute, str(v).lower()) for c in delta.add if c.op in ("ne", "nin")
+                for v in c.values()}  # fmt: skip
     for p in delta.like:
-        cs = _drop_value(cs, p.attribute, p.value, ops=("ne", "nin"))
+        # "a Wes Anderson feel, but not by him": the like is his style, his films stay out
+        if (p.attribute, p.value.lower()) not in excluded:
+            cs = _drop_value(cs, p.attribute, p.value, ops=("ne", "nin"))
         disliked = _drop_prefs(disliked, p.attribute, p.value)
         liked = _add(_drop_prefs(liked, p.attribute, p.value), (p,))
     for p in delta.dislike:

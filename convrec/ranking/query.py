@@ -281,10 +281,15 @@ def dialogue_context(
     settings: FusionSettings,
 ) -> DialogueContext:
     """The :class:`DialogueContext` of the user's messages ``said`` (oldest first, the last one
-    being the state's latest turn), with every item the dialogue named cut out of the text."""
+    being the state's latest turn), with every item the dialogue named and every value it ruled
+    out cut out of the text."""
     named = (*state.liked_items, *state.disliked_items, *state.rejected, *state.mentioned,
              *state.seen_items)  # fmt: skip
     titles = [t for t in (title_of(i) for i in named) if t]
+    # values ruled out ("no horror", "not by Wes Anderson") would pull their like into a text
+    # route: the constraint carries them
+    titles += [v for c in state.constraints if c.op in ("ne", "nin") for v in c.values()
+               if isinstance(v, str)]  # fmt: skip
     fresh = state.turns - state.subject_turn + 1 if state.subject_turn else None
     parts = context_parts(said, titles, settings, fresh=fresh)
     obscure = any(wants_obscure(m) for m in said)

@@ -22,7 +22,7 @@ from convrec.errors import ConvRecError, IndexError_
 from convrec.ranking.fuse import fuse
 from convrec.ranking.quality import catalog_quality
 from convrec.ranking.query import DialogueContext, queries_from_state
-from convrec.ranking.rerank import rerank
+from convrec.ranking.rerank import holds_pref, rerank
 from convrec.ranking.retrieve import CF_CHANNEL
 from convrec.ranking.wishes import WISH_ROUTE, wish_hits
 
@@ -73,6 +73,7 @@ def rank(
     """
     clock = time.perf_counter()
     ctx = context or DialogueContext()
+    state = with_style_seeds(catalog, state)
     fade = {p: settings.fusion.context_shift for p in confirmed_stale(catalog, state, ctx.stale)}
     times = timings if timings is not None else {}
     k = k or settings.limits.recommendations
@@ -170,11 +171,31 @@ def confirmed_stale(catalog: Catalog, state: DialogueState, stale: Iterable[Pref
     """The ``stale`` values that none of the items which changed the subject holds: "I like Tom
     Hanks", then "I loved Big" leaves Hanks wanted; "I like comedies", then "I loved Inception"
     fades the comedies."""
-    from convrec.ranking.rerank import holds_pref
 
     items = [catalog.get(i) for i in state.subject_items]
     held = [it for it in items if it is not None]
     return [p for p in stale if not any(holds_pref(it, p) for it in held)]
+
+
+STYLE_SEEDS = 3  # best-known items of a person liked for their style, not their own work
+
+
+def with_style_seeds(catalog: Catalog, state: DialogueState) -> DialogueState:
+    """``state`` with liked items added for the ranking only: a person both liked and ruled out
+    ("a Wes Anderson feel, but not by him") stands for their style, so their best-known items
+    seed the item-to-item routes that find films like theirs."""
+    excluded = {(c.attribute, str(v).lower()) for c in state.constraints if c.op in ("ne", "nin")
+                for v in c.values()}  # fmt: skip
+    styles = [p for p in state.liked if (p.attribute, p.value.lower()) in excluded]
+    if not styles:
+        return state
+    known = catalog_quality(catalog).known
+    seeds: list[str] = []
+    for p in styles:
+        theirs = [it.id for it in catalog.items if holds_pref(it, p)]
+        seeds += sorted(theirs, key=lambda i: (-known.get(i, 0.0), i))[:STYLE_SEEDS]
+    new = tuple(i for i in dict.fromkeys(seeds) if i not in state.liked_items)
+    return replace(state, liked_items=(*state.liked_items, *new)) if new else state
 
 
 MATCH_ROUTE = "match"  # the catalog items that hold the user's liked values (no embedding)

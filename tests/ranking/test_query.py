@@ -114,3 +114,35 @@ def test_item_content_leaves_the_title_out() -> None:
     assert "SM-G900F" not in item.content  # codes are no words
     assert item.content.startswith("movie.")
     assert "The Family" in item.text
+
+
+def test_values_ruled_out_and_a_style_stand_in_for_their_words() -> None:
+    from pathlib import Path
+
+    from convrec.catalog.schema import Catalog
+    from convrec.dialogue.state import Constraint
+    from convrec.ranking.recommend import with_style_seeds
+
+    ruled = Constraint("director", "ne", "Wes Anderson", multi=True)
+    state = DialogueState(turns=1, constraints=(ruled, Constraint("genres", "ne", "Horror")),
+                          liked=(Pref("director", "Wes Anderson"),))  # fmt: skip
+    said = ["something quirky with a Wes Anderson feel, but no Horror and not by him"]
+    got = dialogue_context(said, state, {}.get, FUSION)
+    assert got.parts == (("something quirky with a feel, but no and not by him", 1.0),)
+
+    def film(id_: str, director: str, popularity: float) -> Item:
+        attrs: dict[str, AttrValue] = {"director": (director,)}
+        return Item(id_, id_, category="movie", attributes=attrs, popularity=popularity)
+
+    films = (
+        film("a1", "Wes Anderson", 9),
+        film("a2", "Wes Anderson", 3),
+        film("a3", "Wes Anderson", 7),
+        film("a4", "Wes Anderson", 1),
+        film("b", "X Y", 99),
+    )
+    catalog = Catalog("movies", Path("."), films)  # fmt: skip
+    # his best-known films seed the item routes; they stay out of the list by the constraint
+    assert with_style_seeds(catalog, state).liked_items == ("a1", "a3", "a2")
+    plain = DialogueState(liked=(Pref("director", "Wes Anderson"),))
+    assert with_style_seeds(catalog, plain) is plain  # liked, not ruled out: no seeds

@@ -34,7 +34,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from convrec.dialogue.lexicon import STOPWORDS, Lexicon, Token, ValueRef, tokenize, word_set
+from convrec.dialogue.lexicon import (
+    STOPWORDS,
+    Lexicon,
+    Token,
+    ValueRef,
+    norm_phrase,
+    tokenize,
+    word_set,
+)
 from convrec.dialogue.numbers import GTE_BEFORE, LTE_BEFORE, attribute_for, bound_constraints
 from convrec.dialogue.questions import read_question
 from convrec.dialogue.state import (
@@ -62,6 +70,7 @@ def _cues(*phrases: str) -> re.Pattern[str]:
 SOFT_NEG = _cues(
     "dont (?:really )?like", "do not like", "not (?:a )?(?:big |huge )?fan of",
     "not (?:really )?into", "dislike", "not keen on", "not crazy about",
+    "(?:bored|tired|sick) (?:of|with)", "fed up with", "had enough of", "(?:im|so|totally) over",
 )  # fmt: skip
 RELEASE = _cues(
     "dont mind", "do not mind", "(?:fine|ok|okay|happy) with", "dont care (?:about|for)",
@@ -112,7 +121,9 @@ movie movies film films flick flicks show shows series phone phones watch watchi
 tonight today now new other another else same different who what which when where how why
 hi hello hey thanks thank ok okay yes yeah no not dont isnt arent nothing none without never nor
 forget instead actually mind nevermind rather scrap drop ideally preferably vein year years
-thats whats outright later earlier onwards onward skip
+thats whats outright later earlier onwards onward skip tired
+actor actors actress different someone somebody else theyre hes shes bored all
+around approximately roughly ram
 bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
@@ -428,15 +439,47 @@ _NOT_BY_PRONOUN = re.compile(
 )
 
 
-def _excluded_by_pronoun(t: _Text, v: _Values, lex: Lexicon) -> list[Constraint]:
-    """A person the message likes, then rules out by a pronoun ("with a Wes Anderson feel, but
-    not by him", "like Tarantino but none of his films"): their own items left out, the like
-    kept as the style wanted."""
-    people = [p for p in v.like if p.attribute in lex.person_attrs]
-    if not people or not _NOT_BY_PRONOUN.search(t.raw.lower().replace("’", "'")):
-        return []
-    last = people[-1]
-    return [Constraint(last.attribute, "ne", last.value, multi=True)]
+# "with someone else in the lead", "ideally a different actor": the person liked so far is out
+_SOMEONE_ELSE = re.compile(
+    r"\b(?:someone|somebody|anyone|anybody) else\b"
+    r"|\b(?:a |an )?(?:different|another|other|new) (?P<role>actor|actress|lead|star|director"
+    r"|filmmaker)s?\b|\bother than (?:him|her|them)\b"
+)
+# "he's seen all the John Wayne ones", "I've seen most of his"
+_SEEN_ALL = re.compile(r"\b(?:seen|watched) (?:all|most|every one|everything)(?: of)?(?: the)?\b")
+_SEEN_HIS = re.compile(r"\b(?:seen|watched) (?:all|most|every one|everything) of (?:his|hers|"
+                       r"theirs|her|their)\b")  # fmt: skip
+_ROLE_OF = {"director": "director", "filmmaker": "director"}
+
+
+def _excluded_by_pronoun(
+    t: _Text, v: _Values, lex: Lexicon, state: DialogueState | None
+) -> list[Constraint]:
+    """A person the dialogue likes, then rules out: by a pronoun ("with a Wes Anderson feel,
+    but not by him", "like Tarantino but none of his films"), by asking for someone else ("any
+    older westerns with someone else in the lead?", "ideally a different actor") or as seen
+    ("he's seen all the John Wayne ones", "I've seen most of his"). Their own items are left
+    out; the like stays, as the style wanted."""
+    said = [p for p in v.like if p.attribute in lex.person_attrs]
+    earlier = [p for p in (state.liked if state else ()) if p.attribute in lex.person_attrs]
+    out: list[Constraint] = []
+    raw = t.raw.lower().replace("’", "'")
+    for span in lex.find_values(t.toks, t.raw):  # "seen all the John Wayne ones"
+        cue = t.last_cue(_SEEN_ALL, span.first, 2)
+        if cue is not None:
+            out += [_constraint(r, "ne") for r in lex.main_role(span.refs)
+                    if r.attribute in lex.person_attrs]  # fmt: skip
+    people = said or earlier
+    if not people:
+        return out
+    if (said and _NOT_BY_PRONOUN.search(raw)) or _SEEN_HIS.search(raw):
+        out.append(Constraint(people[-1].attribute, "ne", people[-1].value, multi=True))
+    if m := _SOMEONE_ELSE.search(raw):
+        role = _ROLE_OF.get(m.group("role") or "")
+        pick = [p for p in people if role is None or p.attribute == role]
+        if pick:
+            out.append(Constraint(pick[-1].attribute, "ne", pick[-1].value, multi=True))
+    return list(dict.fromkeys(out))
 
 
 def _compared_away(t: _Text, first: int) -> bool:
@@ -860,14 +903,21 @@ def _items(
     ``pointed``: what "both of them" means (the items just compared, else the first shown);
     ``lex``: the catalog whose series a title ruled out brings along ("skip Lord of the
     Rings": the three films subtitled after it too)."""
-    roles = ("liked", "disliked", "seen", "rejected", "bare", "men", "neutral")
+    roles = ("liked", "disliked", "seen", "rejected", "bare", "men", "neutral", "left")
     out: dict[str, list[str]] = {k: [] for k in roles}
     only = _only_titles(t, titles)
     got: list[str] = []
+    left: dict[int, str] = {}  # titles left out by a negation, by position
     for n, m in enumerate(titles):
+        left_out = _negated_title(t, m)
+        if not left_out and n and (n - 1) in left and _listed(t, titles[n - 1], m):
+            left_out = left[n - 1]  # "skip 2001 and Star Wars": the list shares the cue
+        if left_out:
+            left[n] = left_out
         if m.ambiguous:
-            if left_out := _negated_title(t, m):  # "not Twilight": none of them, no question
+            if left_out:  # "not Twilight": none of them, no question
                 out[left_out] += m.ids
+                out["left"] += m.ids
             continue
         nxt = titles[n + 1].first if n + 1 < len(titles) else len(t.toks)
         stop = min(nxt, _sentence(t, m)[1])
@@ -921,6 +971,42 @@ def _items(
             elif t.find(LIKE_FOCUS):
                 out["liked"].append(shown[0])
     return out
+
+
+# Phrases that rule a catalog value out: a "live action" film is no animation (and "action"
+# in it names no genre).
+_NOT_OF_KIND = {"live action": "Animation", "non animated": "Animation"}
+
+
+def _ruled_out_kinds(t: _Text, lex: Lexicon) -> tuple[list[Constraint], set[int]]:
+    out: list[Constraint] = []
+    at: set[int] = set()
+    for phrase, value in _NOT_OF_KIND.items():
+        found = t.find(_cues(phrase))
+        refs = [r for r in lex.values.get(norm_phrase(value), ())
+                if r.attribute in ("genres", "genre") and r.value == value]  # fmt: skip
+        if found and refs:
+            out.append(_constraint(refs[0], "ne"))
+            at |= {i for a, b in found for i in range(a, b)}
+    return out, at
+
+
+def _tightest(add: list[Constraint]) -> tuple[Constraint, ...]:
+    """One message's bounds, the tightest of each side per attribute: "under 90 minutes …
+    don't want a 3 hour epic" is at most 90 minutes, not 180."""
+    best: dict[tuple[str, str], tuple[float, Constraint]] = {}
+    for c in add:
+        if c.op in ("gte", "lte") and isinstance(c.value, int | float):
+            key, value = (c.attribute, c.op), float(c.value)
+            old = best.get(key)
+            if old is None or (value < old[0] if c.op == "lte" else value > old[0]):
+                best[key] = (value, c)
+    kept = {id(c) for _, c in best.values()}
+    return tuple(
+        c
+        for c in add
+        if c.op not in ("gte", "lte") or not isinstance(c.value, int | float) or id(c) in kept
+    )
 
 
 def _series(lex: Lexicon, ids: Sequence[str]) -> list[str]:
@@ -1014,8 +1100,12 @@ def extract(
     taken |= {r.attribute for r in relative}
     sized = [c for c in sized if c.attribute not in taken]
     bounds = [*bounds, *sized]
-    v = _values(t, lex, in_titles | in_spans | sized_at)
-    v.add += _excluded_by_pronoun(t, v, lex)
+    kinds, kinds_at = _ruled_out_kinds(t, lex)  # "live action": no animation (nor action)
+    v = _values(t, lex, in_titles | in_spans | sized_at | kinds_at)
+    v.add += kinds
+    style = _excluded_by_pronoun(t, v, lex, state)  # their films out, their style still liked
+    v.add += style
+    v.like += [p for c in style if (p := Pref(c.attribute, str(c.value))) not in v.like]
     v.release += _replaced(t, v, state)
     wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
     # a mood or look word that is a catalog value ("red" for a phone whose photo is red) is read
@@ -1030,7 +1120,7 @@ def extract(
     # what a request asks for beyond the values read ("a space adventure": "space") is a wish;
     # beside a mood cue's wish, its other words the catalog uses (in descriptions or keywords)
     # are one more ("a sad ghost story": "ghost story"; no typo: the LLM may read "dark orror")
-    topic = _topic(t, lex, in_titles | in_spans | sized_at, bool(v.like))
+    topic = _topic(t, lex, in_titles | in_spans | sized_at | kinds_at, bool(v.like))
     if not wishes:
         wishes = topic
     else:
@@ -1049,7 +1139,8 @@ def extract(
     prefs = prefs or bool(wishes)
     refining = bool(shown) or (state is not None and state.turns > 0)
     intent = _intent(t, titles, items, prefs, refining)
-    ambiguous = next((m.ids for m in titles if m.ambiguous and not _negated_title(t, m)), ())
+    left = set(items["left"])  # ambiguous titles a negation left out: no question
+    ambiguous = next((m.ids for m in titles if m.ambiguous and not set(m.ids) <= left), ())
     if ambiguous:
         log.debug("ambiguous title in %r: %s", message, ambiguous)
     mentioned = items["men"] if intent in ("ask_item", "compare") else []
@@ -1058,7 +1149,7 @@ def extract(
         intent=intent,
         reset=intent == "reset",
         insist=bool(t.find(INSIST)),
-        add=(*bounds, *v.add),
+        add=_tightest([*bounds, *v.add]),
         release=tuple(v.release),
         relative=tuple(relative),
         like=tuple(dict.fromkeys([*v.like, *_shared_kinds(t, lex, items["liked"])])),

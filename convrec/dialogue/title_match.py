@@ -57,6 +57,8 @@ class TitleMatch:
 
 # Verbs after which a lower-case one-word title counts ("i loved alien", "we hated jaws").
 OPINION_VERBS = frozenset(("liked", "loved", "enjoyed", "adored", "adore", "hated", "disliked"))
+# Words after which a bare number names a title ("2001", "1917"), not a year
+NAMING_BEFORE = OPINION_VERBS | {"skip", "except", "besides", "seen", "watched"}
 
 
 def _sentence_start(text: str, tok: Token) -> bool:
@@ -79,6 +81,8 @@ def _single_ok(text: str, toks: list[Token], i: int, lex: Lexicon) -> bool:
         return False
     if word[0].isupper() or quoted:
         return True
+    if word.isdigit() and i > 0 and toks[i - 1].norm in NAMING_BEFORE:
+        return True  # "skip 2001 and Star Wars": the film, not the year
     if i > 0 and toks[i - 1].norm in OPINION_VERBS and len(tok.norm) >= 4:
         # "i liked alien": right after an opinion verb a lower-case word may be a title
         return tok.norm not in COMMON and tok.norm not in lex.values

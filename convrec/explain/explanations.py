@@ -323,7 +323,8 @@ def what_it_is(item: Item, catalog: Catalog, said: str = "") -> str:
     )
     low = said.lower()
     kinds = [g for a in roles.genre for g in values_of(item.attributes.get(a))
-             if g.lower() not in low and g not in NOT_KINDS]  # fmt: skip
+             if g.lower() not in low and genre_words([g]) not in low  # "animated" said
+             and g not in NOT_KINDS]  # fmt: skip
     noun = "film" if item.category == "movie" else (item.category or "item")
     head = " ".join(
         [f"{year:g}" if isinstance(year, int | float) and f"{year:g}" not in said else "",

@@ -195,9 +195,7 @@ def _value_links(
             out.append(f"it is {look} in its photo, as you asked" if attribute == "colour"
                        else f"its photo shows {_article(look)} {look}, as you asked")  # fmt: skip
         else:
-            form = _VALUE_FORMS.get(attribute, "its " + attribute.replace("_", " ") + " is {v}")
-            said = _joined(values)
-            out.append(form.format(v=said, a=_article(said)) + ", as you asked")
+            out.append(_value_form(item, attribute, values) + ", as you asked")
     return out
 
 
@@ -207,9 +205,14 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
     asked for"), never two about the same value."""
     out = []
     ranges = _ranges(item, constraints)
+    # a range one side of which relaxation moved ("around 10 inches" shown a 10.4-inch tablet)
+    # is no longer what was asked on either side: its other bound is no number the user said
+    moved = {c.attribute for c in constraints if c.relaxed and c.op in ("gte", "lte")}
     for c in constraints:
         if c.op not in ("eq", "in", "gte", "lte") or isinstance(c.value, bool) or c.relaxed:
             continue  # a relaxed bound is not what the user asked for
+        if c.op in ("gte", "lte") and c.attribute in moved:
+            continue
         value = item.price if c.attribute == "price" else item.attributes.get(c.attribute)
         if value is None or isinstance(value, bool):
             continue
@@ -237,12 +240,23 @@ def _constraint_links(item: Item, constraints: Sequence[Constraint]) -> list[str
                 v for v in values_of(value) if v.lower() in {str(w).lower() for w in c.values()}
             ]
             if held:
-                form = _VALUE_FORMS.get(
-                    c.attribute, "its " + c.attribute.replace("_", " ") + " is {v}"
-                )
-                said = _joined(held)
-                out.append(form.format(v=said, a=_article(said)) + ", as you asked")
+                out.append(_value_form(item, c.attribute, held) + ", as you asked")
     return list(dict.fromkeys(out))
+
+
+# A language or country the item holds but not first: "partly in French" (Inglourious
+# Basterds is mostly in English), not "in French".
+_PARTLY_FORMS = {"country": "it is partly from {v}", "language": "it is partly in {v}"}
+
+
+def _value_form(item: Item, attribute: str, held: Sequence[str]) -> str:
+    """How the item holding the wanted ``held`` values of ``attribute`` reads."""
+    form = _VALUE_FORMS.get(attribute, "its " + attribute.replace("_", " ") + " is {v}")
+    first = next(iter(values_of(item.attributes.get(attribute))), None)
+    if attribute in _PARTLY_FORMS and first is not None and first not in held:
+        form = _PARTLY_FORMS[attribute]
+    said = _joined(list(held))
+    return form.format(v=said, a=_article(said))
 
 
 def _ranges(item: Item, constraints: Sequence[Constraint]) -> dict[str, str]:

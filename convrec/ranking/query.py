@@ -211,7 +211,8 @@ _FILLER_WORDS = """a an the and or but not no nor yes yeah yep ok okay sure than
     let's good great nice cool fine well right ah oh hmm hi hello hey there here
     now then than movie movies film films phone phones one item items thing
     things same similar vein else ideally preferably made released after before
-    under over since older newer later earlier least most"""
+    under over since older newer later earlier least most i've ive his her hers their
+    theirs different someone somebody actor actress lead"""
 _FILLER = frozenset(_FILLER_WORDS.split())
 
 

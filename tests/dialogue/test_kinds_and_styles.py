@@ -15,9 +15,10 @@ from convrec.types import AttrValue, Item
 
 
 def film(id_: str, title: str, year: int, genres: tuple[str, ...], director: str,
-         keywords: tuple[str, ...] = ()) -> Item:  # fmt: skip
+         keywords: tuple[str, ...] = (), cast: tuple[str, ...] = ()) -> Item:  # fmt: skip
     attrs: dict[str, AttrValue] = {"year": year, "genres": genres, "director": (director,),
-                                   "keywords": keywords}  # fmt: skip
+                                   "keywords": keywords, "cast": cast,
+                                   "runtime_min": 90 + year % 60}  # fmt: skip
     return Item(id_, title, category="movie", attributes=attrs, date=str(year), popularity=5.0)
 
 
@@ -38,6 +39,16 @@ CATALOG = Catalog("movies", Path("."), (
          ("world war ii",)),
     film("ww2b", "Das Boot", 1981, ("War",), "Wolfgang Petersen", ("world war ii",)),
     film("ww2c", "Patton", 1970, ("War",), "Franklin J. Schaffner", ("world war ii",)),
+    film("2001", "2001: A Space Odyssey", 1968, ("Sci-Fi",), "Stanley Kubrick"),
+    film("sw4", "Star Wars: Episode IV - A New Hope", 1977, ("Sci-Fi",), "George Lucas"),
+    film("sw5", "Star Wars: Episode V - The Empire Strikes Back", 1980, ("Sci-Fi",),
+         "Irvin Kershner"),
+    film("sear", "The Searchers", 1956, ("Western",), "John Ford", cast=("John Wayne",)),
+    film("rio", "Rio Bravo", 1959, ("Western",), "Howard Hawks", cast=("John Wayne",)),
+    film("ghost", "Ghostbusters", 1984, ("Comedy",), "Ivan Reitman", cast=("Bill Murray",)),
+    film("lost", "Lost in Translation", 2003, ("Drama",), "Sofia Coppola", cast=("Bill Murray",)),
+    film("toy", "Toy Story", 1995, ("Animation", "Children"), "John Lasseter"),
+    film("hook", "Hook", 1991, ("Action", "Adventure", "Children"), "Steven Spielberg"),
 ))
 # fmt: on
 
@@ -118,3 +129,44 @@ def test_a_keyword_phrase_whose_items_lack_its_genre_is_a_topic(lex: Lexicon) ->
     assert not said.like and said.wishes[-1] == "cold war"
     assert "cold" not in " ".join(said.wishes[:-1])
     assert extract("a world war ii movie", lex).like == (Pref("genres", "War"),)
+
+
+def test_one_message_keeps_its_tightest_bound(lex: Lexicon) -> None:
+    said = extract("a movie under 90 minutes tonight, I don't want a 3 hour epic", lex)
+    assert [(c.attribute, c.op, c.value) for c in said.add] == [("runtime_min", "lte", 90)]
+
+
+def test_a_number_after_skip_names_a_title_and_the_list_shares_the_cue(lex: Lexicon) -> None:
+    said = extract("hidden gem sci-fi from the 70s? skip 2001 and star wars, everyone knows those",
+                   lex)  # fmt: skip
+    assert {c.value for c in said.add} == {1970, 1979}  # no year 2001
+    assert set(said.seen_items) == {"2001", "sw4", "sw5"} and not said.ambiguous
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "he's seen all the John Wayne westerns, any with someone else in the lead?",
+        "westerns like John Wayne's but with someone else in the lead",
+    ],
+)
+def test_someone_else_or_seen_them_all_rules_the_person_out(lex: Lexicon, text: str) -> None:
+    said = extract(text, lex)
+    assert Constraint("cast", "ne", "John Wayne", multi=True) in said.add
+    assert Pref("cast", "John Wayne") in said.like  # the style still wanted
+
+
+def test_a_different_actor_later_rules_out_the_one_liked_before(lex: Lexicon) -> None:
+    first = apply(DialogueState(), extract("movies with Bill Murray where he's sad", lex))
+    said = extract("more like that but ideally a different actor, I've seen most of his", lex,
+                   state=first)  # fmt: skip
+    state = apply(first, said)
+    assert Constraint("cast", "ne", "Bill Murray", multi=True) in state.constraints
+    assert Pref("cast", "Bill Murray") in state.liked and "actor" not in " ".join(said.wishes)
+
+
+def test_live_action_and_bored_of_cartoons_rule_animation_out(lex: Lexicon) -> None:
+    said = extract("the kids are bored of cartoons. live action adventure we can all watch?", lex)
+    assert Constraint("genres", "ne", "Animation", multi=True) in said.add
+    assert Pref("genres", "Animation") in said.dislike
+    assert Pref("genres", "Action") not in said.like and Pref("genres", "Adventure") in said.like

@@ -221,6 +221,13 @@ def test_a_sentence_of_fields_that_repeats_the_reason_gives_way_to_the_rest() ->
         "It is from 2000, between 1990 and 2009, as you asked. "
         "It is a mystery and thriller film by Christopher Nolan."
     )
+    # a genre the reason names as its adjective ("animated") is not said again
+    from convrec.explain.explanations import what_it_is
+
+    toy = CATALOG["toy"]
+    assert what_it_is(toy, CATALOG, said="it is an animated comedy movie, as you asked") == (
+        "It is a children's film by John Lasseter."
+    )
 
 
 def test_a_bound_the_user_never_typed_is_not_quoted() -> None:
@@ -360,3 +367,25 @@ def test_a_range_is_one_link_in_the_users_own_terms() -> None:
     assert said({"os_version": 7.0}, *version) == [
         "its system is version 7, later than the version 5 you asked for"
     ]
+
+
+def test_a_language_held_but_not_first_is_partly_and_a_moved_range_is_not_quoted() -> None:
+    french = Item("basterds", "Inglourious Basterds", category="movie",
+                  attributes={"language": ("English", "German", "French")})  # fmt: skip
+    nikita = Item("nikita", "Nikita", category="movie", attributes={"language": ("French",)})
+    both = Catalog("movies", Path("."), (french, nikita))
+    asked = DialogueState(constraints=(Constraint("language", "eq", "French", multi=True),))
+    assert links(Recommendation("basterds", "", 1.0), french, asked, both) == [
+        "it is partly in French, as you asked"
+    ]
+    assert links(Recommendation("nikita", "", 1.0), nikita, asked, both) == [
+        "it is in French, as you asked"
+    ]
+    # "around 10 inches" is 9.8 to 10.2; relaxation moved the top to 10.4: neither side is said
+    tab = Item("tab", "Tab 10.4", category="tablet", attributes={"screen_inches": 10.4})
+    moved = DialogueState(constraints=(
+        Constraint("screen_inches", "gte", 9.8),
+        Constraint("screen_inches", "lte", 10.4, relaxed=True),
+    ))  # fmt: skip
+    phones = Catalog("phones", Path("."), (tab,))
+    assert links(Recommendation("tab", "", 1.0), tab, moved, phones) == []

@@ -123,7 +123,7 @@ hi hello hey thanks thank ok okay yes yeah no not dont isnt arent nothing none w
 forget instead actually mind nevermind rather scrap drop ideally preferably vein year years
 thats whats outright later earlier onwards onward skip tired
 actor actors actress different someone somebody else theyre hes shes bored all
-around approximately roughly ram
+around approximately roughly ram feel vibe vibes
 bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
@@ -182,7 +182,7 @@ LIKED_AFTER = _cues(
     " (?:it|that|them|both|this|those)", "(?:which|that) (?:i |we )?(?:really |also )?(?:loved|"
     "liked|enjoyed)", "holds a special place", "highly recommend", "hilarious", "brilliant",
     "blew (?:my mind|me away)",
-    "masterpiece", "amazing", "fantastic",
+    "masterpiece", "amazing", "fantastic", "c[oa]mes? to mind",
 )  # fmt: skip
 DISLIKED_AFTER = _cues(
     "(?:is|was|were|its|are) " + _DEGREE + "(?:" + "|".join(_BAD) + ")",
@@ -675,8 +675,8 @@ def _liking(t: _Text, a: int, b: int) -> str:
     """The role an ITEM_LIKED cue at [a, b) gives the title after it: "liked", or "neutral"
     when it asks the other's liking ("do you like X?") or is a comparison ("a tearjerker like
     X") with no liking before it in the clause ("I like stoner comedies like X" likes X)."""
-    if a > 0 and t.toks[a - 1].norm == "you":
-        return "neutral"  # "did you like X?" asks the other's opinion
+    if a > 0 and t.toks[a - 1].norm in ("you", "your", "youre"):
+        return "neutral"  # "did you like X?", "your favorite part of X" ask the other's opinion
     if t.toks[a].norm != "like" or b - a > 1 or a == 0:
         return "liked"
     if t.toks[a - 1].norm in LIKE_SUBJECT or t.cue_before(LIKE_REQUEST, b, 0):

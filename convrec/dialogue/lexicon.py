@@ -158,6 +158,7 @@ class Lexicon:
     _kind_counts: Any = None  # convrec.dialogue.shift: how often kinds go together, on first use
     _keyword_words: frozenset[str] | None = None  # words of the items' keywords, on first use
     _topics: dict[str, str] | None = None  # see topic_phrases, on first use
+    _closed: dict[str, list[tuple[float, str]]] | None = None  # see closed_titles, on first use
     _attribute_names: tuple[str, ...] | None = None
 
     @property
@@ -399,6 +400,18 @@ class Lexicon:
                     words.update(norm_phrase(str(k)).split())
             self._keyword_words = frozenset(words)
         return self._keyword_words
+
+    def closed_titles(self) -> dict[str, list[tuple[float, str]]]:
+        """Two-word title aliases written as one word ("oldboy" for "Old Boy"), at least six
+        letters → (score, item id) as a one-word alias scores."""
+        if self._closed is None:
+            closed: dict[str, list[tuple[float, str]]] = defaultdict(list)
+            for alias, item_id, penalty in self.aliases.get(2, ()):
+                key = alias.replace(" ", "")
+                if len(key) >= 6 and key not in self.values:
+                    closed[key].append((100.0 - penalty, item_id))
+            self._closed = dict(closed)
+        return self._closed
 
     def topic_phrases(self) -> dict[str, str]:
         """Keywords of several words holding a genre word whose items mostly lack that genre,

@@ -83,8 +83,9 @@ def _single_ok(text: str, toks: list[Token], i: int, lex: Lexicon) -> bool:
         return True
     if word.isdigit() and i > 0 and toks[i - 1].norm in NAMING_BEFORE:
         return True  # "skip 2001 and Star Wars": the film, not the year
-    if i > 0 and toks[i - 1].norm in OPINION_VERBS and len(tok.norm) >= 4:
-        # "i liked alien": right after an opinion verb a lower-case word may be a title
+    if i > 0 and toks[i - 1].norm in OPINION_VERBS | {"love"} and len(tok.norm) >= 3:
+        # "i liked alien", "i would love elf": right after an opinion verb a lower-case word
+        # may be a title
         return tok.norm not in COMMON and tok.norm not in lex.values
     return (
         len(tok.norm) >= 6
@@ -137,6 +138,8 @@ def find_titles(
                     hits, last = exact[words[i]], i + 1
                 elif len(joined) >= 8 and joined in exact and joined not in lex.values:
                     hits, last = exact[joined], i + 2  # "Good fellas" for "Goodfellas"
+                elif words[i] in lex.closed_titles() and _single_ok(text, toks, i, lex):
+                    hits, last = lex.closed_titles()[words[i]], i + 1  # "Oldboy": "Old Boy"
                 else:
                     continue
                 best = max(sc for sc, _ in hits)

@@ -297,3 +297,26 @@ DESCRIBED_CATALOG = Catalog("movies", Path("."), (
 def test_a_described_kind_of_film_is_no_title(text: str, liked: set) -> None:
     lex = Lexicon.from_catalog(DESCRIBED_CATALOG)
     assert set(extract(text, lex).liked_items) == liked
+
+
+CUES_CATALOG = Catalog("movies", Path("."), (
+    told("elf", "Elf", 2003),
+    told("avatar", "Avatar", 2009),
+    told("ted", "Ted", 2012),
+    told("oldboy", "Old Boy", 2003),
+    *(told(f"g{n}", f"Filler {n}") for n in range(20)),
+))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "liked"),
+    [
+        ("i would love elf", {"elf"}),  # a short lower-case title right after an opinion verb
+        ("but Ted came to mind", {"ted"}),  # an opinion after the title
+        ("what is your favorite part of Avatar", set()),  # the other's opinion is asked
+        ("I loved Oldboy", {"oldboy"}),  # a two-word title written as one word
+    ],
+)
+def test_opinion_cues_around_a_title(text: str, liked: set) -> None:
+    lex = Lexicon.from_catalog(CUES_CATALOG)
+    assert set(extract(text, lex).liked_items) == liked

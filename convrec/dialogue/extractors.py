@@ -86,6 +86,7 @@ STRONG_NEG = _cues(
     "no", "not", "isnt", "arent", "without", "except", "excluding", "exclude", "anything but",
     "nothing",
     "avoid", "dont want", "do not want", "never", "hate", "non", "nor", "neither", "sin",
+    "refuses? to", "refused to", "wont", "will not", "wouldnt",
     "nada de", "no quiero", "pas de", "sans", "kein", "keine", "keinen", "keiner", "ohne", "nicht",
 )  # fmt: skip
 BREAK_WORDS = frozenset(("but", "though", "although", "however", "pero", "mais", "aber"))
@@ -123,7 +124,7 @@ hi hello hey thanks thank ok okay yes yeah no not dont isnt arent nothing none w
 forget instead actually mind nevermind rather scrap drop ideally preferably vein year years
 thats whats outright later earlier onwards onward skip tired
 actor actors actress different someone somebody else theyre hes shes bored all
-around approximately roughly ram feel vibe vibes
+around approximately roughly ram feel vibe vibes weve literally already olds
 bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
@@ -743,6 +744,7 @@ def _nearest_cue(t: _Text, first: int) -> tuple[str, int, int] | None:
 _EXCLUDED_BEFORE = (
     (("not",), "seen"), (("no",), "seen"), (("skip",), "seen"), (("except",), "seen"),
     (("besides",), "seen"), (("other", "than"), "seen"), (("apart", "from"), "seen"),
+    (("isnt",), "seen"), (("arent",), "seen"), (("is", "not"), "seen"),
     (("nothing", "like"), "disliked"), (("anything", "but"), "disliked"),
     (("dont", "want"), "disliked"), (("do", "not", "want"), "disliked"),
     (("avoid",), "disliked"),

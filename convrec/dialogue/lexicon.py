@@ -358,10 +358,13 @@ class Lexicon:
 
     def _misspelt_name(self, toks: list[Token], i: int, text: str) -> tuple[ValueRef, ...]:
         """The person whose two-word name tokens ``i`` and ``i + 1`` misspell, both words
-        capitalised in ``text`` ("Leonardo Decaprio", "Seth Rogan"); () when none is close."""
+        capitalised in ``text`` ("Leonardo Decaprio", "Seth Rogan"), or in lower case when the
+        first name is no everyday word ("meryl streap"); () when none is close."""
         if not text or i + 1 >= len(toks) or toks[i].norm not in self.people:
             return ()
-        if not (text[toks[i].start].isupper() and text[toks[i + 1].start].isupper()):
+        capitals = text[toks[i].start].isupper() and text[toks[i + 1].start].isupper()
+        rare = toks[i].norm not in self.common and toks[i].norm not in STOPWORDS
+        if not capitals and not rare:
             return ()
         from rapidfuzz import fuzz
 

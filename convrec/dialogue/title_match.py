@@ -170,7 +170,7 @@ def find_titles(
         span = set(range(m.first, m.last))
         if span & taken or _subtitled(lex, text, toks, m) or _everyday(text, toks, m):
             continue
-        if _audience(text, toks, m) or _described(lex, text, toks, m):
+        if _audience(text, toks, m) or _described(lex, text, toks, m) or _age(toks, m):
             continue
         if (
             _qualifies(lex, text, toks, m)
@@ -227,6 +227,13 @@ def _audience(text: str, toks: list[Token], m: TitleMatch) -> bool:
 
 
 _INDEFINITE = frozenset(("a", "an", "another", "any", "some"))
+
+
+def _age(toks: list[Token], m: TitleMatch) -> bool:
+    """A number and "year(s)" before "old(s)" is someone's age ("my 7 and 10 year olds"), not
+    the film "10 Years"."""
+    after = toks[m.last].norm if m.last < len(toks) else ""
+    return after in ("old", "olds") and any(toks[i].norm.isdigit() for i in range(m.first, m.last))
 
 
 def _described(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:

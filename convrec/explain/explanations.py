@@ -341,7 +341,8 @@ def what_it_is(item: Item, catalog: Catalog, said: str = "") -> str:
 
 
 # A full stop after these is no sentence end ("Dr. Jones", "the U.S. Army", "L.A.").
-_ABBREVIATION = re.compile(r"(?:\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|Prof|Mt|Lt|Sgt|Capt|Col|Gen|vs|etc)|"
+_ABBREVIATION = re.compile(r"(?:\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|Prof|Mt|Lt|Sgt|Capt|Col|Gen|Cmdr|Adm|"
+                           r"Maj|Cpl|Pvt|Rev|Gov|Sen|Rep|Pres|Insp|Det|vs|etc)|"
                            r"\b(?:[A-Z]\.)+[A-Z]?|\b[A-Z])\.$")  # fmt: skip
 
 

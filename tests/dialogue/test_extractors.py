@@ -685,3 +685,9 @@ def test_an_excluded_title_that_names_several_films_excludes_them_all_without_as
     ))  # fmt: skip
     d = extract("vampire movies but NOT Twilight", Lexicon.from_catalog(films))
     assert set(d.seen_items) == {"t1", "t2"} and d.ambiguous == ()
+
+
+def test_refusing_a_maker_rules_it_out(phones: Lexicon) -> None:
+    said = extract("a big screen for my dad, he refuses to buy Samsung", phones)
+    assert Constraint("maker", "ne", "Samsung") in said.add
+    assert Constraint("maker", "ne", "Apple") in extract("I won't buy Apple", phones).add

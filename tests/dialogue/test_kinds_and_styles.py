@@ -49,6 +49,12 @@ CATALOG = Catalog("movies", Path("."), (
     film("lost", "Lost in Translation", 2003, ("Drama",), "Sofia Coppola", cast=("Bill Murray",)),
     film("toy", "Toy Story", 1995, ("Animation", "Children"), "John Lasseter"),
     film("hook", "Hook", 1991, ("Action", "Adventure", "Children"), "Steven Spielberg"),
+    film("metro", "Metropolis", 1927, ("Sci-Fi",), "Fritz Lang"),
+    film("m", "M", 1931, ("Crime",), "Fritz Lang"),
+    film("ten", "10 Years", 2011, ("Comedy",), "Jamie Linden"),
+    film("prada", "The Devil Wears Prada", 2006, ("Comedy",), "David Frankel",
+         cast=("Meryl Streep",)),
+    film("africa", "Out of Africa", 1985, ("Drama",), "Sydney Pollack", cast=("Meryl Streep",)),
 ))
 # fmt: on
 
@@ -170,3 +176,12 @@ def test_live_action_and_bored_of_cartoons_rule_animation_out(lex: Lexicon) -> N
     assert Constraint("genres", "ne", "Animation", multi=True) in said.add
     assert Pref("genres", "Animation") in said.dislike
     assert Pref("genres", "Action") not in said.like and Pref("genres", "Adventure") in said.like
+
+
+def test_isnt_a_title_an_age_and_a_lower_case_misspelt_name(lex: Lexicon) -> None:
+    said = extract("Anything by Fritz Lang that isn't Metropolis?", lex)
+    assert said.seen_items == ("metro",) and not said.liked_items
+    # "10 year olds" are children, not the film "10 Years"
+    assert not extract("movie night with my 7 and 10 year olds", lex).liked_items
+    assert extract("I loved 10 Years", lex).liked_items == ("ten",)
+    assert extract("best meryl streap movies", lex).like == (Pref("cast", "Meryl Streep"),)

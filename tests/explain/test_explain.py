@@ -332,6 +332,8 @@ def test_the_first_sentence_of_a_description_is_not_cut_at_an_abbreviation() -> 
     assert (
         first_sentence("Held in an L.A. room, he talks. Next.") == "Held in an L.A. room, he talks."
     )
+    pilots = "Lt. Jake Grafton and his buddy, Lt. Cmdr. Cole, fly a raid. They return."
+    assert first_sentence(pilots) == "Lt. Jake Grafton and his buddy, Lt. Cmdr. Cole, fly a raid."
 
 
 def test_the_facts_mode_asks_no_llm_and_links_what_the_user_said() -> None:

@@ -85,7 +85,7 @@ RELEASE_AFTER = _cues(
 STRONG_NEG = _cues(
     "no", "not", "isnt", "arent", "without", "except", "excluding", "exclude", "anything but",
     "nothing",
-    "avoid", "dont want", "do not want", "never", "hate", "non", "nor", "neither", "sin",
+    "avoid", "dont want", "do not want", "never", "hates?", "non", "nor", "neither", "sin",
     "refuses? to", "refused to", "wont", "will not", "wouldnt",
     "nada de", "no quiero", "pas de", "sans", "kein", "keine", "keinen", "keiner", "ohne", "nicht",
 )  # fmt: skip
@@ -96,7 +96,10 @@ SIZED: dict[tuple[str, str], re.Pattern[str]] = {
     ("screen", "low"): _cues("small", "smaller", "compact", "tiny", "fits in my pocket"),
     ("screen", "high"): _cues("big screen", "large screen", "huge screen", "big display",
                               "large display", "phablet"),
-    ("year", "low"): _cues("old", "older", "classic", "vintage", "oldie", "golden age"),
+    # "old Hollywood", "the golden age": the oldest tenth of the catalog, not its oldest quarter
+    ("year", "bottom"): _cues("old hollywood", "classic hollywood", "golden age(?: of hollywood)?",
+                              "studio era", "silent era"),
+    ("year", "low"): _cues("old", "older", "classic", "vintage", "oldie"),
     ("year", "top"): _cues("recent", "latest", "newest", "last few years", "past few years",
                            "last couple of years", "modern", "brand new"),
 }  # fmt: skip
@@ -575,11 +578,13 @@ def _sized(t: _Text, lex: Lexicon) -> tuple[list[Constraint], set[int]]:
             continue  # "my 13 year old": an age, not an old film
         if t.cue_after(RELEASE_AFTER, b, 2):
             continue  # "older ones are fine": allowed, not asked for
-        q25, q75, q90 = lex.spread[attr]
-        value = {"low": q25, "high": q75, "top": q90}[side]
+        q10, q25, q75, q90 = lex.spread[attr]
+        value = {"bottom": q10, "low": q25, "high": q75, "top": q90}[side]
         value = int(value) if lex.numeric.get(attr) is int else round(value, 2)
         if not any(c.attribute == attr for c in out):
-            out.append(Constraint(attr, "lte" if side == "low" else "gte", value, said=False))
+            lower = side in ("low", "bottom")
+            out.append(Constraint(attr, "lte", value, said=False) if lower
+                       else Constraint(attr, "gte", value, said=False))  # fmt: skip
         used.update(range(a, b))
     return out, used
 
@@ -993,6 +998,53 @@ def _ruled_out_kinds(t: _Text, lex: Lexicon) -> tuple[list[Constraint], set[int]
     return out, at
 
 
+_SETTING = _cues("set in", "takes place in", "taking place in", "set around", "located in")
+_PLACE_ATTRIBUTES = ("country", "countries")
+
+
+def _settings(t: _Text, lex: Lexicon) -> tuple[list[str], set[int]]:
+    """Places a film is set in ("films set in Australia"): a wish (the catalog's keywords name
+    settings), not the production country the catalog's country field holds."""
+    out: list[str] = []
+    at: set[int] = set()
+    for span in lex.find_values(t.toks, t.raw):
+        cue = t.last_cue(_SETTING, span.first, 1)
+        if cue is not None and any(r.attribute in _PLACE_ATTRIBUTES for r in span.refs):
+            out.append(" ".join(k.norm for k in t.toks[span.first : span.last]))
+            at |= set(range(cue[0], span.last))
+    return out, at
+
+
+KEYWORD_SCOPE = 3  # words after a negation in which a catalog keyword is ruled out
+
+
+def _ruled_out_keywords(t: _Text, lex: Lexicon, skip: set[int]) -> list[tuple[str, int, int]]:
+    """Catalog keywords a negation rules out ("horror for someone who HATES gore", "no American
+    football please"), each with its token range: the items holding them are left out."""
+    phrases = lex.keyword_phrases()
+    out: list[tuple[str, int, int]] = []
+    if not phrases:
+        return out
+    i = 0
+    while i < len(t.toks):
+        hit = None
+        if i not in skip and (_negated(t, i) or t.cue_before(SOFT_NEG, i)):
+            for n in (3, 2, 1):
+                words = [k.norm for k in t.toks[i : i + n]]
+                phrase = " ".join(words)
+                if (len(words) == n and phrase in phrases and len(phrase) >= 4
+                        and not all(w in FILLER for w in words)
+                        and not skip & set(range(i, i + n))):  # fmt: skip
+                    hit = (phrase, n)
+                    break
+        if hit is None:
+            i += 1
+            continue
+        out.append((hit[0], i, i + hit[1]))
+        i += hit[1]
+    return out
+
+
 def _tightest(add: list[Constraint]) -> tuple[Constraint, ...]:
     """One message's bounds, the tightest of each side per attribute: "under 90 minutes …
     don't want a 3 hour epic" is at most 90 minutes, not 180."""
@@ -1079,7 +1131,16 @@ def extract(
     )]  # fmt: skip
     resets = {i for a, b in t.find(RESET) for i in range(a, b)}  # "start over" is no title
     titles = [m for m in titles if not resets & set(range(m.first, m.last))]
+    # a keyword ruled out beats a shorter title inside it ("no American football": not the
+    # film "The American"); a title as long keeps its words
+    avoided = _ruled_out_keywords(t, lex, in_values)
+    titles = [
+        m
+        for m in titles
+        if not any(a <= m.first and m.last <= b and b - a > m.last - m.first for _, a, b in avoided)
+    ]
     in_titles = {i for m in titles for i in range(m.first, m.last)}
+    avoided = [k for k in avoided if not in_titles & set(range(k[1], k[2]))]
     bounds, spans, title_years = bound_constraints(lex, message)
     # a number inside a named title is part of the title ("2001: A Space Odyssey", "Apollo 13"),
     # and a year right after a name is that title's year ("I loved Secret Wars 2027")
@@ -1103,8 +1164,10 @@ def extract(
     sized = [c for c in sized if c.attribute not in taken]
     bounds = [*bounds, *sized]
     kinds, kinds_at = _ruled_out_kinds(t, lex)  # "live action": no animation (nor action)
-    v = _values(t, lex, in_titles | in_spans | sized_at | kinds_at)
+    settings, settings_at = _settings(t, lex)  # "set in Australia": a place, not where it was made
+    v = _values(t, lex, in_titles | in_spans | sized_at | kinds_at | settings_at)
     v.add += kinds
+    v.add += [Constraint("keywords", "ne", k, multi=True) for k, _, _ in avoided]
     style = _excluded_by_pronoun(t, v, lex, state)  # their films out, their style still liked
     v.add += style
     v.like += [p for c in style if (p := Pref(c.attribute, str(c.value))) not in v.like]
@@ -1122,7 +1185,7 @@ def extract(
     # what a request asks for beyond the values read ("a space adventure": "space") is a wish;
     # beside a mood cue's wish, its other words the catalog uses (in descriptions or keywords)
     # are one more ("a sad ghost story": "ghost story"; no typo: the LLM may read "dark orror")
-    topic = _topic(t, lex, in_titles | in_spans | sized_at | kinds_at, bool(v.like))
+    topic = _topic(t, lex, in_titles | in_spans | sized_at | kinds_at | settings_at, bool(v.like))
     if not wishes:
         wishes = topic
     else:
@@ -1133,6 +1196,7 @@ def extract(
             for x in topic
         ]
         wishes += tuple(x for x in rest if x)
+    wishes = (*wishes, *(x for x in settings if x not in wishes))
     if topics := [" ".join(k.norm for k in t.toks[a:b]) for a, b in _topics(t, lex)]:
         inside = {w for x in topics for w in x.split()}
         unsaid = [" ".join(w for w in x.split() if w not in inside) for x in wishes]

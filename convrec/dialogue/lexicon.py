@@ -152,12 +152,13 @@ class Lexicon:
     max_len: int = 1
     # numeric attribute → its (25th, 75th, 90th) percentiles: what "small", "big", "old" and
     # "recent" mean in this catalog
-    spread: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    spread: dict[str, tuple[float, float, float, float]] = field(default_factory=dict)
     families: frozenset[str] = frozenset()  # family words learned from titles ("xperia")
     _small: dict[str, tuple[ValueRef, ...]] | None = None  # typo targets, built on first use
     _kind_counts: Any = None  # convrec.dialogue.shift: how often kinds go together, on first use
     _keyword_words: frozenset[str] | None = None  # words of the items' keywords, on first use
     _topics: dict[str, str] | None = None  # see topic_phrases, on first use
+    _keyword_phrases: frozenset[str] | None = None  # see keyword_phrases, on first use
     _closed: dict[str, list[tuple[float, str]]] | None = None  # see closed_titles, on first use
     _attribute_names: tuple[str, ...] | None = None
 
@@ -416,6 +417,18 @@ class Lexicon:
             self._closed = dict(closed)
         return self._closed
 
+    def keyword_phrases(self) -> frozenset[str]:
+        """The items' keywords (folded) that at least two items hold: "gore", "american
+        football"."""
+        if self._keyword_phrases is None:
+            uses: Counter[str] = Counter()
+            for item in self.items.values():
+                value = item.attributes.get("keywords")
+                uses.update({norm_phrase(str(k)) for k in
+                             (value if isinstance(value, tuple | list) else ())})  # fmt: skip
+            self._keyword_phrases = frozenset(k for k, n in uses.items() if n >= 2 and k)
+        return self._keyword_phrases
+
     def topic_phrases(self) -> dict[str, str]:
         """Keywords of several words holding a genre word whose items mostly lack that genre,
         folded → the genre word: "cold war" (spy films, not war films), "war on drugs", "gang
@@ -533,17 +546,18 @@ def _spellings(name: str) -> set[str]:
 
 def _spread(
     items: tuple[Item, ...], numeric: dict[str, type]
-) -> dict[str, tuple[float, float, float]]:
-    """The 25th, 75th and 90th percentiles of each numeric attribute (10 values at least)."""
+) -> dict[str, tuple[float, float, float, float]]:
+    """The 10th, 25th, 75th and 90th percentiles of each numeric attribute (10 values at
+    least)."""
     import numpy as np
 
-    out: dict[str, tuple[float, float, float]] = {}
+    out: dict[str, tuple[float, float, float, float]] = {}
     for name in numeric:
         raw = (it.price if name == "price" else it.attributes.get(name) for it in items)
         vals = [float(v) for v in raw if isinstance(v, int | float) and not isinstance(v, bool)]
         if len(vals) >= 10:
-            q25, q75, q90 = (float(q) for q in np.percentile(vals, [25, 75, 90]))
-            out[name] = (q25, q75, q90)
+            q10, q25, q75, q90 = (float(q) for q in np.percentile(vals, [10, 25, 75, 90]))
+            out[name] = (q10, q25, q75, q90)
     return out
 
 

@@ -92,6 +92,7 @@ def _single_ok(text: str, toks: list[Token], i: int, lex: Lexicon) -> bool:
         and tok.norm not in COMMON
         and tok.norm not in lex.values
         and tok.norm not in lex.common  # "act together" names no "Together"
+        and tok.norm not in lex.keyword_words()  # "haunted houses" names no "Haunted"
     )
 
 
@@ -272,9 +273,15 @@ def _content(words: list[str], m: TitleMatch) -> int:
 
 
 def _loose(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:
-    """A fuzzy (not exact) match of lower-case everyday words: "the whole bunch" is no "The
-    Hole"."""
-    return m.score < 100 and _common_lower(lex, text, toks, m)
+    """A fuzzy (not exact) match of lower-case everyday or keyword words: "the whole bunch" is
+    no "The Hole", "haunted houses" no "The Haunted House"."""
+    if m.score >= 100:
+        return False
+    span = text[toks[m.first].start : toks[m.last - 1].end]
+    keywords = lex.keyword_words()
+    return _common_lower(lex, text, toks, m) or (span.islower() and all(
+        toks[i].norm in keywords or toks[i].norm in STOPWORDS
+        or toks[i].norm.rstrip("s") in keywords for i in range(m.first, m.last)))  # fmt: skip
 
 
 def _common_lower(

@@ -274,7 +274,7 @@ def _restates(about: str, item: Item, first: str) -> bool:
 # Android 7 phone, released in July 2017 for au") beyond the field values themselves.
 _FIELD_WORDS = frozenset((
     "directed", "by", "with", "released", "in", "for", "on", "phone", "tablet", "watch", "item",
-    "starring", "it", "has", "won", "nominated", "oscar", "oscars", "january", "february",
+    "starring", "it", "has", "won", "nominated", "oscar", "oscars", "made", "january", "february",
     "march", "april", "may", "june", "july", "august", "september", "october", "november",
     "december",
 ))  # fmt: skip
@@ -293,6 +293,8 @@ def _repeats_fields(about: str, item: Item, first: str) -> bool:
     if not words or not all(w in known or w in _FIELD_WORDS or w.isdigit() for w in words):
         return False
     said = set(re.findall(r"[a-z0-9']+", first.lower()))
+    genres = (g for a in ("genres", "genre") for g in values_of(item.attributes.get(a)))
+    said |= {g.lower() for g in genres if genre_words([g]).lower() in first.lower()}  # animated
     return any(w in said for w in words if w not in _FIELD_WORDS)
 
 

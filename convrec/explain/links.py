@@ -277,13 +277,16 @@ def _ranges(item: Item, constraints: Sequence[Constraint]) -> dict[str, str]:
     for attribute in lows.keys() & highs.keys():
         lo, hi = lows[attribute], highs[attribute]
         unit = _UNITS.get(attribute, "{v:g}")
-        if lo == hi:
-            out[attribute] = "as you asked"
+        value = item.price if attribute == "price" else item.attributes.get(attribute)
+        around = attribute == "screen_inches" and round(hi - lo, 3) <= AROUND_WIDTH
+        centred = isinstance(value, int | float) and abs(value - (lo + hi) / 2) < 0.05
+        if lo == hi or (around and centred):
+            out[attribute] = "as you asked"  # "an 8-inch screen, as you asked", not "close to"
         elif attribute in ("year", "release_year") and lo % 10 == 0 and hi == lo + 9:
             out[attribute] = f"in the {lo:g}s you asked for"
         elif attribute in ("year", "release_year"):
             out[attribute] = f"between {lo:g} and {hi:g}, as you asked"
-        elif attribute == "screen_inches" and round(hi - lo, 3) <= AROUND_WIDTH:
+        elif around:
             out[attribute] = f"close to the {unit.format(v=(lo + hi) / 2)} you asked for"
         else:
             out[attribute] = f"between the {lo:g} and {unit.format(v=hi)} you asked for"

@@ -15,9 +15,10 @@ from convrec.types import AttrValue, Item
 
 
 def film(id_: str, title: str, year: int, genres: tuple[str, ...], director: str,
-         keywords: tuple[str, ...] = (), cast: tuple[str, ...] = ()) -> Item:  # fmt: skip
+         keywords: tuple[str, ...] = (), cast: tuple[str, ...] = (),
+         country: tuple[str, ...] = ("United States",)) -> Item:  # fmt: skip
     attrs: dict[str, AttrValue] = {"year": year, "genres": genres, "director": (director,),
-                                   "keywords": keywords, "cast": cast,
+                                   "keywords": keywords, "cast": cast, "country": country,
                                    "runtime_min": 90 + year % 60}  # fmt: skip
     return Item(id_, title, category="movie", attributes=attrs, date=str(year), popularity=5.0)
 
@@ -55,6 +56,17 @@ CATALOG = Catalog("movies", Path("."), (
     film("prada", "The Devil Wears Prada", 2006, ("Comedy",), "David Frankel",
          cast=("Meryl Streep",)),
     film("africa", "Out of Africa", 1985, ("Drama",), "Sydney Pollack", cast=("Meryl Streep",)),
+    film("prop", "The Proposition", 2005, ("Western",), "John Hillcoat", ("australia", "gore"),
+         country=("Australia",)),
+    film("matrix", "The Matrix", 1999, ("Sci-Fi",), "Lana Wachowski", ("gore",),
+         country=("United States", "Australia")),
+    film("american", "The American", 2010, ("Thriller",), "Anton Corbijn"),
+    film("vb", "Varsity Blues", 1999, ("Drama",), "Brian Robbins", ("american football",)),
+    film("rudy", "Rudy", 1993, ("Drama",), "David Anspaugh", ("american football",)),
+    film("hh", "The Haunted House", 1921, ("Comedy",), "Buster Keaton"),
+    film("polt", "Poltergeist", 1982, ("Horror",), "Tobe Hooper", ("haunted house",)),
+    film("others", "The Others", 2001, ("Horror",), "Alejandro Amenabar", ("haunted house",)),
+    *(film(f"old{n}", f"Old {n}", 1920 + n, ("Drama",), "X Y") for n in range(3)),
 ))
 # fmt: on
 
@@ -185,3 +197,23 @@ def test_isnt_a_title_an_age_and_a_lower_case_misspelt_name(lex: Lexicon) -> Non
     assert not extract("movie night with my 7 and 10 year olds", lex).liked_items
     assert extract("I loved 10 Years", lex).liked_items == ("ten",)
     assert extract("best meryl streap movies", lex).like == (Pref("cast", "Meryl Streep"),)
+
+
+def test_a_setting_a_keyword_ruled_out_and_a_loose_title_of_keywords(lex: Lexicon) -> None:
+    said = extract("Any good films set in Australia?", lex)
+    assert not said.like and not said.add and said.wishes == ("australia",)
+    assert extract("films from Australia", lex).like == (Pref("country", "Australia"),)
+    # a negation rules a catalog keyword out, and beats a shorter title inside it
+    gore = extract("horror for someone who HATES gore", lex)
+    assert Constraint("keywords", "ne", "gore", multi=True) in gore.add
+    football = extract("no american football please", lex)
+    assert football.add == (Constraint("keywords", "ne", "american football", multi=True),)
+    assert not football.seen_items  # not the film The American
+    # lower-case keyword words matched loosely are no title ("The Haunted House")
+    assert not extract("i want creeping dread, haunted houses", lex).liked_items
+
+
+def test_old_hollywood_is_the_oldest_tenth_not_the_oldest_quarter(lex: Lexicon) -> None:
+    old = extract("an old drama", lex).add
+    golden = extract("a courtroom drama, old hollywood", lex).add
+    assert [c.op for c in golden] == ["lte"] and golden[0].value < old[0].value

@@ -389,3 +389,27 @@ def test_a_language_held_but_not_first_is_partly_and_a_moved_range_is_not_quoted
     ))  # fmt: skip
     phones = Catalog("phones", Path("."), (tab,))
     assert links(Recommendation("tab", "", 1.0), tab, moved, phones) == []
+
+
+def test_a_size_at_the_centre_of_around_is_as_asked_and_animated_is_not_restated() -> None:
+    from convrec.explain.explanations import template
+
+    tab = Item("tab", "Tab 8", category="tablet", attributes={"screen_inches": 8.0})
+    around = DialogueState(constraints=(Constraint("screen_inches", "gte", 7.8),
+                                        Constraint("screen_inches", "lte", 8.2)))  # fmt: skip
+    phones = Catalog("phones", Path("."), (tab,))
+    assert links(Recommendation("tab", "", 1.0), tab, around, phones) == [
+        "it has an 8-inch screen, as you asked"
+    ]
+    # the catalog's generated sentence that restates the genre a reason named as an adjective
+    pooh = Item(
+        "pooh",
+        "Pooh",
+        description="Pooh is a 1968 Animation and Musical film.",
+        category="movie",
+        attributes={"genres": ("Animation", "Musical"), "year": 1968},
+    )
+    cat = Catalog("movies", Path("."), (pooh,))  # fmt: skip
+    state = DialogueState(liked=(Pref("genres", "Animation"),))
+    got = template(Recommendation("pooh", "", 1.0), pooh, state, cat)
+    assert got == "It is an animated movie, as you asked. It is a 1968 musical film."

@@ -1,6 +1,6 @@
 """Which LLM should speak for the simulated users: the share of its messages used as written.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python eval/sim_voice.py [--users 20] [--out eval/reports/sim_voice]
+    HF_HUB_OFFLINE=1 .venv/bin/python eval/sim_voice.py [--users 20] [--turns 2] [--out DIR]
         [--models qwen2.5-coder-0.5b,qwen2.5-coder-1.5b]
 
 Free mode's headline needs messages the LLM wrote (goal: at least 80% used as written). With the
@@ -8,11 +8,11 @@ Free mode's headline needs messages the LLM wrote (goal: at least 80% used as wr
 what the target lacks, or named it. This runs the simulator's own talker
 (:class:`convrec.evaluation.simulated.talk.FreeTalker`: the same prompt, retry and checks as
 ``convrec eval --suite simulated``) for the first ``--users`` simulated users of each catalog
-(the suite's draw, same seed), each model in turn: the opening message, then the message after a
-list that missed (the system showed five other items). It counts each message's source ("llm":
-used as written; "invalid", "unfaithful", "leak": replaced by the attribute-mode message) and
-the seconds per message. No system is run: only the voice is compared. Writes report.json and
-report.md.
+(the suite's draw, same seed), each model in turn: the opening message, then a message after
+each of ``--turns`` − 1 lists that missed (the system showed five other items each time). It
+counts each message's source ("llm": used as written; "invalid", "unfaithful", "leak": replaced
+by the attribute-mode message), per turn too, and the seconds per message. No system is run:
+only the voice is compared. Writes report.json and report.md.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ CATALOGS = ("movies", "phones")
 SEED = 0  # convrec eval's default seed
 
 
-def run(model: str, users: int, turns: int = 2, retry: bool = True) -> dict[str, Any]:
+def run(model: str, users: int, turns: int = 2) -> dict[str, Any]:
     settings = load_settings(llm={"model": model})
     llm = TransformersLLM(model, settings)
     sources: Counter[str] = Counter()
@@ -48,7 +48,7 @@ def run(model: str, users: int, turns: int = 2, retry: bool = True) -> dict[str,
     for name in CATALOGS:
         catalog = open_catalog(name, settings)
         book = FactBook(catalog)
-        talker = FreeTalker(catalog, llm, retry_repeats=retry)
+        talker = FreeTalker(catalog, llm)
         others = [it.id for it in catalog.items[: 5 * turns + 1]]
         for user in draw_users(catalog, users, SEED):
             facts = book.facts(user)
@@ -70,7 +70,7 @@ def run(model: str, users: int, turns: int = 2, retry: bool = True) -> dict[str,
                                      "why": u.why})  # fmt: skip
     total = sum(sources.values())
     log.info("%s: %d of %d used as written", model, sources["llm"], total)
-    return {"model": model, "retry_repeats": retry, "messages": total, "sources": dict(sources),
+    return {"model": model, "messages": total, "sources": dict(sources),
             "used_as_written": sources["llm"] / total, "median_s": statistics.median(seconds),
             "used_by_turn": [t["llm"] / max(1, sum(t.values())) for t in by_turn],
             "examples": examples}  # fmt: skip
@@ -82,14 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="qwen2.5-coder-0.5b,qwen2.5-coder-1.5b")
     ap.add_argument("--turns", type=int, default=2, help="messages per user: the opening, then "
                     "one after each missed list of five")  # fmt: skip
-    ap.add_argument("--compare-retry", action="store_true", help="each model also without "
-                    "asking again after a reply that only repeated earlier messages")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("eval/reports/sim_voice"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    variants = (True, False) if args.compare_retry else (True,)
-    results = [run(m, args.users, args.turns, retry) for m in args.models.split(",") if m
-               for retry in variants]  # fmt: skip
+    results = [run(m, args.users, args.turns) for m in args.models.split(",") if m]
     args.out.mkdir(parents=True, exist_ok=True)
     commit = code_version()
     data = {"commit": commit, "users_per_catalog": args.users, "turns": args.turns,
@@ -100,28 +96,26 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "# Which LLM speaks for the simulated users",
         "",
-        f"`python eval/sim_voice.py --users {args.users} --turns {args.turns}"
-        f"{' --compare-retry' if args.compare_retry else ''}` (see its docstring): the opening "
+        f"`python eval/sim_voice.py --users {args.users} --turns {args.turns}` (see its "
+        "docstring): the opening "
         f"message and one after each of {args.turns - 1} missed lists, for the first "
         f"{args.users} simulated users of each catalog, through the simulator's own prompt, "
         "retries and checks.",
         "",
-        "| model | asks again after repeats | messages | used as written | by turn | not a "
-        "customer's message | says what the target lacks | names the target | median s per "
-        "message |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | messages | used as written | by turn | not a customer's message | says what "
+        "the target lacks | names the target | median s per message |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         s = r["sources"]
         turns = " ".join(f"{x:.2f}" for x in r["used_by_turn"])
         lines.append(
-            f"| {r['model']} | {'yes' if r['retry_repeats'] else 'no'} | {r['messages']} | "
+            f"| {r['model']} | {r['messages']} | "
             f"**{r['used_as_written']:.0%}** | {turns} | {s.get('invalid', 0)} | "
             f"{s.get('unfaithful', 0)} | {s.get('leak', 0)} | {r['median_s']:.1f} |"
         )
     for r in results:
-        retry = "" if r["retry_repeats"] else ", not asking again"
-        lines += ["", f"## Dropped messages of {r['model']}{retry} (first 12)", ""]
+        lines += ["", f"## Dropped messages of {r['model']} (first 12)", ""]
         lines += [f"- {e['catalog']}, {e['source']}: {e['dropped']!r} {e['why']}".rstrip()
                   for e in r["examples"]]  # fmt: skip
     (args.out / "report.md").write_text("\n".join(lines) + "\n")

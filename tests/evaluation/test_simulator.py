@@ -267,25 +267,6 @@ def test_free_prompt_holds_fields_not_the_indexed_text_and_retries_once(built: B
     assert again.text == AttributeTalker(movies).say(user, facts, frozenset(), None).text
 
 
-def test_a_reply_that_only_repeats_is_asked_for_again_shown_what_was_said(built: Built) -> None:
-    movies = built["movies"]
-    user = SimUser("movies/u1", "movies", "1219")
-    facts = FactBook(movies).facts(user)
-    before = ["I want a creepy horror film from the sixties."]
-    missed = Seen("recommend", shown=("1",), ranked=("1",))
-    llm = ReplayLLM("I want a creepy horror film from the sixties.", "Something with crime in it.")
-    talker = FreeTalker(movies, llm)  # type: ignore[arg-type]
-    said = talker.say(user, facts, frozenset(), missed, before)
-    assert said.source == "llm" and said.text.endswith("Something with crime in it.")
-    first, second = llm.prompts
-    assert "already wrote" not in first and f'already wrote: "{before[0]}"' in second
-    # without asking again, the repeat is dropped for the attribute-mode sentence
-    once = ReplayLLM("I want a creepy horror film from the sixties.")
-    plain = FreeTalker(movies, once, retry_repeats=False)  # type: ignore[arg-type]
-    assert plain.say(user, facts, frozenset(), missed, before).source == "invalid"
-    assert len(once.prompts) == 1
-
-
 # -- free mode with the real LLM -------------------------------------------------------------------
 
 

@@ -283,18 +283,9 @@ class FreeTalker(AttributeTalker):
 
     mode = "free"
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        llm: LLM,
-        max_new_tokens: int = MAX_NEW_TOKENS,
-        retry_repeats: bool = True,
-    ) -> None:
+    def __init__(self, catalog: Catalog, llm: LLM, max_new_tokens: int = MAX_NEW_TOKENS) -> None:
         super().__init__(catalog)
         self.llm, self.max_new_tokens = llm, max_new_tokens
-        # a reply unusable once its repeats of earlier messages are cut is asked for again,
-        # shown those messages (eval/sim_voice.py measures it against not asking)
-        self.retry_repeats = retry_repeats
         self.cache: dict[str, str] = {}
         self.calls = 0
         self.check = MessageCheck(catalog)
@@ -364,15 +355,11 @@ class FreeTalker(AttributeTalker):
             question=question,
             shown=bool(last is not None and last.shown),
         )
-        raw = self._ask(render("simulator", **values, avoid=[], said=[]))
+        raw = self._ask(render("simulator", **values, avoid=[]))
         text, source, clashes = self._judge(raw, said, question, user)
-        if source == "invalid" and said and self.retry_repeats and clean(raw):
-            # most often the earlier messages copied back: once more, shown them
-            raw = self._ask(render("simulator", **values, avoid=[], said=list(said[-2:])))
-            text, source, clashes = self._judge(raw, said, question, user)
         if source == "unfaithful":  # once more, told what the item is not
             avoid = [c.split(": ", 1)[-1] for c in clashes]
-            raw = self._ask(render("simulator", **values, avoid=avoid, said=[]))
+            raw = self._ask(render("simulator", **values, avoid=avoid))
             text, source, clashes = self._judge(raw, said, question, user)
         if source != "llm":
             body, used = self.body(user, facts, revealed, last)

@@ -98,7 +98,11 @@ def rank(
     hidden = state.hidden_items() | set(state.liked_items)
     fetch = min(settings.limits.candidates_per_channel + len(hidden), MAX_FETCH)
     times["queries"] = time.perf_counter() - clock
-    hits = _retrieve(retriever, queries, fetch)
+    # items never shown (seen, rejected, the liked ones) leave each list before fusion: a liked
+    # item tops its own item-to-item list, and min-max normalisation around it would squeeze
+    # its neighbours (Memento 0.27 after Inception's own 1.0)
+    hits = {name: [h for h in found if h.item_id not in hidden]
+            for name, found in _retrieve(retriever, queries, fetch).items()}  # fmt: skip
     weights = {q.name: q.weight for q in queries}
     match_weight = settings.fusion.weights.get(MATCH_ROUTE, 0.0)
     if state.liked and match_weight > 0:

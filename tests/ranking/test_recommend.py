@@ -114,7 +114,7 @@ def genres(s: Setup, item_id: str) -> tuple[str, ...]:
     return s.catalog[item_id].attributes.get("genres", ())  # type: ignore[return-value]
 
 
-def test_liked_movie_pulls_similar_movies(movies: Setup) -> None:
+def test_liked_movie_pulls_similar_movies(movies: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
     assert indexed_channels(movies.retriever) == {"text", "clip_text"}
     toy = next(it for it in movies.catalog.items if it.title == "Toy Story")
     recs = run(movies, DialogueState(liked_items=(toy.id,)))
@@ -123,6 +123,23 @@ def test_liked_movie_pulls_similar_movies(movies: Setup) -> None:
     # whole pipeline's figure is the taste panel's, unchanged by v2)
     assert sum("Animation" in genres(movies, r.item_id) for r in recs) >= 3, [r.title for r in recs]
     assert f"like:{toy.id}>text" in recs[0].breakdown and recs[0].breakdown["liked_items"] > 0
+    # the liked film leaves its own list before fusion: its nearest neighbour is that list's
+    # best (the route's whole weight), not squeezed under Toy Story's own similarity
+    import convrec.ranking.recommend as recommend
+
+    seen: dict[str, Any] = {}
+
+    def spy(hits: Any, weights: Any, method: Any) -> Any:
+        seen.update(hits=hits, weights=weights, fused=fuse(hits, weights, method=method))
+        return seen["fused"]
+
+    fuse = recommend.fuse
+    monkeypatch.setattr(recommend, "fuse", spy)
+    run(movies, DialogueState(liked_items=(toy.id,)))
+    route = f"like:{toy.id}>text"
+    assert toy.id not in {h.item_id for h in seen["hits"][route]}
+    best = max(f.breakdown.get(route, 0.0) for f in seen["fused"])
+    assert best == pytest.approx(seen["weights"][route])
 
 
 def test_disliked_item_pushes_its_neighbours_down(movies: Setup) -> None:

@@ -127,7 +127,8 @@ hi hello hey thanks thank ok okay yes yeah no not dont isnt arent nothing none w
 forget instead actually mind nevermind rather scrap drop ideally preferably vein year years
 thats whats outright later earlier onwards onward skip tired
 actor actors actress different someone somebody else theyre hes shes bored all
-around approximately roughly ram feel vibe vibes weve literally already olds
+around approximately roughly ram feel vibe vibes weve literally already olds hour hours
+minutes mins set during right
 bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
@@ -1172,7 +1173,10 @@ def extract(
     v.add += style
     v.like += [p for c in style if (p := Pref(c.attribute, str(c.value))) not in v.like]
     v.release += _replaced(t, v, state)
-    wishes = tuple(dict.fromkeys(t.joined[m.start() : m.end()] for m in WISHES.finditer(t.joined)))
+    wishes = tuple(dict.fromkeys(
+        " ".join(k.norm for k in t.toks[a:b]) for a, b in t.find(WISHES)
+        if not in_titles & set(range(a, b))  # "the green mile" wishes for no green
+    ))  # fmt: skip
     # a mood or look word that is a catalog value ("red" for a phone whose photo is red) is read
     # as that value, and one the user rules out ("not black") is no wish
     said = {

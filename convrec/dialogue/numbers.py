@@ -38,7 +38,7 @@ _UNIT = (
 NUMBER = re.compile(_NUM + r"[\s-]?" + _UNIT, re.I)  # "8-core", "5.5-inch" too
 RANGE = re.compile(
     r"(?P<pre>\b(?:between|from|de|entre|zwischen)\s+)?" + _NUM.replace("?P<", "?P<a_") + r"\s?"
-    + _UNIT.replace("?P<", "?P<a_") + r"\s*(?P<conn>and|to|-|–|y|et|und|a|bis)\s*" + _NUM
+    + _UNIT.replace("?P<", "?P<a_") + r"\s*(?P<conn>and|to|or|-|–|y|et|und|a|bis)\s*" + _NUM
     + r"\s?" + _UNIT, re.I,
 )  # fmt: skip
 _NEEDS_PREFIX = {"and", "y", "et", "und", "a"}
@@ -106,6 +106,14 @@ def _value(m: re.Match[str], prefix: str = "") -> float:
     return num * 1000 if m.group(prefix + "k") else num
 
 
+# A length of time followed by one of these is not a film's runtime.
+_OTHER_SPAN = re.compile(
+    r"\s*(?:-\s*)?(?:long\s+|night\s+|day\s+|work\s+|late\s+)?(?:shift|flight|drive|trip|"
+    r"journey|layover|wait|commute|ride|workday|day|night|week|exam|meeting|class|lecture)s?\b",
+    re.I,
+)
+
+
 def _kind(m: re.Match[str], text: str, prefix: str = "", value: float = 0.0) -> str | None:
     unit = (m.group(prefix + "unit") or "").lower()
     if m.group(prefix + "cur") or m.group(prefix + "k") or unit in (
@@ -129,7 +137,8 @@ def _kind(m: re.Match[str], text: str, prefix: str = "", value: float = 0.0) -> 
     if unit.startswith(("core",)):
         return "cores"
     if unit.startswith(("min", "hour", "h")):
-        return "runtime"
+        # "a 12 hour night shift", "a 3 hour flight": the length of something else
+        return None if _OTHER_SPAN.match(text, m.end()) else "runtime"
     if not unit and 1900 <= value <= 2099 and float(value).is_integer():
         return "year"
     if not unit and _OS_BEFORE.search(text[: m.start()]):  # "Android 5 or newer", "iOS 12"
@@ -163,6 +172,11 @@ def _joined_decade(found: list[Bound], text: str, at: int) -> Bound | None:
     return None
 
 
+_AGE_BEFORE = re.compile(
+    r"\b(?:in|into)\s+(?:their|his|her|my|our|your)\s+(?:early\s+|mid\s+|late\s+)?$", re.I
+)
+
+
 def find_bounds(text: str) -> list[Bound]:
     """Every bound in ``text``: ranges first, then decades, then single numbers."""
     out: list[Bound] = []
@@ -187,8 +201,8 @@ def find_bounds(text: str) -> list[Bound]:
     for m in DECADE.finditer(text):
         if not free(m.start(), m.end()):
             continue
-        if _remembered(text, m.start()):
-            used.append((m.start(), m.end()))
+        if _remembered(text, m.start()) or _AGE_BEFORE.search(text[: m.start()]):
+            used.append((m.start(), m.end()))  # "members in their 70s": an age, no decade
             continue
         if m.group("word"):
             first = 1900 + 10 * _DECADE_WORDS[m.group("word").lower()]

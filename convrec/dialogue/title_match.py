@@ -173,6 +173,8 @@ def find_titles(
             continue
         if _audience(text, toks, m) or _described(lex, text, toks, m) or _age(toks, m):
             continue
+        if _longer_name(lex, text, toks, m):
+            continue
         if (
             _qualifies(lex, text, toks, m)
             or _other_year(lex, m, words)
@@ -230,6 +232,18 @@ def _audience(text: str, toks: list[Token], m: TitleMatch) -> bool:
 _INDEFINITE = frozenset(("a", "an", "another", "any", "some"))
 
 
+def _longer_name(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:
+    """A "The …" title matched without its article, with "the" and a capitalised word before
+    it: part of a longer name ("the Spanish Civil War" is no "The Civil War")."""
+    if m.first < 2 or toks[m.first - 2].norm != "the":
+        return False
+    word = text[toks[m.first - 1].start : toks[m.first - 1].end]
+    refs = lex.values.get(toks[m.first - 1].norm, ())
+    if not word[:1].isupper() or any(r.attribute in lex.person_attrs for r in refs):
+        return False  # "the Nolan Dark Knight" names the film
+    return all(lex.items[i].title.lower().startswith("the ") for i in m.ids)
+
+
 def _age(toks: list[Token], m: TitleMatch) -> bool:
     """A number and "year(s)" before "old(s)" is someone's age ("my 7 and 10 year olds"), not
     the film "10 Years"."""
@@ -245,8 +259,8 @@ def _described(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> boo
     before = m.first - 1  # back over up to three lower-case words: "a fun swashbuckling …"
     while before >= max(0, m.first - 4) and toks[before].norm not in _INDEFINITE:
         word = text[toks[before].start : toks[before].end]
-        if not word.islower() or toks[before].norm in STOPWORDS:
-            return False
+        if not (word.islower() or word.isdigit()) or toks[before].norm in STOPWORDS:
+            return False  # "a 12 hour night shift" describes the shift too
         before -= 1
     if before < 0 or toks[before].norm not in _INDEFINITE:
         return False
@@ -254,7 +268,12 @@ def _described(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> boo
         return False
     typed = text[toks[m.first].start : toks[m.last - 1].end]
     kind = typed.islower() and toks[m.last - 1].norm in ("movie", "movies", "film", "films")
-    return kind or _common_lower(lex, text, toks, m)  # "a scary movie": a kind, whatever words
+    keywords = lex.keyword_words()  # "a 12 hour night shift": words the catalog's tags use
+    tagged = typed.islower() and all(
+        toks[i].norm in lex.common or toks[i].norm in keywords or toks[i].norm in STOPWORDS
+        for i in range(m.first, m.last)
+    )
+    return kind or tagged  # "a scary movie": a kind, whatever words
 
 
 def _qualifies(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:

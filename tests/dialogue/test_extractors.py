@@ -691,3 +691,13 @@ def test_refusing_a_maker_rules_it_out(phones: Lexicon) -> None:
     said = extract("a big screen for my dad, he refuses to buy Samsung", phones)
     assert Constraint("maker", "ne", "Samsung") in said.add
     assert Constraint("maker", "ne", "Apple") in extract("I won't buy Apple", phones).add
+
+
+def test_two_numbers_joined_by_or_are_one_range(phones: Lexicon) -> None:
+    years = extract("an LG from 2017 or 2018", phones).add
+    assert {(c.op, c.value) for c in years if c.attribute == "release_year"} == {
+        ("gte", 2017),
+        ("lte", 2018),
+    }
+    screen = extract("a 7 or 8 inch screen", phones).add
+    assert {(c.op, c.value) for c in screen} == {("gte", 7.0), ("lte", 8.0)}

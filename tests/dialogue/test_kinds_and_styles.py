@@ -67,6 +67,9 @@ CATALOG = Catalog("movies", Path("."), (
     film("polt", "Poltergeist", 1982, ("Horror",), "Tobe Hooper", ("haunted house",)),
     film("others", "The Others", 2001, ("Horror",), "Alejandro Amenabar", ("haunted house",)),
     *(film(f"old{n}", f"Old {n}", 1920 + n, ("Drama",), "X Y") for n in range(3)),
+    film("shift", "Night Shift", 1982, ("Comedy",), "Ron Howard", ("night", "shift")),
+    film("civil", "The Civil War", 1990, ("Documentary",), "Ken Burns", ("civil war",)),
+    film("mile", "The Green Mile", 1999, ("Drama",), "Frank Darabont"),
 ))
 # fmt: on
 
@@ -217,3 +220,16 @@ def test_old_hollywood_is_the_oldest_tenth_not_the_oldest_quarter(lex: Lexicon) 
     old = extract("an old drama", lex).add
     golden = extract("a courtroom drama, old hollywood", lex).add
     assert [c.op for c in golden] == ["lte"] and golden[0].value < old[0].value
+
+
+def test_a_shift_an_age_a_title_word_and_a_longer_name_are_no_request(lex: Lexicon) -> None:
+    shift = extract("just got off a 12 hour night shift, something gentle", lex)
+    assert not shift.add and not shift.liked_items  # no 720-minute bound, no Night Shift
+    assert extract("I loved Night Shift", lex).liked_items == ("shift",)
+    assert not extract("nothing too graphic, several members are in their 70s", lex).add
+    assert {c.value for c in extract("a film from the 70s", lex).add} == {1970, 1979}
+    mile = extract("i loved the green mile", lex)
+    assert mile.liked_items == ("mile",) and "green" not in mile.wishes
+    civil = extract("films set during the Spanish Civil War", lex)
+    assert not civil.liked_items and "civil" in " ".join(civil.wishes)
+    assert extract("I loved The Civil War", lex).liked_items == ("civil",)

@@ -86,7 +86,8 @@ STRONG_NEG = _cues(
     "no", "not", "isnt", "arent", "without", "except", "excluding", "exclude", "anything but",
     "nothing",
     "avoid", "dont want", "do not want", "never", "hates?", "non", "nor", "neither", "sin",
-    "refuses? to", "refused to", "wont", "will not", "wouldnt",
+    "refuses? to", "refused to",
+    "(?:wont|will not|wouldnt|would not) (?:buy|use|get|have|watch|touch)",
     "nada de", "no quiero", "pas de", "sans", "kein", "keine", "keinen", "keiner", "ohne", "nicht",
 )  # fmt: skip
 BREAK_WORDS = frozenset(("but", "though", "although", "however", "pero", "mais", "aber"))
@@ -128,7 +129,7 @@ forget instead actually mind nevermind rather scrap drop ideally preferably vein
 thats whats outright later earlier onwards onward skip tired
 actor actors actress different someone somebody else theyre hes shes bored all
 around approximately roughly ram feel vibe vibes weve literally already olds hour hours
-minutes mins set during right
+minutes mins set during right hate hates wont wouldnt
 bit little tad kinda sorta somewhat slightly
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
@@ -446,10 +447,11 @@ _NOT_BY_PRONOUN = re.compile(
 
 # "with someone else in the lead", "ideally a different actor": the person liked so far is out
 _SOMEONE_ELSE = re.compile(
-    r"\b(?:someone|somebody|anyone|anybody) else\b"
+    r"\b(?:with|by|starring) (?:someone|somebody) else\b"
+    r"|\b(?:someone|somebody) else (?:in the lead|in the main role|as the lead|starring|directing)"
     r"|\b(?:a |an )?(?:different|another|other|new) (?P<role>actor|actress|lead|star|director"
     r"|filmmaker)s?\b|\bother than (?:him|her|them)\b"
-)
+)  # not "anyone else?": that asks for more items
 # "he's seen all the John Wayne ones", "I've seen most of his"
 _SEEN_ALL = re.compile(r"\b(?:seen|watched) (?:all|most|every one|everything)(?: of)?(?: the)?\b")
 _SEEN_HIS = re.compile(r"\b(?:seen|watched) (?:all|most|every one|everything) of (?:his|hers|"
@@ -1029,7 +1031,10 @@ def _ruled_out_keywords(t: _Text, lex: Lexicon, skip: set[int]) -> list[tuple[st
     i = 0
     while i < len(t.toks):
         hit = None
-        if i not in skip and (_negated(t, i) or t.cue_before(SOFT_NEG, i)):
+        near = t.cue_before(STRONG_NEG, i, KEYWORD_SCOPE) or t.cue_before(
+            SOFT_NEG, i, KEYWORD_SCOPE
+        )
+        if i not in skip and near and (_negated(t, i) or t.cue_before(SOFT_NEG, i)):
             for n in (3, 2, 1):
                 words = [k.norm for k in t.toks[i : i + n]]
                 phrase = " ".join(words)

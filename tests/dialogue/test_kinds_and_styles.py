@@ -233,3 +233,13 @@ def test_a_shift_an_age_a_title_word_and_a_longer_name_are_no_request(lex: Lexic
     civil = extract("films set during the Spanish Civil War", lex)
     assert not civil.liked_items and "civil" in " ".join(civil.wishes)
     assert extract("I loved The Civil War", lex).liked_items == ("civil",)
+
+
+def test_cues_that_rule_nothing_out(lex: Lexicon) -> None:
+    liked = apply(DialogueState(), extract("movies with John Wayne", lex))
+    more = extract("anyone else?", lex, state=liked)  # asks for more items, not another actor
+    assert not any(c.op == "ne" for c in more.add)
+    assert extract("I won't mind a comedy", lex).like == (Pref("genres", "Comedy"),)
+    # a keyword far from the negation is not ruled out ("no romance just a story about gore")
+    far = extract("no romance just a long slow story with gore", lex)
+    assert not any(c.attribute == "keywords" for c in far.add)

@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from convrec.dialogue.beliefs import (
     Belief,
@@ -34,8 +34,9 @@ from convrec.dialogue.beliefs import (
 from convrec.dialogue.state import Constraint, DialogueState, StateDelta, apply
 from convrec.errors import ConfigError, InputError
 from convrec.explain.answers import clarify
+from convrec.inputs import as_message, check_k
 from convrec.sessions import Profile, Session, SessionStore, check_id, merge_profile
-from convrec.types import Item, Message, Recommendation, Role
+from convrec.types import Item, Message, Recommendation
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
@@ -294,10 +295,10 @@ class ConvRec:
     ) -> list[Recommendation]:
         """Rank the catalog for a dialogue (``{"role": "user"|"assistant", "content": str}``
         dicts or Messages), with no session: what evaluations and integrations call."""
-        history = [_message(m) for m in messages]
+        history = [as_message(m) for m in messages]
         if not any(m.role == "user" for m in history):
             raise InputError("recommend() needs at least one user message. Fix: add one.")
-        _check_k(k)
+        check_k(k)
         for m in history:  # every message, the assistant's too, within the limit
             if m.role == "assistant":
                 self._check_message(m.content, allow_empty=True)
@@ -317,8 +318,8 @@ class ConvRec:
     ) -> list[Recommendation]:
         """Rank the catalog for a dialogue state already known (a session's ``reply.state``)
         and the dialogue so far (for the context route), with no LLM call."""
-        _check_k(k)
-        return self._rank(state, k, None, [_message(m) for m in messages])
+        check_k(k)
+        return self._rank(state, k, None, [as_message(m) for m in messages])
 
     def _prefix_state(self, prefix: tuple[Message, ...], before: DialogueState) -> DialogueState:
         """The state after the last (user) message of ``prefix``. Remembered for the most recent
@@ -457,15 +458,15 @@ class ConvRec:
         if decision.action == "answer":
             return _Turn(after, "answer", text=self._answer(decision.item_ids, delta.question))
         recs = pool[: self.settings.limits.recommendations]
-        return _Turn(after, "recommend", recs=recs) if recs else self._relax(after, delta, history)
-
-    def _relax(self, state: DialogueState, delta: StateDelta, history: Sequence[Message]) -> _Turn:
-        """Nothing meets every constraint: the least certain one relaxed, and the reply says so."""
-        relaxed, recs, note = self.relax(state, self.settings.limits.recommendations, history,
-                                         delta.add)  # fmt: skip
-        if not recs:
-            return _Turn(state, "recommend", text=_NOTHING)
-        return _Turn(relaxed, "recommend", recs=recs, text=note or "")
+        if recs:
+            return _Turn(after, "recommend", recs=recs)
+        k = self.settings.limits.recommendations  # nothing meets all: the least certain relaxed
+        relaxed, recs, note = self.relax(after, k, history, delta.add)
+        return (
+            _Turn(relaxed, "recommend", recs=recs, text=note or "")
+            if recs
+            else _Turn(after, "recommend", text=_NOTHING)
+        )
 
     def relax(
         self,
@@ -474,19 +475,16 @@ class ConvRec:
         messages: Sequence[Mapping[str, str] | Message] = (),
         fresh: Sequence[Constraint] = (),
     ) -> tuple[DialogueState, list[Recommendation], str | None]:
-        """What a turn shows when nothing meets every constraint of ``state``: the state with the
-        least certain constraint relaxed (``fresh``: those the last message stated, relaxed
-        last), its ranking and the note that says so; ``state``, no items and None when no
-        relaxation leaves anything."""
-        from convrec.ranking.relax import relaxations
+        """What a turn shows when nothing meets every constraint of ``state`` (``fresh``: those
+        the last message stated, relaxed last): the relaxed state, its top ``k`` and the note
+        that says so (:func:`convrec.ranking.relax.relaxed_ranking`)."""
+        from convrec.ranking.relax import relaxed_ranking
 
-        _check_k(k)
-        history = [_message(m) for m in messages]
-        for relaxed in relaxations(state, fresh, self.catalog):
-            recs = self._rank(relaxed.state, k, None, history)
-            if recs:
-                return relaxed.state, recs, relaxed.note
-        return state, [], None
+        check_k(k)
+        history = [as_message(m) for m in messages]
+        return relaxed_ranking(
+            state, fresh, self.catalog, lambda s: self._rank(s, k, None, history)
+        )
 
     def _understand(
         self, history: Sequence[Message], state: DialogueState, shown: Sequence[str]
@@ -636,32 +634,10 @@ def model_lock(llm: object, default: threading.Lock | None = None) -> threading.
             return default or threading.Lock()
 
 
-def _check_k(k: int) -> None:
-    if k < 1:
-        raise InputError(f"k must be at least 1, not {k}. Fix: ask for one item or more.")
-
-
 def _recommend_decision(reason: str) -> Decision:
     from convrec.dialogue.policy import Decision
 
     return Decision("recommend", reason)
-
-
-def _message(m: Mapping[str, str] | Message) -> Message:
-    """A caller's dialogue message: the user's or the assistant's, never a system message (the
-    system's instructions are its own prompts, not the caller's)."""
-    role: object = None
-    content: object = None
-    if isinstance(m, Message):
-        role, content = m.role, m.content
-    elif isinstance(m, Mapping):
-        role, content = m.get("role"), m.get("content")
-    if role not in ("user", "assistant") or not isinstance(content, str):
-        shown = dict(m) if isinstance(m, Mapping) else m
-        raise InputError(
-            f"Bad message {shown!r}. Fix: use {{'role': 'user'|'assistant', 'content': str}}."
-        )
-    return Message(cast("Role", role), content)
 
 
 __all__ = ["Belief", "ConvRec", "Event", "Reply"]

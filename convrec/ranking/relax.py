@@ -10,7 +10,7 @@ is dropped. Pure: items and states in, states out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -18,7 +18,7 @@ from convrec.dialogue.state import Constraint, DialogueState, field_value, holds
 
 if TYPE_CHECKING:
     from convrec.catalog.schema import Catalog
-    from convrec.types import Item
+    from convrec.types import Item, Recommendation
 
 # How a bound reads in the note ("at least 16 GB of RAM").
 _UNITS = {"ram_gb": "GB of RAM", "storage_gb": "GB of storage", "screen_inches": "-inch screen",
@@ -103,3 +103,18 @@ def _amount(c: Constraint) -> str:
     if unit.startswith("-"):
         return f"a {value}{unit}"
     return f"{value} {unit}".strip()
+
+
+def relaxed_ranking(
+    state: DialogueState,
+    fresh: Sequence[Constraint],
+    catalog: Catalog,
+    rank: Callable[[DialogueState], list[Recommendation]],
+) -> tuple[DialogueState, list[Recommendation], str | None]:
+    """The first of :func:`relaxations` whose ranking (``rank``) shows something: its state,
+    ranking and note; ``state``, no items and None when no relaxation leaves anything."""
+    for relaxed in relaxations(state, fresh, catalog):
+        recs = rank(relaxed.state)
+        if recs:
+            return relaxed.state, recs, relaxed.note
+    return state, [], None

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from convrec.dialogue.lexicon import (
     STOPWORDS,
     Lexicon,
+    Span,
     Token,
     ValueRef,
     norm_phrase,
@@ -356,6 +357,7 @@ class _Text:
 
     def __init__(self, message: str) -> None:
         self.raw = message
+        self._values: tuple[Lexicon, list[Span]] | None = None
         self.toks: list[Token] = tokenize(message)
         self.joined = " ".join(t.norm for t in self.toks)
         self.tok_at: list[int] = []
@@ -372,6 +374,13 @@ class _Text:
             for i in range(1, len(self.toks))
             if re.search(r"[.!?;]", message[self.toks[i - 1].end : self.toks[i].start])
         }
+
+    def values(self, lex: Lexicon) -> list[Span]:
+        """The catalog values the message names (:meth:`Lexicon.find_values`), read once: the
+        extractors each need them."""
+        if self._values is None or self._values[0] is not lex:
+            self._values = (lex, lex.find_values(self.toks, self.raw))
+        return self._values[1]
 
     def find(self, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
         """Token ranges [first, last) of every match of ``pattern``."""
@@ -471,7 +480,7 @@ def _excluded_by_pronoun(
     earlier = [p for p in (state.liked if state else ()) if p.attribute in lex.person_attrs]
     out: list[Constraint] = []
     raw = t.raw.lower().replace("’", "'")
-    for span in lex.find_values(t.toks, t.raw):  # "seen all the John Wayne ones"
+    for span in t.values(lex):  # "seen all the John Wayne ones"
         cue = t.last_cue(_SEEN_ALL, span.first, 2)
         if cue is not None:
             out += [_constraint(r, "ne") for r in lex.main_role(span.refs)
@@ -523,7 +532,7 @@ def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
     out = _Values()
     wanted: dict[str, list[str]] = {}
     topical = {i for a, b in _topics(t, lex) for i in range(a, b)}
-    for span in lex.find_values(t.toks, t.raw):
+    for span in t.values(lex):
         if skip & set(range(span.first, span.last)):
             continue
         if topical & set(range(span.first, span.last)) and all(
@@ -599,7 +608,7 @@ def _topic(t: _Text, lex: Lexicon, skip: set[int], request: bool) -> tuple[str, 
     ``request``: a liked value was read, "a space adventure")."""
     if not (request or t.find(TOPIC_REQUEST)) or any(t.find(p) for p, _, _ in RELATIVE):
         return ()
-    values = {i for s in lex.find_values(t.toks, t.raw) for i in range(s.first, s.last)}
+    values = {i for s in t.values(lex) for i in range(s.first, s.last)}
     words = [
         tok.norm
         for i, tok in enumerate(t.toks)
@@ -1010,7 +1019,7 @@ def _settings(t: _Text, lex: Lexicon) -> tuple[list[str], set[int]]:
     settings), not the production country the catalog's country field holds."""
     out: list[str] = []
     at: set[int] = set()
-    for span in lex.find_values(t.toks, t.raw):
+    for span in t.values(lex):
         cue = t.last_cue(_SETTING, span.first, 1)
         if cue is not None and any(r.attribute in _PLACE_ATTRIBUTES for r in span.refs):
             out.append(" ".join(k.norm for k in t.toks[span.first : span.last]))
@@ -1127,10 +1136,10 @@ def extract(
                                                                         m.first))
     )]  # fmt: skip
     # a person's name beats a title hiding inside it ("Tom Cruise" is not "The Cruise")
-    names = [s for s in lex.find_values(t.toks, message) if s.last - s.first > 1]
+    names = [s for s in t.values(lex) if s.last - s.first > 1]
     titles = [m for m in titles if not any(s.first <= m.first and m.last <= s.last for s in names)]
     # a title made of attribute values and stopwords is the values ("the family", "Thriller")
-    in_values = {i for s in lex.find_values(t.toks, message) for i in range(s.first, s.last)}
+    in_values = {i for s in t.values(lex) for i in range(s.first, s.last)}
     titles = [m for m in titles if not (
         all(i in in_values or t.toks[i].norm in STOPWORDS for i in range(m.first, m.last))
         and any(i in in_values for i in range(m.first, m.last))
@@ -1184,9 +1193,7 @@ def extract(
     ))  # fmt: skip
     # a mood or look word that is a catalog value ("red" for a phone whose photo is red) is read
     # as that value, and one the user rules out ("not black") is no wish
-    said = {
-        t.toks[i].norm for sp in lex.find_values(t.toks, t.raw) for i in range(sp.first, sp.last)
-    }
+    said = {t.toks[i].norm for sp in t.values(lex) for i in range(sp.first, sp.last)}
     said |= {
         tok.norm for i, tok in enumerate(t.toks) if _negated(t, i) or t.cue_before(SOFT_NEG, i)
     }

@@ -158,6 +158,7 @@ class Lexicon:
     _kind_counts: Any = None  # convrec.dialogue.shift: how often kinds go together, on first use
     _keyword_words: frozenset[str] | None = None  # words of the items' keywords, on first use
     _topics: dict[str, str] | None = None  # see topic_phrases, on first use
+    _keyword_items: dict[str, list[Item]] | None = None  # see keyword_items, on first use
     _keyword_phrases: frozenset[str] | None = None  # see keyword_phrases, on first use
     _closed: dict[str, list[tuple[float, str]]] | None = None  # see closed_titles, on first use
     _attribute_names: tuple[str, ...] | None = None
@@ -394,15 +395,24 @@ class Lexicon:
         nxt = text[toks[i + 1].start : toks[i + 1].end]
         return nxt[:1].isupper() and nxt != "I" and toks[i + 1].norm not in STOPWORDS
 
+    def keyword_items(self) -> dict[str, list[Item]]:
+        """Each keyword of the items, folded → the items that hold it; read once, for
+        :meth:`keyword_words`, :meth:`keyword_phrases` and :meth:`topic_phrases`."""
+        if self._keyword_items is None:
+            held: dict[str, list[Item]] = defaultdict(list)
+            for item in self.items.values():
+                value = item.attributes.get("keywords")
+                said = value if isinstance(value, tuple | list) else ()
+                for k in dict.fromkeys(norm_phrase(str(k)) for k in said):
+                    if k:
+                        held[k].append(item)
+            self._keyword_items = dict(held)
+        return self._keyword_items
+
     def keyword_words(self) -> frozenset[str]:
         """Every word of the items' keywords ("ghost", "time", "travel"), folded."""
         if self._keyword_words is None:
-            words: set[str] = set()
-            for item in self.items.values():
-                value = item.attributes.get("keywords")
-                for k in value if isinstance(value, tuple | list) else ():
-                    words.update(norm_phrase(str(k)).split())
-            self._keyword_words = frozenset(words)
+            self._keyword_words = frozenset(w for k in self.keyword_items() for w in k.split())
         return self._keyword_words
 
     def closed_titles(self) -> dict[str, list[tuple[float, str]]]:
@@ -421,12 +431,8 @@ class Lexicon:
         """The items' keywords (folded) that at least two items hold: "gore", "american
         football"."""
         if self._keyword_phrases is None:
-            uses: Counter[str] = Counter()
-            for item in self.items.values():
-                value = item.attributes.get("keywords")
-                uses.update({norm_phrase(str(k)) for k in
-                             (value if isinstance(value, tuple | list) else ())})  # fmt: skip
-            self._keyword_phrases = frozenset(k for k, n in uses.items() if n >= 2 and k)
+            held = self.keyword_items()
+            self._keyword_phrases = frozenset(k for k, items in held.items() if len(items) >= 2)
         return self._keyword_phrases
 
     def topic_phrases(self) -> dict[str, str]:
@@ -436,16 +442,11 @@ class Lexicon:
         if self._topics is None:
             genres = {k: str(r.value) for k, rs in self.values.items() for r in rs
                       if r.attribute in ("genres", "genre") and " " not in k}  # fmt: skip
-            held: dict[str, list[Item]] = defaultdict(list)
-            for item in self.items.values():
-                value = item.attributes.get("keywords")
-                for k in value if isinstance(value, tuple | list) else ():
-                    phrase = norm_phrase(str(k))
-                    if " " in phrase and any(w in genres for w in phrase.split()):
-                        held[phrase].append(item)
             topics: dict[str, str] = {}
-            for phrase, items in held.items():
-                word = next(w for w in phrase.split() if w in genres)
+            for phrase, items in self.keyword_items().items():
+                word = next((w for w in phrase.split() if w in genres), None)
+                if " " not in phrase or word is None:
+                    continue
                 share = sum(_holds(it, genres[word]) for it in items) / len(items)
                 if len(items) >= TOPIC_MIN_ITEMS and share < TOPIC_GENRE_SHARE:
                     topics[phrase] = word

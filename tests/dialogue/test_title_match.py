@@ -276,6 +276,10 @@ DESCRIBED_CATALOG = Catalog("movies", Path("."), (
     told("pirate", "The Pirate Movie", 1982),
     told("quiet", "A Quiet Place", 2018),
     told("scary", "Scary Movie", 2000),
+    told("elf", "Elf", 2003),
+    told("avatar", "Avatar", 2009),
+    told("ted", "Ted", 2012),
+    told("oldboy", "Old Boy", 2003),
     *(told(f"f{n}", f"Filler {n}") for n in range(20)),
 ))  # fmt: skip
 
@@ -299,15 +303,6 @@ def test_a_described_kind_of_film_is_no_title(text: str, liked: set) -> None:
     assert set(extract(text, lex).liked_items) == liked
 
 
-CUES_CATALOG = Catalog("movies", Path("."), (
-    told("elf", "Elf", 2003),
-    told("avatar", "Avatar", 2009),
-    told("ted", "Ted", 2012),
-    told("oldboy", "Old Boy", 2003),
-    *(told(f"g{n}", f"Filler {n}") for n in range(20)),
-))  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("text", "liked"),
     [
@@ -318,5 +313,5 @@ CUES_CATALOG = Catalog("movies", Path("."), (
     ],
 )
 def test_opinion_cues_around_a_title(text: str, liked: set) -> None:
-    lex = Lexicon.from_catalog(CUES_CATALOG)
+    lex = Lexicon.from_catalog(DESCRIBED_CATALOG)
     assert set(extract(text, lex).liked_items) == liked

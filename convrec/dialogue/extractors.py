@@ -69,7 +69,7 @@ def _cues(*phrases: str) -> re.Pattern[str]:
 
 
 SOFT_NEG = _cues(
-    "dont (?:really )?like", "do not like", "not (?:a )?(?:big |huge )?fan of",
+    "(?:dont|doesnt) (?:really )?like", "(?:do|does) not like", "not (?:a )?(?:big |huge )?fan of",
     "not (?:really )?into", "dislike", "not keen on", "not crazy about",
     "(?:bored|tired|sick) (?:of|with)", "fed up with", "had enough of", "(?:im|so|totally) over",
 )  # fmt: skip
@@ -87,7 +87,8 @@ STRONG_NEG = _cues(
     "no", "not", "isnt", "arent", "without", "except", "excluding", "exclude", "anything but",
     "nothing",
     "avoid", "dont want", "do not want", "never", "hates?", "non", "nor", "neither", "sin",
-    "refuses? to", "refused to",
+    "refuses? to", "refused to", "(?:cant|cannot|can not) stand",
+    "(?:dont|doesnt|do not|does not) get (?:along|on) with",
     "(?:wont|will not|wouldnt|would not) (?:buy|use|get|have|watch|touch)",
     "nada de", "no quiero", "pas de", "sans", "kein", "keine", "keinen", "keiner", "ohne", "nicht",
 )  # fmt: skip
@@ -132,6 +133,7 @@ actor actors actress different someone somebody else theyre hes shes bored all
 around approximately roughly ram feel vibe vibes weve literally already olds hour hours
 minutes mins set during right hate hates wont wouldnt
 bit little tad kinda sorta somewhat slightly
+director directors directed rec recs craving known less well
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
 INSTEAD = _cues("instead", "(?:id|would) rather", "make it", "switch to", "change (?:it )?to",
@@ -236,10 +238,13 @@ REQUEST_SCOPE = 10  # words between a request cue and the "like" of "films like 
 LIKE_REQUEST = _cues(
     "something like", "anything like", "more like", "similar to", "more of", "others like",
     "stuff like", "things like", "something similar to",
+    "(?:what|whats|anything|something) else (?:is |are |would be )?(?:like|similar to)",
+    "in the vein of", "along the lines of", "in the spirit of",
     "(?:movies|movie|films|film|phones|phone|ones|one) like", "algo como", "quelque chose comme",
 )  # fmt: skip
 ITEM_LIKED = _cues(
     "liked", "loved", "enjoyed", "like", "love", "similar to", "such as", "fan of", "favou?rite",
+    "in the vein of", "along the lines of", "in the spirit of",
     "adore", "adored", "(?:im|i am) (?:really |so |totally )?into", "me gusto", "jai aime",
     "mochte",
 )  # fmt: skip
@@ -358,6 +363,9 @@ class _Text:
     def __init__(self, message: str) -> None:
         self.raw = message
         self._values: tuple[Lexicon, list[Span]] | None = None
+        # tokens right after a kind the catalog holds ("sci fi", "thrillers"): a "like" later
+        # in the sentence gives examples of that kind ("sci fi like Primer"), set by _items
+        self.after_kind: set[int] = set()
         self.toks: list[Token] = tokenize(message)
         self.joined = " ".join(t.norm for t in self.toks)
         self.tok_at: list[int] = []
@@ -549,6 +557,10 @@ def _values(t: _Text, lex: Lexicon, skip: set[int]) -> _Values:
             )
         else:
             refs = lex.main_role(refs)
+        if len({r.attribute for r in refs}) > 1 and (
+            t.cue_before(SOFT_NEG, span.first) or _negated(t, span.first)
+        ):  # "no iPhones": not Apple; still a phone
+            refs = tuple(r for r in refs if r.attribute != "category") or refs
         for ref in refs:
             if t.cue_before(RELEASE, span.first, 3) or t.cue_after(RELEASE_AFTER, span.last):
                 out.release.append(Release(ref.attribute, str(ref.value)))
@@ -699,6 +711,8 @@ def _liking(t: _Text, a: int, b: int) -> str:
         return "liked"
     if t.toks[a - 1].norm in LIKE_SUBJECT or t.cue_before(LIKE_REQUEST, b, 0):
         return "liked"
+    if any(k <= a and not any(k <= s <= a for s in t.stops) for k in t.after_kind):
+        return "liked"  # "sci fi that makes you think, like Primer": examples of a kind asked for
     if t.cue_before(RECOMMEND, a, REQUEST_SCOPE):
         return "liked"  # "I'm looking for something along the lines of, like, Shutter Island"
     earlier = t.last_cue(ITEM_LIKED, a)
@@ -720,6 +734,8 @@ def _after(t: _Text, m: TitleMatch, stop: int) -> str | None:
 
 
 VERBS = frozenset(("is", "was", "are", "were", "isnt", "wasnt", "has", "had", "made", "looks"))
+# Attributes whose values name a kind of item: "like" right after one gives examples of it.
+KIND_ATTRIBUTES = frozenset(("genres", "genre", "category"))
 LIST_GLUE = frozenset(("and", "or", "plus", "also", "as", "well", "then", "even", "both"))
 
 
@@ -826,9 +842,12 @@ def _role(t: _Text, m: TitleMatch, stop: int, asked: str | None, only_titles: bo
     if liking:
         return "neutral"
     first, last = _sentence(t, m)
-    question = t.raw[t.toks[last - 1].end :].lstrip()[:1] == "?" or any(
-        a == first for a, _ in t.find(QUESTION_START)
+    # a "?" ends the title's own clause ("seen Coherence already, anything less known?" asks
+    # nothing about Coherence), or the sentence opens as a question
+    asks = t.raw[t.toks[last - 1].end :].lstrip()[:1] == "?" and not any(
+        m.last < k < last for k in t.breaks
     )
+    question = asks or any(a == first for a, _ in t.find(QUESTION_START))
     if question:
         return "neutral"  # "have you seen X?", "is it like X?"
     if t.cue_before(ITEM_SEEN, m.first):
@@ -925,6 +944,9 @@ def _items(
     roles = ("liked", "disliked", "seen", "rejected", "bare", "men", "neutral", "left")
     out: dict[str, list[str]] = {k: [] for k in roles}
     only = _only_titles(t, titles)
+    if lex is not None:
+        t.after_kind = {s.last for s in t.values(lex)
+                        if any(r.attribute in KIND_ATTRIBUTES for r in s.refs)}  # fmt: skip
     got: list[str] = []
     left: dict[int, str] = {}  # titles left out by a negation, by position
     for n, m in enumerate(titles):
@@ -1046,18 +1068,39 @@ def _ruled_out_keywords(t: _Text, lex: Lexicon, skip: set[int]) -> list[tuple[st
         if i not in skip and near and (_negated(t, i) or t.cue_before(SOFT_NEG, i)):
             for n in (3, 2, 1):
                 words = [k.norm for k in t.toks[i : i + n]]
-                phrase = " ".join(words)
-                if (len(words) == n and phrase in phrases and len(phrase) >= 4
+                phrase = next((p for p in _said_forms(words) if p in phrases), "")
+                if (len(words) == n and phrase and len(phrase) >= 4
                         and not all(w in FILLER for w in words)
                         and not skip & set(range(i, i + n))):  # fmt: skip
                     hit = (phrase, n)
                     break
+            if hit is not None and _modifies(t, i + hit[1]):
+                hit = None  # "no space battles": "space" only describes the battles
         if hit is None:
             i += 1
             continue
         out.append((hit[0], i, i + hit[1]))
         i += hit[1]
     return out
+
+
+def _said_forms(words: list[str]) -> list[str]:
+    """The keyword phrases ``words`` may say: as written, then with a plural last word made
+    singular ("explosions" → "explosion", "comedies" → "comedy")."""
+    *head, last = words
+    singular = [last[:-3] + "y"] if last.endswith("ies") else []
+    singular += [last[:-2]] if last.endswith("es") else []
+    singular += [last[:-1]] if last.endswith("s") and not last.endswith("ss") else []
+    return [" ".join(words), *(" ".join([*head, s]) for s in singular)]
+
+
+def _modifies(t: _Text, after: int) -> bool:
+    """The word at token ``after`` continues the phrase before it in the same clause (a noun
+    it describes), not a list of its own."""
+    if after >= len(t.toks) or after in t.breaks:
+        return False
+    word = t.toks[after].norm
+    return word not in LIST_GLUE and word not in FILLER and word not in STOPWORDS
 
 
 def _tightest(add: list[Constraint]) -> tuple[Constraint, ...]:

@@ -114,6 +114,21 @@ _OTHER_SPAN = re.compile(
 )
 
 
+def _memory(text: str, m: re.Match[str]) -> str | None:
+    """RAM or storage, by the nearest word that says which within 25 characters ("4GB RAM and
+    64GB storage": each amount by its own word; a word after the amount counts a little nearer
+    than one as far before it, one across a comma or a full stop much farther)."""
+    best: tuple[int, str] | None = None
+    for kind, words in _CONTEXT.items():
+        for w in re.finditer(rf"\b(?:{'|'.join(words)})\b", text, re.I):
+            after = w.start() >= m.end()
+            between = text[m.end() : w.start()] if after else text[w.end() : m.start()]
+            gap = len(between) + (0 if after else 2) + (15 if re.search(r"[,;.!?]", between) else 0)
+            if 0 <= gap <= 25 and (best is None or gap < best[0]):
+                best = (gap, kind)
+    return best[1] if best else None
+
+
 def _kind(m: re.Match[str], text: str, prefix: str = "", value: float = 0.0) -> str | None:
     unit = (m.group(prefix + "unit") or "").lower()
     if m.group(prefix + "cur") or m.group(prefix + "k") or unit in (
@@ -123,10 +138,7 @@ def _kind(m: re.Match[str], text: str, prefix: str = "", value: float = 0.0) -> 
         return "price"
     near = text[max(0, m.start() - 25) : m.end() + 25].lower()
     if unit in ("gb", "gig", "gigs", "tb", "mb"):
-        for kind, words in _CONTEXT.items():
-            if any(w in near for w in words):
-                return kind
-        return "ram" if value <= 16 else "storage"
+        return _memory(text, m) or ("ram" if value < 16 else "storage")
     table = {"mp": "camera", "ghz": "ghz", "mah": "battery", '"': "screen", "''": "screen"}
     if unit in table:
         return table[unit]

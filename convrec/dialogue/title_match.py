@@ -101,6 +101,17 @@ def _hyphenated(text: str, tok: Token) -> bool:
     return text[tok.end : tok.end + 1] == "-" or text[max(0, tok.start - 1) : tok.start] == "-"
 
 
+def _compound(lex: Lexicon, text: str, toks: list[Token], m: TitleMatch) -> bool:
+    """Words joined by hyphens into one ("that walking-and-talking vibe") name no title
+    written with spaces ("Walking and Talking"); "Spider-Man" still names Spider-Man."""
+    if m.last - m.first < 2:
+        return False
+    gaps = [text[toks[i].end : toks[i + 1].start] for i in range(m.first, m.last - 1)]
+    return all(g == "-" for g in gaps) and not any(
+        "-" in lex.items[i].title for i in m.ids if i in lex.items
+    )
+
+
 def _named_person(text: str, toks: list[Token], i: int) -> bool:
     """A capitalised word right after the one-word title makes it a first name: "Dave
     Chapelle", "Anna Faris" are people, not the films "Dave" and "Anna"."""
@@ -173,7 +184,7 @@ def find_titles(
             continue
         if _audience(text, toks, m) or _described(lex, text, toks, m) or _age(toks, m):
             continue
-        if _longer_name(lex, text, toks, m):
+        if _longer_name(lex, text, toks, m) or _compound(lex, text, toks, m):
             continue
         if (
             _qualifies(lex, text, toks, m)

@@ -405,8 +405,10 @@ def _top_reason(rec: Recommendation, state: DialogueState, catalog: Catalog) -> 
             liked = term[5:].rsplit(">", 1)[0] if term.startswith("like:") else None
             ids = [liked] if liked else list(state.liked_items[-1:])
             titles = [catalog[i].title for i in ids if i and i in catalog]
-            if titles:
+            if titles and ids[0] in state.liked_items:
                 return f"it is close to {titles[0]}, which you liked"
+            if titles:  # a seed the ranking chose (a wished theme's or a style's known items)
+                return f"it is close to {titles[0]}"
             continue
         key = term.split(">")[-1] if ">" in term else term
         if term.startswith("clip_text>") and key == "image":

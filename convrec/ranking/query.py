@@ -319,7 +319,8 @@ def topical(text: str) -> bool:
 
 
 _OBSCURE = re.compile(
-    r"hidden gems?|obscure|underrated|under-rated|lesser[- ]known|little[- ]known|cult classic"
+    r"hidden gems?|obscure|underrated|under-rated|less(?:er)?[- ](?:well[- ])?known"
+    r"|little[- ]known|cult classic"
     r"|(?:haven'?t|have not|never|not) (?:yet )?heard of|off the beaten|not (?:too |so |very )?"
     r"(?:mainstream|popular|famous|well[- ]known|known)|nothing (?:too )?(?:mainstream|popular)",
     re.IGNORECASE,

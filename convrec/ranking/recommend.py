@@ -73,10 +73,10 @@ def rank(
     """
     clock = time.perf_counter()
     ctx = context or DialogueContext()
-    state = with_style_seeds(catalog, state)
+    k = k or settings.limits.recommendations
+    state = with_wish_seeds(catalog, with_style_seeds(catalog, state), k)
     fade = {p: settings.fusion.context_shift for p in confirmed_stale(catalog, state, ctx.stale)}
     times = timings if timings is not None else {}
-    k = k or settings.limits.recommendations
     chans = frozenset(channels) if channels is not None else indexed_channels(retriever)
     if settings.store.filter_by == "ids":  # every constraint by id, no metadata filter
         post: tuple[Constraint, ...] = ()
@@ -200,6 +200,23 @@ def with_style_seeds(catalog: Catalog, state: DialogueState) -> DialogueState:
         seeds += sorted(theirs, key=lambda i: (-known.get(i, 0.0), i))[:STYLE_SEEDS]
     new = tuple(i for i in dict.fromkeys(seeds) if i not in state.liked_items)
     return replace(state, liked_items=(*state.liked_items, *new)) if new else state
+
+
+def with_wish_seeds(catalog: Catalog, state: DialogueState, k: int) -> DialogueState:
+    """``state`` with liked items added for the ranking only: when fewer than ``k`` items that
+    meet the constraints hold a wished keyword ("a heist movie", then "before 1980": the
+    catalog's heist films are all later), the best-known items that hold it but miss a
+    constraint seed the item-to-item routes, which find their nearest among the items that
+    meet them (a seed is never shown: a liked item is not)."""
+    if not state.wishes:
+        return state
+    found = wish_hits(catalog, state, len(catalog.items))
+    meeting = [h for h in found if _satisfies(catalog.get(h.item_id), state.constraints)]
+    if not found or len(meeting) >= k:
+        return state
+    hidden = state.hidden_items() | set(state.liked_items) | {h.item_id for h in meeting}
+    seeds = [h.item_id for h in found if h.item_id not in hidden][:STYLE_SEEDS]
+    return replace(state, liked_items=(*state.liked_items, *seeds)) if seeds else state
 
 
 MATCH_ROUTE = "match"  # the catalog items that hold the user's liked values (no embedding)

@@ -42,24 +42,39 @@ def wish_words(wishes: Sequence[str]) -> frozenset[str]:
     return frozenset(w for wish in wishes for w in wish.lower().split() if len(w) > 3)
 
 
+def forms(word: str) -> frozenset[str]:
+    """A keyword word as a message may say it: "dystopia" as "dystopian", "heist" as "heists",
+    "comedy" as "comedies"."""
+    out = {word, word + "s", word + "es", word + "n"}
+    if word.endswith("y"):
+        out.add(word[:-1] + "ies")
+    return frozenset(out)
+
+
 def wished_keywords(item: Item, wishes: Sequence[str]) -> list[str]:
-    """The item's keywords that a wish says whole, holding at least one word :func:`wish_words`
-    keeps, longest first: "time travel" when a wish says "time travel"; "space travel" never
-    for it."""
+    """The item's keywords that a wish says whole (its last word in any of its :func:`forms`),
+    holding at least one word :func:`wish_words` keeps, longest first: "time travel" when a
+    wish says "time travel"; "space travel" never for it; "dystopia" for "dystopian cinema"."""
     words = wish_words(wishes)
     said = [f" {w.lower()} " for w in wishes]
     out = []
     for keyword in values_of(item.attributes.get("keywords")):
         k = " ".join(keyword.lower().split())
-        if k and any(f" {k} " in s for s in said) and any(w in words for w in k.split()):
+        if not k:
+            continue
+        *head, last = k.split()
+        says = [" ".join([*head, f]) for f in forms(last)]
+        if any(f" {x} " in s for x in says for s in said) and any(
+            w in words for x in says for w in x.split()
+        ):
             out.append(k)
     return sorted(dict.fromkeys(out), key=lambda k: (-len(k.split()), k))
 
 
 def keyword_share(item: Item, words: frozenset[str], wishes: Sequence[str]) -> float:
     """The share of the wish ``words`` (:func:`wish_words` of ``wishes``) that the item's
-    :func:`wished_keywords` cover."""
+    :func:`wished_keywords` cover (in any of their :func:`forms`)."""
     if not words:
         return 0.0
-    covered = {w for k in wished_keywords(item, wishes) for w in k.split() if w in words}
-    return len(covered) / len(words)
+    said = {f for k in wished_keywords(item, wishes) for w in k.split() for f in forms(w)}
+    return len(words & said) / len(words)

@@ -143,6 +143,16 @@ def test_units_scale() -> None:
     assert kinds == {("cores", "gte", 8.0)}
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["at least 4GB RAM and 64GB storage", "64GB storage and 4GB of RAM", "RAM: 4GB, storage 64GB"],
+)
+def test_each_memory_amount_goes_by_its_own_word(text: str) -> None:
+    """Two amounts in GB: each is RAM or storage by the nearest word, not both by the first."""
+    kinds = {(b.kind, b.value) for b in find_bounds(text)}
+    assert kinds == {("ram", 4.0), ("storage", 64.0)}
+
+
 def test_core_counts_in_words_are_numbers() -> None:
     """ "quad-core" is 4 cores, read as "4-core" is: a bound, not a wish."""
     cat = Catalog("phones", Path("."), tuple(

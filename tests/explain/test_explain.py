@@ -343,3 +343,13 @@ def test_the_facts_mode_asks_no_llm_and_links_what_the_user_said() -> None:
     assert [e.source for e in out.explanations] == ["template", "template"]
     assert all(e.text and not e.problems for e in out.explanations)
     assert never.calls == [] and Settings().llm.explain_mode == "facts"
+
+
+def test_a_seed_the_ranking_chose_is_not_called_liked() -> None:
+    """A theme's or a style's known item seeds the item routes: "close to" it, never "which you
+    liked" (the user never named it)."""
+    recs = [rec("2", **{"like:1>text": 0.6})]
+    seeded = DialogueState(liked=(Pref("genres", "Comedy"),))
+    text = template(recs[0], CATALOG["2"], seeded, CATALOG)
+    assert "close to Toy Story" in text and "which you liked" not in text
+    assert "close to Toy Story, which you liked" in template(recs[0], CATALOG["2"], STATE, CATALOG)

@@ -146,3 +146,36 @@ def test_values_ruled_out_and_a_style_stand_in_for_their_words() -> None:
     assert with_style_seeds(catalog, state).liked_items == ("a1", "a3", "a2")
     plain = DialogueState(liked=(Pref("director", "Wes Anderson"),))
     assert with_style_seeds(catalog, plain) is plain  # liked, not ruled out: no seeds
+
+
+def test_less_well_known_is_obscure() -> None:
+    assert wants_obscure("seen Arrival already, anything less well known?")
+    assert wants_obscure("something less known")
+
+
+def test_a_wished_theme_no_item_meeting_the_constraints_holds_seeds_the_item_routes() -> None:
+    """ "a heist movie", then "before 1980": the catalog's heist films are later, so the best
+    known of them seed the item routes; the keyword matches as people say it ("heists",
+    "dystopian" for "dystopia")."""
+    from pathlib import Path
+
+    from convrec.catalog.schema import Catalog
+    from convrec.dialogue.state import Constraint
+    from convrec.ranking.recommend import with_wish_seeds
+    from convrec.ranking.wishes import wished_keywords
+
+    def film(id_: str, year: int, popularity: float, keywords: tuple[str, ...]) -> Item:
+        attrs: dict[str, AttrValue] = {"year": year, "keywords": keywords}
+        return Item(id_, id_, category="movie", attributes=attrs, popularity=popularity)
+
+    films = (film("h1", 2001, 9, ("heist",)), film("h2", 1995, 5, ("heist", "bank")),
+             film("h3", 1999, 7, ("heist",)), film("h4", 2003, 1, ("heist",)),
+             film("old", 1970, 3, ("crime",)), film("d", 1999, 8, ("dystopia",)))  # fmt: skip
+    catalog = Catalog("movies", Path("."), films)
+    before = Constraint("year", "lte", 1979)
+    state = DialogueState(wishes=("heists",), constraints=(before,))
+    assert with_wish_seeds(catalog, state, 5).liked_items == ("h1", "h3", "h2")
+    free = DialogueState(wishes=("heists",))  # the wish route finds them itself: no seeds
+    assert with_wish_seeds(catalog, free, 3) is free
+    assert wished_keywords(films[5], ["dystopian cinema"]) == ["dystopia"]
+    assert wished_keywords(films[4], ["crimes"]) == ["crime"]

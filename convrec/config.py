@@ -174,6 +174,10 @@ class RerankSettings(_Section):
     # Boost by the share of the user's liked values (genres, people, makers) an item holds; a
     # disliked value costs disliked_weight.
     preference_weight: float = Field(default=0.5, ge=0)
+    # Penalty for an item the catalog cannot show to meet a value the user ruled out: it has no
+    # value for that attribute ("not in English", and the film's language is unknown). A missing
+    # value passes the filter; this puts the items known to meet it first.
+    unverified_weight: float = Field(default=0.3, ge=0)
     # Quality prior: how well known (log count of interactions, else the item's popularity) and
     # how well rated (mean rating shrunk towards the catalog mean by rating_prior_count
     # pseudo-ratings) an item is. Strongest at a cold start, fading as preferences accumulate;

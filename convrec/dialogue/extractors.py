@@ -350,10 +350,26 @@ CORE_COUNTS = {"single": 1, "dual": 2, "tri": 3, "quad": 4, "hexa": 6, "octa": 8
 _CORE_WORD = re.compile(r"(?<![\w'])(" + "|".join(CORE_COUNTS) + r")[\s-]?(cores?)\b", re.I)
 
 
+# The world wars as people write them ("WWII", "WW2", "world war 2", "the second world war"),
+# spelled as the catalogs' keywords do ("world war ii").
+_WORLD_WAR = re.compile(
+    r"\b(?:ww ?(?P<n>ii|i|2|1)|world war (?P<w>ii|i|2|1|two|one)|the (?P<o>first|second) world war"
+    r"|(?P<g>the great war))\b",
+    re.IGNORECASE,
+)
+
+
+def _second(m: re.Match[str]) -> bool:
+    said = (m.group("n") or m.group("w") or m.group("o") or "").lower()
+    return said in ("ii", "2", "two", "second")
+
+
 def respell(message: str) -> str:
-    """``message`` with the common misspellings of :data:`SPELLING` corrected and core counts
-    in words as numbers ("quad-core" → "4-core")."""
+    """``message`` with the common misspellings of :data:`SPELLING` corrected, core counts in
+    words as numbers ("quad-core" → "4-core") and the world wars as keywords spell them
+    ("WWII" → "World War II")."""
     message = _MISSPELT.sub(lambda m: SPELLING[m.group(1).lower()], message)
+    message = _WORLD_WAR.sub(lambda m: "World War I" + ("I" if _second(m) else ""), message)
     return _CORE_WORD.sub(lambda m: f"{CORE_COUNTS[m.group(1).lower()]}-{m.group(2)}", message)
 
 
@@ -1065,13 +1081,15 @@ def _ruled_out_keywords(t: _Text, lex: Lexicon, skip: set[int]) -> list[tuple[st
         near = t.cue_before(STRONG_NEG, i, KEYWORD_SCOPE) or t.cue_before(
             SOFT_NEG, i, KEYWORD_SCOPE
         )
-        if i not in skip and near and (_negated(t, i) or t.cue_before(SOFT_NEG, i)):
+        if near and (_negated(t, i) or t.cue_before(SOFT_NEG, i)):
             for n in (3, 2, 1):
                 words = [k.norm for k in t.toks[i : i + n]]
                 phrase = next((p for p in _said_forms(words) if p in phrases), "")
+                # a phrase longer than a value inside it wins ("no WWII films": the keyword
+                # world war ii, not the War genre; "no american football": not American films)
                 if (len(words) == n and phrase and len(phrase) >= 4
                         and not all(w in FILLER for w in words)
-                        and not skip & set(range(i, i + n))):  # fmt: skip
+                        and (n > 1 or i not in skip)):  # fmt: skip
                     hit = (phrase, n)
                     break
             if hit is not None and _modifies(t, i + hit[1]):
@@ -1223,7 +1241,8 @@ def extract(
     bounds = [*bounds, *sized]
     kinds, kinds_at = _ruled_out_kinds(t, lex)  # "live action": no animation (nor action)
     settings, settings_at = _settings(t, lex)  # "set in Australia": a place, not where it was made
-    v = _values(t, lex, in_titles | in_spans | sized_at | kinds_at | settings_at)
+    avoided_at = {i for _, a, b in avoided for i in range(a, b)}
+    v = _values(t, lex, in_titles | in_spans | sized_at | kinds_at | settings_at | avoided_at)
     v.add += kinds
     v.add += [Constraint("keywords", "ne", k, multi=True) for k, _, _ in avoided]
     style = _excluded_by_pronoun(t, v, lex, state)  # their films out, their style still liked

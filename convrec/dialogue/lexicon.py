@@ -65,6 +65,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "Thriller": ("suspense",),
     "War": ("war movie",),
     "iOS": ("iphone", "ios"),
+    "United States": ("american", "usa", "america", "u.s."),
+    "United Kingdom": ("british", "uk", "britain"),
     "tablet": ("tablets", "ipad"),
     "smartwatch": ("watch", "smart watch", "watches"),
 }

@@ -36,6 +36,7 @@ import numpy as np
 
 from convrec.catalog.titles import normalize
 from convrec.dialogue.policy import explore
+from convrec.dialogue.state import field_value
 from convrec.types import Item, Recommendation
 
 if TYPE_CHECKING:
@@ -111,6 +112,16 @@ def liked_share(
     faded = faded or {}
     held = [faded.get(p, 1.0) for p in state.liked if holds_pref(item, p)]
     return sum(held) / len(state.liked)
+
+
+def unverified(item: Item, state: DialogueState) -> int:
+    """How many of the values the user ruled out the item has no value to be checked against
+    (a film of unknown language for "not in English")."""
+    return sum(
+        1
+        for c in state.constraints
+        if c.said and c.op in ("ne", "nin") and field_value(item, c.attribute) in (None, "", ())
+    )
 
 
 def preference_term(
@@ -203,6 +214,9 @@ def rerank(
         pref = preference_term(item, state, settings, faded)
         if pref is not None:
             terms["preferences"] = pref
+        unknown = unverified(item, state)
+        if unknown and settings.unverified_weight:
+            terms["unverified"] = -settings.unverified_weight * unknown
         if quality is not None:
             terms.update(quality_prior(item.id, state, settings, quality, obscure=obscure))
         else:

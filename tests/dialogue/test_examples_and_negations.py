@@ -117,3 +117,29 @@ def test_a_product_family_ruled_out_rules_out_its_maker_not_the_category(
 def test_new_negation_cues(phones: Lexicon) -> None:
     assert Constraint("maker", "ne", "Samsung") in extract("he can't stand Samsung", phones).add
     assert Pref("maker", "Sony") in extract("she doesn't like Sony", phones).dislike
+
+
+def test_world_wars_as_people_write_them_and_a_keyword_longer_than_a_value() -> None:
+    """ "WWII" is the keyword "world war ii"; ruled out, it leaves other war films in (not the
+    War genre), and "no american football" stays the sport, not American films."""
+    from convrec.dialogue.extractors import respell
+
+    assert respell("no WWII films, nor ww1 or the Great War") == (
+        "no World War II films, nor World War I or World War I"
+    )
+    assert respell("films about world war 2") == "films about World War II"
+    films = Catalog("movies", Path("."), (
+        film("a", "Das Boot", ("War",), ("world war ii",)),
+        film("b", "Patton", ("War",), ("world war ii",)),
+        film("c", "Rudy", ("Drama",), ("american football",)),
+        film("d", "Varsity Blues", ("Drama",), ("american football",)),
+        Item("e", "Rocky", category="movie",
+             attributes={"genres": ("Drama",), "country": ("United States",)}),
+    ))  # fmt: skip
+    lex = Lexicon.from_catalog(films)
+    said = extract("I love war films but I'm tired of the WWII ones", lex)
+    assert Constraint("keywords", "ne", "world war ii", multi=True) in said.add
+    assert Pref("genres", "War") in said.like and not said.dislike
+    football = extract("no american football please", lex).add
+    assert football == (Constraint("keywords", "ne", "american football", multi=True),)
+    assert Pref("country", "United States") in extract("an american drama", lex).like

@@ -177,3 +177,21 @@ def test_same_title_same_year_shows_once_but_a_remake_is_another_film() -> None:
     assert ids(recs) == ["v1", "f62", "f91", "o"]
     seen = DialogueState(seen_items=("v2",))  # a hidden variant hides its twin too
     assert ids(rerank(fused("v1", "f62", "o"), items.get, seen, OFF, 10)) == ["f62", "o"]
+
+
+def test_an_item_that_cannot_be_shown_to_meet_a_ruled_out_value_comes_later() -> None:
+    """ "not in English": a film whose language is unknown passes the filter but follows the
+    films known to be in another language; a constraint the user never said costs nothing."""
+    from convrec.dialogue.state import Constraint
+
+    films = {
+        "en?": Item("en?", "Unknown", attributes={"genres": ("Drama",)}),
+        "fr": Item("fr", "French", attributes={"genres": ("Drama",), "language": ("French",)}),
+    }
+    said = Constraint("language", "ne", "English", multi=True)
+    state = DialogueState(constraints=(said,))
+    recs = rerank(fused("en?", "fr"), films.get, state, OFF, 2)
+    assert ids(recs) == ["fr", "en?"]
+    assert recs[1].breakdown["unverified"] == pytest.approx(-OFF.unverified_weight)
+    implied = DialogueState(constraints=(Constraint("language", "ne", "English", said=False),))
+    assert ids(rerank(fused("en?", "fr"), films.get, implied, OFF, 2)) == ["en?", "fr"]

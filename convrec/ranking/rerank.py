@@ -10,6 +10,8 @@ the score is exactly the sum of the breakdown:
   count as 0: an unrelated item is neither boosted nor penalised);
 - ``preferences``: ``+preference_weight ·`` the share of liked attribute values the item has,
   ``−disliked_weight`` when it has a disliked value (soft preferences are boosts, not filters);
+- ``unverified``: ``−unverified_weight`` per value the user ruled out that the item has no value
+  to check against (it passed the filter unknown: "not in English", language missing);
 - ``popularity`` and ``rating``: the quality prior (:mod:`convrec.ranking.quality`),
   ``popularity_weight · known`` and ``rating_weight · rated``, each divided by
   ``1 + popularity_fade · n`` where n counts what the user has told us, so the prior leads at a
@@ -49,6 +51,7 @@ TERMS = (
     "liked_items",
     "disliked_items",
     "preferences",
+    "unverified",
     "popularity",
     "rating",
     "exploration",

@@ -134,6 +134,7 @@ around approximately roughly ram feel vibe vibes weve literally already olds hou
 minutes mins set during right hate hates wont wouldnt
 bit little tad kinda sorta somewhat slightly
 director directors directed rec recs craving known less well
+times hundred twice once shes hes theyre
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
 INSTEAD = _cues("instead", "(?:id|would) rather", "make it", "switch to", "change (?:it )?to",

@@ -212,7 +212,8 @@ _FILLER_WORDS = """a an the and or but not no nor yes yeah yep ok okay sure than
     now then than movie movies film films phone phones one item items thing
     things same similar vein else ideally preferably made released after before
     under over since older newer later earlier least most i've ive his her hers their
-    theirs different someone somebody actor actress lead"""
+    theirs different someone somebody actor actress lead she's he's shes hes times hundred
+    twice once already"""
 _FILLER = frozenset(_FILLER_WORDS.split())
 
 

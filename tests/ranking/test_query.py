@@ -179,3 +179,11 @@ def test_a_wished_theme_no_item_meeting_the_constraints_holds_seeds_the_item_rou
     assert with_wish_seeds(catalog, free, 3) is free
     assert wished_keywords(films[5], ["dystopian cinema"]) == ["dystopia"]
     assert wished_keywords(films[4], ["crimes"]) == ["crime"]
+
+
+def test_a_message_about_what_was_seen_is_no_topic() -> None:
+    """ "She's seen X and Y a hundred times, so something else": with the titles cut, nothing
+    is left for a text route to match (it found Runaway Bride for a musicals fan)."""
+    short = FUSION.model_copy(update={"context_min_words": 3})
+    said = "She's seen Roman Holiday and My Fair Lady a hundred times, so something else please"
+    assert context_parts([said], ["Roman Holiday", "My Fair Lady"], short) == []

@@ -27,7 +27,7 @@ of v2's template rows (the anchors, labelled in v2), so the new labeller's agree
 earlier one is measured on the same kind of text. Later labellings of the template writer do the
 same into their own folder (``v5``, ``v6``): ``blind.py build-templates v6 --work /tmp/label6``,
 then ``blind.py score-templates v6``. ``v8`` and ``v9`` rank and explain new requests instead
-(``TEMPLATE_REQUESTS``): v8 the 20 of v7, v9 to v18 20 more each (``v9/requests.json``
+(``TEMPLATE_REQUESTS``): v8 the 20 of v7, v9 to v19 20 more each (``v9/requests.json``
 and so on, each written by an assistant who saw neither the code nor the catalogs
 and committed before any answer to it was made).
 
@@ -99,6 +99,7 @@ TEMPLATE_SETS = {
     "v16": (61, "k"),
     "v17": (67, "j"),
     "v18": (71, "h"),
+    "v19": (73, "g"),
 }
 # sets made for requests other than generate.py's: folder → requests file
 TEMPLATE_REQUESTS = {
@@ -113,6 +114,7 @@ TEMPLATE_REQUESTS = {
     "v16": HERE / "v16" / "requests.json",
     "v17": HERE / "v17" / "requests.json",
     "v18": HERE / "v18" / "requests.json",
+    "v19": HERE / "v19" / "requests.json",
 }
 Key = dict[str, dict[str, str]]  # opaque id → {"source": …, "record": …}
 LABELS = ("faithful", "personalised", "fluent")

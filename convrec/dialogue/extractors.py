@@ -103,6 +103,9 @@ SIZED: dict[tuple[str, str], re.Pattern[str]] = {
     ("year", "bottom"): _cues("old hollywood", "classic hollywood", "golden age(?: of hollywood)?",
                               "studio era", "silent era"),
     ("year", "low"): _cues("old", "older", "classic", "vintage", "oldie"),
+    # "a long epic": the catalog's longest tenth ("long" alone is a flight, a day, a while)
+    ("runtime", "top"): _cues("long (?:epic|epics|movie|movies|film|films)", "lengthy",
+                              "epic length"),
     ("year", "top"): _cues("recent", "latest", "newest", "last few years", "past few years",
                            "last couple of years", "modern", "brand new"),
 }  # fmt: skip
@@ -134,7 +137,7 @@ around approximately roughly ram feel vibe vibes weve literally already olds hou
 minutes mins set during right hate hates wont wouldnt
 bit little tad kinda sorta somewhat slightly
 director directors directed rec recs craving known less well
-times hundred twice once shes hes theyre
+times hundred twice once shes hes theyre fine
 """)
 # A change of mind: the values liked now replace the earlier ones of the same attribute.
 INSTEAD = _cues("instead", "(?:id|would) rather", "make it", "switch to", "change (?:it )?to",

@@ -314,6 +314,15 @@ def _titled(text: str, m: re.Match[str]) -> str:
     return word.group(1) if opening.strip() else ""
 
 
+# A length said to be acceptable ("3 hours is totally fine", "even 3 hours is ok").
+_ALLOWED = re.compile(
+    r"\s*(?:long\s+)?(?:is|are|would be|'s|’s|s)\s+(?:totally |perfectly |completely |"
+    r"absolutely |also |still |really )?(?:fine|ok|okay|alright|all right|no problem|"
+    r"not a problem|good)\b",
+    re.IGNORECASE,
+)
+
+
 def _single(kind: str, value: float, before: str, after: str, a: int, b: int) -> list[Bound]:
     step = 1.0 if kind == "year" and STRICT.search(before) else 0.0
     strict = kind != "year" and STRICT.search(before) is not None and not _INCLUSIVE.search(before)
@@ -336,6 +345,8 @@ def _single(kind: str, value: float, before: str, after: str, a: int, b: int) ->
         if negated:  # "nothing older than 1995": 1995 on
             return [Bound(kind, "gte", value, a, b)]
         return [Bound(kind, "lte", value - step, a, b, strict=strict and op == "lte")]
+    if kind == "runtime" and _ALLOWED.match(after):
+        return []  # "a long epic, 3 hours is totally fine": long is allowed, not a limit
     if kind in ("price", "runtime"):
         return [Bound(kind, "lte", value, a, b)]
     if kind == "year":

@@ -446,12 +446,23 @@ def _values(value: object) -> tuple[object, ...]:
     return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
+def _variant(lex: Lexicon, item_id: str) -> tuple[str, str]:
+    """What makes items one to a person (as the rerank's variant key): title and year."""
+    item = lex.items[item_id]
+    return " ".join(item.title.lower().split()), (item.date or "")[:4]
+
+
 def _by_popularity(lex: Lexicon, m: TitleMatch) -> TitleMatch:
     """Keep the one item that dwarfs the others of an ambiguous title: "Titanic" is the 1997
-    film (164 ratings against 12), "Halloween" the 1978 one. Close calls stay ambiguous."""
+    film (164 ratings against 12), "Halloween" the 1978 one. Close calls stay ambiguous, but
+    items of one title and year are one (a phone's carrier models: the best known stands for
+    them)."""
     if not m.ambiguous:
         return m
     pop = sorted(((lex.items[i].popularity or 0.0, i) for i in m.ids), reverse=True)
+    keys = {_variant(lex, i) for i in m.ids}
+    if len(keys) == 1 and next(iter(keys))[1]:  # one phone sold as several models (a known year)
+        return TitleMatch(m.first, m.last, (pop[0][1],), m.score)
     (top, best), (second, _) = pop[0], pop[1]
     if top >= DOMINANT_MIN and top >= DOMINANT * second:
         return TitleMatch(m.first, m.last, (best,), m.score)

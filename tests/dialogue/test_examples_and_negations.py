@@ -143,3 +143,15 @@ def test_world_wars_as_people_write_them_and_a_keyword_longer_than_a_value() -> 
     football = extract("no american football please", lex).add
     assert football == (Constraint("keywords", "ne", "american football", multi=True),)
     assert Pref("country", "United States") in extract("an american drama", lex).like
+
+
+def test_one_phone_sold_as_several_models_is_one_title() -> None:
+    """The Xperia Z3 of three carriers (one title, one year) is the phone the user has, not a
+    question of which one."""
+    models = Catalog("phones", Path("."), tuple(
+        Item(code, "Sony Xperia Z3", category="phone", date="2014-10-22", popularity=pop,
+             attributes={"maker": "Sony"})
+        for code, pop in (("401SO", 1.0), ("SO-01G", 3.0), ("SOL26", 2.0))
+    ))  # fmt: skip
+    said = extract("I loved my Xperia Z3", Lexicon.from_catalog(models))
+    assert said.liked_items == ("SO-01G",) and not said.ambiguous

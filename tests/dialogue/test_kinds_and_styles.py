@@ -243,3 +243,14 @@ def test_cues_that_rule_nothing_out(lex: Lexicon) -> None:
     # a keyword far from the negation is not ruled out
     far = extract("no romance just a story with gore", lex)  # six words on: not ruled out
     assert not any(c.attribute == "keywords" for c in far.add)
+
+
+def test_a_length_said_to_be_fine_is_no_limit_and_a_long_epic_is_long(lex: Lexicon) -> None:
+    """ "a long epic, 3 hours is totally fine": no runtime of at most 180 minutes, but one of
+    at least the catalog's longest tenth."""
+    said = extract("want to get lost in a long epic, 3 hours is totally fine", lex).add
+    runtime = [c for c in said if c.attribute == "runtime_min"]
+    longest = sorted(float(str(it.attributes["runtime_min"])) for it in CATALOG.items)
+    assert [c.op for c in runtime] == ["gte"] and runtime[0].value >= longest[len(longest) // 2]
+    under = Constraint("runtime_min", "lte", 180, strict=True)
+    assert extract("under 3 hours", lex).add == (under,)

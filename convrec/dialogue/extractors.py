@@ -964,9 +964,11 @@ def _items(
     roles = ("liked", "disliked", "seen", "rejected", "bare", "men", "neutral", "left")
     out: dict[str, list[str]] = {k: [] for k in roles}
     only = _only_titles(t, titles)
-    if lex is not None:
+    if lex is not None:  # a kind ruled out gives no examples to like ("no horror, like Saw")
         t.after_kind = {s.last for s in t.values(lex)
-                        if any(r.attribute in KIND_ATTRIBUTES for r in s.refs)}  # fmt: skip
+                        if any(r.attribute in KIND_ATTRIBUTES for r in s.refs)
+                        and not _negated(t, s.first) and not t.cue_before(SOFT_NEG, s.first)
+                        and not t.cue_before(ITEM_DISLIKED, s.first)}  # fmt: skip
     got: list[str] = []
     left: dict[int, str] = {}  # titles left out by a negation, by position
     for n, m in enumerate(titles):

@@ -119,11 +119,15 @@ def liked_share(
 
 def unverified(item: Item, state: DialogueState) -> int:
     """How many of the values the user ruled out the item has no value to be checked against
-    (a film of unknown language for "not in English")."""
+    (a film of unknown language for "not in English"). Keywords are left out: most items have
+    none, and "no gore" would put every film without tags last."""
     return sum(
         1
         for c in state.constraints
-        if c.said and c.op in ("ne", "nin") and field_value(item, c.attribute) in (None, "", ())
+        if c.said
+        and c.op in ("ne", "nin")
+        and c.attribute != "keywords"
+        and field_value(item, c.attribute) in (None, "", ())
     )
 
 

@@ -76,6 +76,7 @@ def test_titles_given_as_examples_are_liked(
 
 def test_a_comparison_without_a_kind_stays_no_opinion(movies: Lexicon) -> None:
     assert not extract("is it like Primer?", movies).liked_items
+    assert not extract("I hate thrillers, like Se7en", movies).liked_items  # a kind ruled out
 
 
 def test_words_joined_by_hyphens_name_no_title(movies: Lexicon) -> None:

@@ -193,5 +193,7 @@ def test_an_item_that_cannot_be_shown_to_meet_a_ruled_out_value_comes_later() ->
     recs = rerank(fused("en?", "fr"), films.get, state, OFF, 2)
     assert ids(recs) == ["fr", "en?"]
     assert recs[1].breakdown["unverified"] == pytest.approx(-OFF.unverified_weight)
+    tags = DialogueState(constraints=(Constraint("keywords", "ne", "gore", multi=True),))
+    assert "unverified" not in rerank(fused("en?"), films.get, tags, OFF, 1)[0].breakdown
     implied = DialogueState(constraints=(Constraint("language", "ne", "English", said=False),))
     assert ids(rerank(fused("en?", "fr"), films.get, implied, OFF, 2)) == ["en?", "fr"]

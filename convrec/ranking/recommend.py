@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,7 +74,10 @@ def rank(
     clock = time.perf_counter()
     ctx = context or DialogueContext()
     k = k or settings.limits.recommendations
-    state = with_wish_seeds(catalog, with_style_seeds(catalog, state), k)
+    # the wish route over the whole catalog, read once: it seeds a theme no allowed item holds,
+    # and its allowed part is the route
+    themed = wish_hits(catalog, state, len(catalog.items)) if state.wishes else []
+    state = with_wish_seeds(catalog, with_style_seeds(catalog, state), k, themed)
     fade = {p: settings.fusion.context_shift for p in confirmed_stale(catalog, state, ctx.stale)}
     times = timings if timings is not None else {}
     chans = frozenset(channels) if channels is not None else indexed_channels(retriever)
@@ -111,8 +114,9 @@ def rank(
         fresh = sum(fade.get(p, 1.0) for p in state.liked) / len(state.liked)
         weights[MATCH_ROUTE] = match_weight * fresh
     wish_weight = settings.fusion.weights.get(WISH_ROUTE, 0.0)
-    if state.wishes and wish_weight > 0 and (found := wish_hits(catalog, state, fetch, allowed)):
-        hits[WISH_ROUTE], weights[WISH_ROUTE] = found, wish_weight
+    keep = None if allowed is None else set(allowed)
+    if wish_weight > 0 and (found := [h for h in themed if keep is None or h.item_id in keep]):
+        hits[WISH_ROUTE], weights[WISH_ROUTE] = found[:fetch], wish_weight
     times["retrieve"] = time.perf_counter() - clock - times["queries"]
     mark = time.perf_counter()
     if settings.store.filter_by == "where" and state.constraints:
@@ -202,7 +206,9 @@ def with_style_seeds(catalog: Catalog, state: DialogueState) -> DialogueState:
     return replace(state, liked_items=(*state.liked_items, *new)) if new else state
 
 
-def with_wish_seeds(catalog: Catalog, state: DialogueState, k: int) -> DialogueState:
+def with_wish_seeds(
+    catalog: Catalog, state: DialogueState, k: int, found: Sequence[Hit] | None = None
+) -> DialogueState:
     """``state`` with liked items added for the ranking only: when fewer than ``k`` items that
     meet the constraints hold a wished keyword ("a heist movie", then "before 1980": the
     catalog's heist films are all later), the best-known items that hold it but miss a
@@ -210,7 +216,8 @@ def with_wish_seeds(catalog: Catalog, state: DialogueState, k: int) -> DialogueS
     meet them (a seed is never shown: a liked item is not)."""
     if not state.wishes:
         return state
-    found = wish_hits(catalog, state, len(catalog.items))
+    if found is None:  # the wish route over the whole catalog (rank passes its own)
+        found = wish_hits(catalog, state, len(catalog.items))
     meeting = [h for h in found if _satisfies(catalog.get(h.item_id), state.constraints)]
     if not found or len(meeting) >= k:
         return state

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from convrec.types import Item
 
 T = TypeVar("T")
 
@@ -59,6 +62,12 @@ def normalize(title: str) -> str:
     text = text.replace("&", " and ").replace("'", "")
     text = _NON_WORD.sub(" ", text).strip()
     return _LEADING_ARTICLE.sub("", text)
+
+
+def variant_key(item: Item) -> tuple[str, str]:
+    """What makes two items one to a person: the normalised title and the year (a phone's
+    carrier models are one phone; a remake, "Cape Fear" 1962 and 1991, is another film)."""
+    return normalize(item.title), (item.date or "")[:4]
 
 
 def title_keys(title: str) -> list[str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convrec.catalog.titles import variant_key
 from convrec.dialogue.lexicon import STOPWORDS, Lexicon, Token, fold
 
 CUTOFF = 85.0  # minimum ratio for multi-word titles (≈ one typo per 7 characters)
@@ -446,12 +447,6 @@ def _values(value: object) -> tuple[object, ...]:
     return tuple(value) if isinstance(value, list | tuple) else (value,)
 
 
-def _variant(lex: Lexicon, item_id: str) -> tuple[str, str]:
-    """What makes items one to a person (as the rerank's variant key): title and year."""
-    item = lex.items[item_id]
-    return " ".join(item.title.lower().split()), (item.date or "")[:4]
-
-
 def _by_popularity(lex: Lexicon, m: TitleMatch) -> TitleMatch:
     """Keep the one item that dwarfs the others of an ambiguous title: "Titanic" is the 1997
     film (164 ratings against 12), "Halloween" the 1978 one. Close calls stay ambiguous, but
@@ -460,7 +455,7 @@ def _by_popularity(lex: Lexicon, m: TitleMatch) -> TitleMatch:
     if not m.ambiguous:
         return m
     pop = sorted(((lex.items[i].popularity or 0.0, i) for i in m.ids), reverse=True)
-    keys = {_variant(lex, i) for i in m.ids}
+    keys = {variant_key(lex.items[i]) for i in m.ids}
     if len(keys) == 1 and next(iter(keys))[1]:  # one phone sold as several models (a known year)
         return TitleMatch(m.first, m.last, (pop[0][1],), m.score)
     (top, best), (second, _) = pop[0], pop[1]

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from convrec.catalog.titles import normalize
+from convrec.catalog.titles import variant_key
 from convrec.dialogue.policy import explore
 from convrec.dialogue.state import field_value
 from convrec.types import Item, Recommendation
@@ -238,11 +238,6 @@ def rerank(
     return [
         Recommendation(i, items[i].title, sum(parts[i].values()), dict(parts[i])) for i in order
     ]
-
-
-def variant_key(item: Item) -> tuple[str, str]:
-    """What makes two items one to a person: the normalised title and the year."""
-    return normalize(item.title), (item.date or "")[:4]
 
 
 def _explore(

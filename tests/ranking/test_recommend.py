@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from convrec.catalog.schema import Catalog
+from convrec.catalog.titles import variant_key
 from convrec.config import Settings
 from convrec.dialogue.state import Constraint, DialogueState, Pref
 from convrec.explain.explanations import explain_recommendations
 from convrec.ranking.recommend import indexed_channels, rank
-from convrec.ranking.rerank import variant_key
 from convrec.ranking.retrieve import Retriever
 from convrec.types import Message
 
